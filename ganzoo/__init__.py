@@ -1,0 +1,118 @@
+"""ganzoo: a plugin-based zoo of generative adversarial networks for PyTorch.
+
+The Python API mirrors the CLI::
+
+    import ganzoo
+
+    ganzoo.list("models", "*gan")                 # names registered by installed plugins
+    run = ganzoo.train("dcgan", loss="bce", dataset="mnist", steps=2000,
+                       data_dir="../shared/data")
+    g = ganzoo.load(run.path)                     # or a checkpoint folder
+    images = g.sample(64, seed=0)                 # [64, 1, 28, 28] in [-1, 1]
+
+Importing ``ganzoo`` is cheap: torch is imported only when something is trained,
+built or loaded.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+__version__ = "0.1.0"
+
+hookimpl = pluggy.HookimplMarker("ganzoo")
+"""Decorator for a plugin's hook implementations: ``@ganzoo.hookimpl``."""
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .registry import Entry
+    from .run import Run
+    from .sampling import GeneratorHandle
+
+__all__ = ["__version__", "hookimpl", "list", "info", "train", "load"]
+
+
+def _registry():
+    from .plugins import get_plugin_manager
+
+    return get_plugin_manager().registry
+
+
+def list(kind: str | None = None, pattern: str | None = None) -> "list[str]":  # noqa: A001
+    """Names of installed components.
+
+    Args:
+        kind: ``"models"``, ``"losses"`` or ``"datasets"``; ``None`` for every kind.
+        pattern: an fnmatch pattern on the name, e.g. ``"*gan"``.
+
+    Returns:
+        Bare names, sorted (qualified ``plugin:name`` where a bare name is ambiguous).
+
+    Example:
+        >>> ganzoo.list("models", "*gan")
+        ['dcgan']
+    """
+    from .specs import SPEC_TYPES
+
+    registry = _registry()
+    kinds = [kind] if kind else [*SPEC_TYPES]
+    names: "list[str]" = []
+    for k in kinds:
+        entries = registry.list(k, pattern)
+        counts: dict[str, int] = {}
+        for e in entries:
+            counts[e.name] = counts.get(e.name, 0) + 1
+        names += [e.name if counts[e.name] == 1 else e.qualified_name for e in entries]
+    return names
+
+
+def info(name: str, kind: str | None = None) -> "Entry":
+    """The registry entry for ``name`` (its ``.spec`` holds the details).
+
+    Raises:
+        UnknownComponentError: with close-match suggestions.
+    """
+    registry = _registry()
+    return registry.get(kind, name) if kind else registry.lookup(name)
+
+
+def train(model: str, *, loss: str | None = None, dataset: str | None = None,
+          config: "str | Path | None" = None, progress: bool = True, **settings: Any) -> "Run":
+    """Train a model and return the finished :class:`~ganzoo.run.Run`.
+
+    Args:
+        model: a model name, e.g. ``"dcgan"``.
+        loss: a loss name (default: the model's).
+        dataset: a dataset name (default: ``"mnist"``).
+        config: a JSON or TOML config file (below keyword settings).
+        progress: show progress on stderr.
+        **settings: any run-config key, e.g. ``steps=2000``, ``batch_size=64``,
+            ``data_dir="../shared/data"``, ``arch={"ngf": 32}``.
+
+    Example:
+        >>> run = ganzoo.train("dcgan", dataset="mnist", steps=200, data_dir="data")
+        >>> run.path, run.last_metrics["g_loss"]
+    """
+    from .config import resolve_config
+    from .run import train as run_training
+    from .train.progress import make_reporter
+
+    registry = _registry()
+    cfg = resolve_config(registry, model, loss=loss, dataset=dataset, config_file=config, flags=settings)
+    return run_training(cfg, registry, make_reporter(enabled=progress))
+
+
+def load(path: "str | Path", device: str = "cpu") -> "GeneratorHandle":
+    """Load a trained generator from a run directory or checkpoint (safetensors only).
+
+    Example:
+        >>> g = ganzoo.load("runs/dcgan-mnist-20261128-120000")
+        >>> g.sample(8, seed=0).shape
+        torch.Size([8, 1, 28, 28])
+    """
+    from .sampling import load as load_generator
+
+    return load_generator(path, device=device)

@@ -1,0 +1,167 @@
+"""``ganzoo list``, ``ganzoo info`` and ``ganzoo plugins``: what is installed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..registry import KIND_ALIASES, PLURAL, Entry, normalize_kind
+from ..specs import SPEC_TYPES, ModelSpec
+
+
+def entry_dict(entry: Entry) -> dict[str, Any]:
+    return {"kind": entry.kind, "name": entry.name, "qualified_name": entry.qualified_name,
+            "plugin": entry.plugin, "summary": entry.spec.summary}
+
+
+def describe(entry: Entry, registry) -> dict[str, Any]:
+    """Everything ``ganzoo info`` shows, as plain data (no network is built)."""
+    spec = entry.spec
+    data = {**entry_dict(entry), "paper": spec.paper, "recommended_settings": _plain(spec.defaults)}
+    if isinstance(spec, ModelSpec):
+        fields = []
+        if spec.config_class is not None:
+            for name, field in spec.config_class.model_fields.items():
+                fields.append({"key": f"arch.{name}", "default": _plain(field.get_default(call_default_factory=True)),
+                               "type": getattr(field.annotation, "__name__", str(field.annotation)),
+                               "description": field.description or ""})
+        losses = list(spec.losses) if spec.losses is not None else [e.name for e in registry.list("loss")]
+        data.update(config_fields=fields, default_loss=spec.default_loss, compatible_losses=losses,
+                    needs_labels=spec.needs_labels,
+                    channels=list(spec.channels) if spec.channels else "any",
+                    image_sizes={"min": spec.min_image_size, "max": spec.max_image_size})
+    elif spec.kind == "dataset":
+        data.update(channels=spec.channels, image_size=spec.image_size, num_classes=spec.num_classes,
+                    size=spec.size, files=list(spec.files))
+    return data
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def register(app: typer.Typer, ctx) -> None:
+    from . import handle_errors
+
+    @app.command("list")
+    @handle_errors
+    def list_command(
+        kind: Optional[str] = typer.Argument(None, help="models, losses or datasets (default: all); "
+                                                        "or a pattern"),
+        pattern: Optional[str] = typer.Argument(None, help="fnmatch pattern on names, e.g. '*gan'"),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
+    ) -> None:
+        """List the components that installed plugins provide.
+
+        Examples: ganzoo list | ganzoo list models '*gan' --json | ganzoo list '*mnist*'
+        """
+        if kind is not None and kind.lower() not in KIND_ALIASES:
+            if pattern is not None:
+                normalize_kind(kind)  # raises: unknown kind
+            kind, pattern = None, kind
+        kinds = [normalize_kind(kind)] if kind else list(SPEC_TYPES)
+        registry = ctx.registry
+        entries = [e for k in kinds for e in registry.list(k, pattern)]
+        if as_json:
+            typer.echo(json.dumps([entry_dict(e) for e in entries], indent=2))
+            return
+        console = Console()
+        if not entries:
+            console.print("no components match" + (f" {pattern!r}" if pattern else ""))
+            return
+        for k in kinds:
+            rows = [e for e in entries if e.kind == k]
+            if not rows:
+                continue
+            table = Table(title=PLURAL[k], title_justify="left", show_edge=False, box=None, pad_edge=False)
+            table.add_column("name", style="bold cyan", no_wrap=True)
+            table.add_column("plugin", style="dim", no_wrap=True)
+            table.add_column("summary")
+            for e in rows:
+                table.add_row(e.name, e.plugin, e.spec.summary)
+            console.print(table)
+            console.print()
+
+    @app.command("info")
+    @handle_errors
+    def info_command(
+        name: str = typer.Argument(..., help="a component name, bare or plugin:name"),
+        kind: Optional[str] = typer.Option(None, "--kind", help="model, loss or dataset, if the name is ambiguous"),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
+    ) -> None:
+        """Show a component: summary, paper, options with defaults, compatible losses.
+
+        Examples: ganzoo info dcgan | ganzoo info bce --json
+        """
+        registry = ctx.registry
+        entry = registry.get(kind, name) if kind else registry.lookup(name)
+        data = describe(entry, registry)
+        if as_json:
+            typer.echo(json.dumps(data, indent=2))
+            return
+        console = Console()
+        console.print(f"[bold]{entry.name}[/bold] ({entry.kind}, {entry.qualified_name})")
+        console.print(entry.spec.summary, highlight=False)
+        if entry.spec.paper:
+            console.print(f"paper: {entry.spec.paper}", highlight=False)
+        if "config_fields" in data:
+            console.print(f"default loss: {data['default_loss']}; compatible losses: "
+                          f"{', '.join(data['compatible_losses']) or 'none installed'}")
+            console.print(f"data: channels {data['channels']}, image size "
+                          f"{data['image_sizes']['min'] or 'any'}..{data['image_sizes']['max'] or 'any'}"
+                          + (", needs labels" if data["needs_labels"] else ""))
+            if data["config_fields"]:
+                table = Table(title="options (--set KEY=VALUE)", title_justify="left", box=None)
+                for column in ("key", "default", "type", "description"):
+                    table.add_column(column)
+                for f in data["config_fields"]:
+                    table.add_row(f["key"], json.dumps(f["default"]), f["type"], f["description"])
+                console.print(table)
+        if data.get("files"):
+            console.print(f"shape: {data['channels']}x{data['image_size']}x{data['image_size']}, "
+                          f"classes: {data['num_classes']}, images: {data['size']}")
+            console.print(f"files: {', '.join(data['files'])}")
+        if data["recommended_settings"]:
+            console.print("recommended settings: " + json.dumps(data["recommended_settings"]), highlight=False)
+
+    @app.command("plugins")
+    @handle_errors
+    def plugins_command(
+        errors: bool = typer.Option(False, "--errors", help="Show full tracebacks of plugin failures."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
+    ) -> None:
+        """List installed plugins: distribution, version, status and what each registers.
+
+        Examples: ganzoo plugins | ganzoo plugins --errors | GANZOO_DISABLE_PLUGINS=dcgan ganzoo list
+        """
+        manager = ctx.manager
+        manager.registry  # noqa: B018 - build it so components and hook errors are recorded
+        infos = sorted(manager.plugins.values(), key=lambda p: p.name)
+        if as_json:
+            typer.echo(json.dumps([p.as_dict() for p in infos], indent=2))
+            return
+        console = Console()
+        table = Table(box=None, show_edge=False)
+        for column in ("plugin", "distribution", "version", "status", "registers"):
+            table.add_column(column)
+        for p in infos:
+            status = p.status if not p.errors or p.status != "loaded" else "loaded with errors"
+            table.add_row(p.name, p.distribution or "-", p.version or "-", status,
+                          ", ".join(c.split(" ", 1)[1].split(":", 1)[1] for c in p.components) or "-")
+        console.print(table)
+        failing = [p for p in infos if p.errors]
+        if errors:
+            for p in failing:
+                console.rule(f"plugin {p.name}")
+                for tb in p.tracebacks:
+                    console.print(tb, highlight=False, markup=False)
+        elif failing:
+            console.print(f"{len(failing)} plugin(s) had errors; run `ganzoo plugins --errors` for details")

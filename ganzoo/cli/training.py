@@ -1,0 +1,85 @@
+"""``ganzoo train`` and ``ganzoo sample``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def register(app: typer.Typer, ctx) -> None:
+    from . import handle_errors
+
+    @app.command("train")
+    @handle_errors
+    def train_command(
+        model: str = typer.Argument(..., help="model name (see `ganzoo list models`)"),
+        loss: Optional[str] = typer.Option(None, "--loss", "-l", help="loss name (default: the model's)"),
+        dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="dataset name (default: mnist)"),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="JSON or TOML config file"),
+        sets: List[str] = typer.Option([], "--set", help="override any config key: --set arch.ngf=32 "
+                                                         "(repeatable; applied last)"),
+        steps: Optional[int] = typer.Option(None, "--steps", help="generator updates to train for"),
+        epochs: Optional[float] = typer.Option(None, "--epochs", help="passes over the data (instead of --steps)"),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="images per batch"),
+        lr: Optional[float] = typer.Option(None, "--lr", help="learning rate of both optimizers"),
+        image_size: Optional[int] = typer.Option(None, "--image-size", help="resize images to this size"),
+        device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N"),
+        seed: Optional[int] = typer.Option(None, "--seed", help="random seed (weights, latents, data order)"),
+        data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="dataset folder "
+                                                "(default: $GANZOO_DATA_DIR, else ~/.cache/ganzoo/data)"),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="folder for run directories (default: runs)"),
+        run_name: Optional[str] = typer.Option(None, "--run-name", help="run directory name"),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress output"),
+    ) -> None:
+        """Train a model; writes config.json, metrics.jsonl, sample grids and checkpoints.
+
+        Examples:
+
+          ganzoo train dcgan --loss bce --dataset mnist --data-dir ../shared/data --steps 2000
+
+          ganzoo train dcgan --image-size 64 --batch-size 64 --set arch.ngf=32 --run-name small
+        """
+        from ..config import resolve_config
+        from ..run import train
+        from ..train.progress import make_reporter
+
+        flags = {"steps": steps, "epochs": epochs, "batch_size": batch_size, "image_size": image_size,
+                 "device": device, "seed": seed, "run_name": run_name,
+                 "data_dir": str(data_dir) if data_dir else None, "out": str(out) if out else None}
+        if lr is not None:
+            flags.update(g_optim={"lr": lr}, d_optim={"lr": lr})
+        cfg = resolve_config(ctx.registry, model, loss=loss, dataset=dataset, config_file=config,
+                             flags=flags, sets=sets)
+        run = train(cfg, ctx.registry, make_reporter(enabled=not quiet))
+        typer.echo(f"trained {run.step} steps; run directory: {run.path}", err=True)
+        typer.echo(str(run.path))
+
+    @app.command("sample")
+    @handle_errors
+    def sample_command(
+        run: Path = typer.Argument(..., help="a run directory, checkpoint folder or generator.safetensors"),
+        n: int = typer.Option(64, "-n", "--num", help="number of images"),
+        out: Path = typer.Option(Path("grid.png"), "--out", "-o", help="PNG file to write"),
+        seed: int = typer.Option(0, "--seed", help="latent seed (same seed, same images)"),
+        label: Optional[int] = typer.Option(None, "--label", help="class label (conditional models)"),
+        nrow: Optional[int] = typer.Option(None, "--nrow", help="images per row (default: square grid)"),
+        device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N"),
+    ) -> None:
+        """Write a grid of samples from a trained generator to a PNG file.
+
+        Example: ganzoo sample runs/dcgan-mnist-20261128-120000 -n 64 --out grid.png
+        """
+        from ..errors import ConfigError
+        from ..sampling import load
+
+        if n < 1 or (nrow is not None and nrow < 1):
+            raise ConfigError("-n and --nrow must be at least 1")
+        if out.suffix.lower() != ".png":
+            raise ConfigError(f"--out must name a .png file, got {out}")
+        if not out.parent.is_dir():
+            raise ConfigError(f"folder {out.parent} does not exist")
+        handle = load(run, device=device, registry=ctx.registry)
+        handle.save_grid(out, n=n, seed=seed, labels=label, nrow=nrow)
+        typer.echo(f"wrote {n} samples (step {handle.step}) to {out}", err=True)

@@ -1,0 +1,224 @@
+"""The run configuration: one pydantic model, filled in layers.
+
+Later layers win::
+
+    built-in defaults < model defaults < loss defaults < --config FILE < flags < --set key=value
+
+Example::
+
+    cfg = resolve_config(registry, "dcgan", flags={"steps": 100}, sets=["arch.ngf=32"])
+    cfg.model_dump_json(indent=2)   # what config.json in the run directory holds
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+from pydantic import (BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt,
+                      PositiveFloat, PositiveInt, ValidationError, field_validator)
+
+from .errors import ConfigError
+from .registry import Registry
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+DEFAULT_DATASET = "mnist"
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+class OptimizerConfig(BaseModel):
+    """Settings of one optimizer (generator or discriminator)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Literal["adam", "adamw", "rmsprop", "sgd"] = "adam"
+    lr: PositiveFloat = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    eps: PositiveFloat = 1e-8
+    weight_decay: NonNegativeFloat = 0.0
+    momentum: NonNegativeFloat = 0.0
+
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_range(cls, betas: tuple[float, float]) -> tuple[float, float]:
+        if not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError("each beta must be in [0, 1)")
+        return betas
+
+
+class RunConfig(BaseModel):
+    """Everything that defines a training run. ``config.json`` is this, fully resolved."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="model name (plugin:name once resolved)")
+    loss: str = Field(description="loss name (plugin:name once resolved)")
+    dataset: str = Field(description="dataset name (plugin:name once resolved)")
+    arch: dict[str, Any] = Field(default_factory=dict,
+                                 description="the model's own options (see `ganzoo info MODEL`)")
+
+    steps: PositiveInt = Field(2000, description="generator updates to train for")
+    epochs: PositiveFloat | None = Field(None, description="train for this many passes over the data instead of --steps")
+    batch_size: PositiveInt = Field(64, description="images per discriminator step")
+    image_size: PositiveInt | None = Field(None, description="resize images to this size (default: the dataset's own)")
+    n_critic: PositiveInt = Field(1, description="discriminator steps per generator step")
+    g_optim: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    d_optim: OptimizerConfig = Field(default_factory=OptimizerConfig)
+
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    seed: NonNegativeInt = Field(0, description="seed for weights, latents and data order")
+    data_dir: str | None = Field(None, description="dataset folder (else $GANZOO_DATA_DIR, else the user cache)")
+    out: str = Field("runs", description="folder that holds run directories")
+    run_name: str | None = Field(None, description="run directory name (default: model-dataset-time)")
+
+    log_every: PositiveInt = Field(50, description="steps between metrics lines")
+    sample_every: PositiveInt = Field(500, description="steps between sample grids")
+    checkpoint_every: PositiveInt = Field(1000, description="steps between checkpoints")
+    keep_checkpoints: PositiveInt = Field(3, description="newest checkpoints kept on disk")
+    sample_grid: PositiveInt = Field(64, description="images in each sample grid")
+
+    @field_validator("device")
+    @classmethod
+    def _device_known(cls, value: str) -> str:
+        if not DEVICE_PATTERN.match(value):
+            raise ValueError("must be auto, cpu, mps, cuda or cuda:N")
+        return value
+
+    @field_validator("run_name")
+    @classmethod
+    def _run_name_is_a_name(cls, value: str | None) -> str | None:
+        if value is not None and (not value or "/" in value or "\\" in value or value in {".", ".."}):
+            raise ValueError("must be a plain folder name")
+        return value
+
+
+# ---------------------------------------------------------------------------
+# layering helpers
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``override`` into a copy of ``base``; nested mappings merge key by key."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def parse_set(assignment: str) -> dict[str, Any]:
+    """Turn ``"a.b=1"`` into ``{"a": {"b": 1}}``; the value is JSON when it parses, else a string."""
+    key, sep, raw = assignment.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set expects key=value (e.g. --set arch.ngf=32), got {assignment!r}")
+    try:
+        value: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    nested: dict[str, Any] = {}
+    cursor = nested
+    *parents, leaf = key.split(".")
+    for part in parents:
+        cursor = cursor.setdefault(part, {})
+    cursor[leaf] = value
+    return nested
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a JSON or TOML config file into a dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        if path.suffix.lower() == ".toml":
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        elif path.suffix.lower() == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            raise ConfigError(f"config file must end in .json or .toml: {path}")
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot parse config file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a table/object at the top level")
+    return data
+
+
+def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
+    """One line naming the first offending key, e.g. ``batch_size: must be > 0 (got -1)``."""
+    first = exc.errors()[0]
+    key = prefix + ".".join(str(part) for part in first["loc"])
+    if first["type"] == "extra_forbidden":
+        return f"unknown config key {key!r}"
+    message = first["msg"].removeprefix("Value error, ")
+    shown = first.get("input")
+    suffix = "" if isinstance(shown, (dict, list)) or shown is None else f" (got {shown!r})"
+    more = len(exc.errors()) - 1
+    return f"invalid config value for {key!r}: {message}{suffix}" + (f" (+{more} more)" if more else "")
+
+
+def resolve_config(
+    registry: Registry,
+    model: str,
+    *,
+    loss: str | None = None,
+    dataset: str | None = None,
+    config_file: str | Path | None = None,
+    flags: Mapping[str, Any] | None = None,
+    sets: list[str] | tuple[str, ...] = (),
+) -> RunConfig:
+    """Resolve every layer into a validated :class:`RunConfig`.
+
+    Component names are looked up in ``registry`` (unknown ones raise with suggestions)
+    and stored qualified (``plugin:name``); ``arch`` is validated by the model's config
+    class and written out in full.
+    """
+    file_layer = read_config_file(config_file) if config_file else {}
+    flag_layer = {k: v for k, v in (flags or {}).items() if v is not None}
+    set_layer: dict[str, Any] = {}
+    for assignment in sets:
+        set_layer = deep_merge(set_layer, parse_set(assignment))
+    user = deep_merge(deep_merge(file_layer, flag_layer), set_layer)
+    for key, value in (("model", model), ("loss", loss), ("dataset", dataset)):
+        if value is not None and key not in set_layer:
+            user[key] = value
+
+    for key in ("model", "loss", "dataset"):
+        if key in user and not isinstance(user[key], str):
+            raise ConfigError(f"invalid config value for {key!r}: must be a name")
+    model_entry = registry.get("model", user.get("model", model))
+    loss_entry = registry.get("loss", user.get("loss") or model_entry.spec.default_loss)
+    dataset_entry = registry.get("dataset", user.get("dataset") or DEFAULT_DATASET)
+
+    merged = deep_merge(deep_merge(model_entry.spec.defaults, loss_entry.spec.defaults), user)
+    merged.update(model=model_entry.qualified_name, loss=loss_entry.qualified_name,
+                  dataset=dataset_entry.qualified_name)
+    try:
+        cfg = RunConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+    config_class = model_entry.spec.config_class
+    if config_class is not None:
+        try:
+            arch = config_class.model_validate(cfg.arch)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc, prefix="arch.")) from None
+        cfg.arch = arch.model_dump(mode="json")
+    elif cfg.arch:
+        raise ConfigError(f"unknown config key 'arch.{next(iter(cfg.arch))}': "
+                          f"model {model_entry.name!r} has no options")
+    return cfg
+
+
+def arch_config(registry: Registry, cfg: RunConfig) -> Any:
+    """The model's own config object for ``cfg`` (or ``None`` if it has none)."""
+    config_class = registry.get("model", cfg.model).spec.config_class
+    return config_class.model_validate(cfg.arch) if config_class is not None else None

@@ -1,0 +1,119 @@
+"""Datasets held in memory as uint8 tensors, batched and transformed on the device.
+
+No per-image Python runs on the training path: a batch is an index into one uint8
+tensor, converted, resized and scaled to [-1, 1] as a whole on the training device.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .errors import ConfigError
+
+DATA_DIR_ENV = "GANZOO_DATA_DIR"
+
+
+def default_data_dir() -> Path:
+    """``$GANZOO_DATA_DIR``, else ``$XDG_CACHE_HOME/ganzoo/data`` (``~/.cache/ganzoo/data``)."""
+    if os.environ.get(DATA_DIR_ENV):
+        return Path(os.environ[DATA_DIR_ENV]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "ganzoo" / "data"
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """What a model needs to know about the data to build its networks."""
+
+    channels: int
+    image_size: int
+    num_classes: int | None = None
+
+
+@dataclass
+class ImageData:
+    """A whole image dataset in memory.
+
+    Attributes:
+        images: uint8 tensor ``[N, C, H, W]``.
+        labels: int64 tensor ``[N]``, or ``None`` for unlabelled data.
+        num_classes: label count, or ``None``.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor | None = None
+    num_classes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise ValueError("images must be a uint8 tensor [N, C, H, W]")
+        if self.labels is not None and len(self.labels) != len(self.images):
+            raise ValueError("labels and images differ in length")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def to_model_range(images: torch.Tensor, image_size: int | None = None) -> torch.Tensor:
+    """uint8 ``[N, C, H, W]`` to float in [-1, 1], resized (bilinear, antialiased) if asked."""
+    x = images.float()
+    if image_size is not None and x.shape[-1] != image_size:
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear",
+                          antialias=True, align_corners=False)
+    return x.div_(127.5).sub_(1.0).clamp_(-1.0, 1.0)
+
+
+class InMemoryBatches:
+    """An endless stream of shuffled batches, reproducible from a seed.
+
+    Each epoch is a fresh permutation drawn from its own generator; the last partial
+    batch of an epoch is dropped. ``state_dict()`` captures the exact position so a
+    resumed run sees the same batches.
+    """
+
+    def __init__(self, data: ImageData, batch_size: int, device: torch.device | str,
+                 image_size: int | None = None, seed: int = 0) -> None:
+        if batch_size > len(data):
+            raise ConfigError(f"batch_size {batch_size} is larger than the dataset ({len(data)} images)")
+        self.device = torch.device(device)
+        self.images = data.images.to(self.device)
+        self.labels = data.labels.to(self.device) if data.labels is not None else None
+        self.batch_size = batch_size
+        self.image_size = image_size
+        self.generator = torch.Generator().manual_seed(seed)
+        self.epoch = 0
+        self.position = 0
+        self.order = torch.randperm(len(self.images), generator=self.generator)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return len(self.images) // self.batch_size
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The next batch: float images in [-1, 1] on the device, and labels (or None)."""
+        if self.position + self.batch_size > len(self.order):
+            self.order = torch.randperm(len(self.images), generator=self.generator)
+            self.position = 0
+            self.epoch += 1
+        index = self.order[self.position:self.position + self.batch_size].to(self.device)
+        self.position += self.batch_size
+        images = to_model_range(self.images.index_select(0, index), self.image_size)
+        labels = self.labels.index_select(0, index) if self.labels is not None else None
+        return images, labels
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {
+            "order": self.order.clone(),
+            "generator": self.generator.get_state(),
+            "counters": torch.tensor([self.epoch, self.position], dtype=torch.int64),
+        }
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.order = state["order"].clone()
+        self.generator.set_state(state["generator"])
+        self.epoch, self.position = (int(v) for v in state["counters"])

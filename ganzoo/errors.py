@@ -1,0 +1,60 @@
+"""Errors that the CLI turns into one-line messages and documented exit codes.
+
+Exit codes (also in the README):
+
+====  =====================================================
+0     success
+1     runtime failure (an unexpected error inside training)
+2     usage error or invalid configuration, unknown name, missing data
+4     a component or plugin is unavailable (failed to load, not installed)
+5     a bad, corrupt or incompatible checkpoint
+130   interrupted (Ctrl-C / SIGTERM), after saving a checkpoint
+====  =====================================================
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_RUNTIME = 1
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 4
+EXIT_CHECKPOINT = 5
+EXIT_INTERRUPTED = 130
+
+
+class GanzooError(Exception):
+    """Base class: an error with a one-line message meant for the user."""
+
+    exit_code = EXIT_RUNTIME
+
+
+class ConfigError(GanzooError):
+    """An invalid configuration value, unknown key or bad command-line input."""
+
+    exit_code = EXIT_USAGE
+
+
+class UnknownComponentError(ConfigError):
+    """A name that no installed plugin registers (the message carries suggestions)."""
+
+
+class DataUnavailableError(ConfigError):
+    """A dataset's files are missing and could not be downloaded."""
+
+
+class ComponentUnavailableError(GanzooError):
+    """A component exists by name but cannot be used (its code failed to import)."""
+
+    exit_code = EXIT_UNAVAILABLE
+
+
+class CheckpointError(GanzooError):
+    """A checkpoint that is missing, corrupt, or does not match what was asked for."""
+
+    exit_code = EXIT_CHECKPOINT
+
+
+class TrainingInterrupted(GanzooError):
+    """Training stopped on Ctrl-C or SIGTERM; a checkpoint was saved first."""
+
+    exit_code = EXIT_INTERRUPTED

@@ -1,0 +1,98 @@
+"""The generator and discriminator contracts every model implements.
+
+A model's ``build(arch, data)`` returns :class:`Networks`. The training loop,
+sampling and checkpoints rely only on what is declared here, never on a model's
+internals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .errors import ComponentUnavailableError
+
+
+class Generator(nn.Module):
+    """Maps latent vectors (and, for conditional models, labels) to images in [-1, 1].
+
+    Attributes:
+        latent_dim: size of the latent vector ``z``.
+        out_shape: ``(channels, height, width)`` of one generated image.
+        num_classes: label count for conditional models, else ``None``.
+    """
+
+    def __init__(self, latent_dim: int, out_shape: tuple[int, int, int],
+                 num_classes: int | None = None) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.out_shape = tuple(out_shape)
+        self.num_classes = num_classes
+
+    def sample_latent(self, n: int, *, generator: torch.Generator | None = None,
+                      device: torch.device | str | None = None) -> torch.Tensor:
+        """``n`` latent vectors from N(0, I): shape ``[n, latent_dim]``."""
+        device = device if device is not None else next(self.parameters()).device
+        if generator is not None and generator.device != torch.device(device):
+            return torch.randn(n, self.latent_dim, generator=generator).to(device)
+        return torch.randn(n, self.latent_dim, generator=generator, device=device)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class Discriminator(nn.Module):
+    """Maps images (and labels, if conditional) to one raw score (a logit) per image.
+
+    Attributes:
+        in_shape: ``(channels, height, width)`` it accepts.
+        num_classes: label count for conditional models, else ``None``.
+    """
+
+    def __init__(self, in_shape: tuple[int, int, int], num_classes: int | None = None) -> None:
+        super().__init__()
+        self.in_shape = tuple(in_shape)
+        self.num_classes = num_classes
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Return logits of shape ``[N]``."""
+        raise NotImplementedError
+
+
+@dataclass
+class Networks:
+    """What a model's ``build`` returns."""
+
+    generator: Generator
+    discriminator: Discriminator
+
+
+def check_networks(nets: Networks, shape: tuple[int, int, int], model: str) -> None:
+    """Fail clearly if a model's networks break the contract for ``shape``.
+
+    Runs the generator and discriminator on two samples in eval mode (no gradients,
+    batch-norm statistics untouched).
+    """
+    g, d = nets.generator, nets.discriminator
+    if not isinstance(g, Generator) or not isinstance(d, Discriminator):
+        raise ComponentUnavailableError(
+            f"model {model!r}: build() must return ganzoo Generator and Discriminator modules")
+    was_training = g.training, d.training
+    g.eval(), d.eval()
+    try:
+        with torch.no_grad():
+            labels = (torch.zeros(2, dtype=torch.long, device=next(g.parameters()).device)
+                      if g.num_classes else None)
+            images = g(g.sample_latent(2), labels)
+            if tuple(images.shape[1:]) != tuple(shape):
+                raise ComponentUnavailableError(
+                    f"model {model!r}: generator makes images of shape {tuple(images.shape[1:])}, "
+                    f"expected {tuple(shape)}")
+            logits = d(images, labels)
+            if tuple(logits.shape) != (2,):
+                raise ComponentUnavailableError(
+                    f"model {model!r}: discriminator returned shape {tuple(logits.shape)}, expected [N]")
+    finally:
+        g.train(was_training[0]), d.train(was_training[1])

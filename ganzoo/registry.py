@@ -1,0 +1,163 @@
+"""The registry: every named component, tagged with the plugin that gave it.
+
+Names are unique per plugin (``plugin:name``); a bare ``name`` works while only one
+plugin registers it. A duplicate registration is refused, never silently replacing
+the first one.
+
+Example::
+
+    registry.list("model", "*gan")        # fnmatch patterns
+    registry.get("loss", "bce")            # or "core:bce"
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from dataclasses import dataclass
+from typing import Iterator
+
+from .errors import ConfigError, UnknownComponentError
+from .specs import SPEC_TYPES, ComponentSpec
+
+PLURAL = {"model": "models", "loss": "losses", "dataset": "datasets"}
+
+KIND_ALIASES = {
+    "model": "model", "models": "model",
+    "loss": "loss", "losses": "loss",
+    "dataset": "dataset", "datasets": "dataset", "data": "dataset",
+}
+
+
+def normalize_kind(kind: str) -> str:
+    """Map ``"models"``/``"model"`` etc. to the registry kind, or raise ConfigError."""
+    try:
+        return KIND_ALIASES[kind.lower()]
+    except KeyError:
+        choices = ", ".join(PLURAL[k] for k in SPEC_TYPES)
+        raise ConfigError(f"unknown component kind {kind!r}; choose from {choices}") from None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered component: its spec and the plugin that registered it."""
+
+    spec: ComponentSpec
+    plugin: str
+
+    @property
+    def kind(self) -> str:
+        return self.spec.kind
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.plugin}:{self.spec.name}"
+
+
+class DuplicateComponentError(ValueError):
+    """Raised by :meth:`Registry.add` for a name the same plugin already registered."""
+
+
+class Registry:
+    """All components, by kind."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in SPEC_TYPES}
+
+    def add(self, spec: ComponentSpec, plugin: str) -> Entry:
+        """Register ``spec`` as given by ``plugin``.
+
+        Raises:
+            DuplicateComponentError: ``plugin:name`` is already registered.
+        """
+        entry = Entry(spec, plugin)
+        table = self._entries.setdefault(spec.kind, {})
+        if entry.qualified_name in table:
+            raise DuplicateComponentError(
+                f"{spec.kind} {entry.qualified_name!r} is already registered; the first one is kept"
+            )
+        table[entry.qualified_name] = entry
+        return entry
+
+    def __iter__(self) -> Iterator[Entry]:
+        for kind in self._entries:
+            yield from self.list(kind)
+
+    def list(self, kind: str, pattern: str | None = None) -> list[Entry]:
+        """Entries of one kind sorted by name, optionally filtered by an fnmatch pattern.
+
+        The pattern matches the bare or the qualified name: ``"*gan"``, ``"core:*"``.
+        """
+        kind = normalize_kind(kind)
+        entries = sorted(self._entries.get(kind, {}).values(), key=lambda e: (e.name, e.plugin))
+        if pattern:
+            entries = [
+                e for e in entries
+                if fnmatch.fnmatchcase(e.name, pattern) or fnmatch.fnmatchcase(e.qualified_name, pattern)
+            ]
+        return entries
+
+    def get(self, kind: str, name: str) -> Entry:
+        """The entry called ``name`` (bare or ``plugin:name``).
+
+        Raises:
+            UnknownComponentError: no such name; the message suggests close matches.
+            ConfigError: a bare name that several plugins register.
+        """
+        kind = normalize_kind(kind)
+        table = self._entries.get(kind, {})
+        if name in table:
+            return table[name]
+        matches = [e for e in table.values() if e.name == name]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            options = ", ".join(sorted(e.qualified_name for e in matches))
+            raise ConfigError(f"{kind} name {name!r} is ambiguous; use one of {options}")
+        raise UnknownComponentError(self._unknown_message(kind, name))
+
+    def find(self, name: str) -> list[Entry]:
+        """Every entry of any kind called ``name`` (bare or qualified)."""
+        found = []
+        for kind, table in self._entries.items():
+            found += [e for q, e in table.items() if name in (q, e.name)]
+        return sorted(found, key=lambda e: (e.kind, e.qualified_name))
+
+    def lookup(self, name: str) -> Entry:
+        """The one entry of any kind called ``name``.
+
+        Raises:
+            UnknownComponentError: nothing is called ``name`` (with suggestions).
+            ConfigError: several kinds have a component of that name.
+        """
+        found = self.find(name)
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise ConfigError(f"{name!r} names several components ("
+                              + ", ".join(f"{e.kind} {e.qualified_name}" for e in found)
+                              + "); say which kind")
+        messages = [self._unknown_message(kind, name) for kind in self._entries]
+        hinted = [m for m in messages if "did you mean" in m]
+        if hinted:
+            raise UnknownComponentError(hinted[0])
+        raise UnknownComponentError(f"no component called {name!r} (see `ganzoo list`)")
+
+    def names(self, kind: str) -> list[str]:
+        return sorted({e.name for e in self._entries.get(normalize_kind(kind), {}).values()})
+
+    def _unknown_message(self, kind: str, name: str) -> str:
+        known = self.names(kind) if ":" not in name else sorted(self._entries.get(kind, {}))
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        message = f"unknown {kind} {name!r}"
+        if close:
+            message += "; did you mean " + " or ".join(repr(c) for c in dict.fromkeys(close)) + "?"
+        elif known:
+            message += f"; available: {', '.join(self.names(kind))}"
+        else:
+            message += f"; no {PLURAL[kind]} are installed"
+        return message + f" (see `ganzoo list {PLURAL[kind]}`)"

@@ -1,0 +1,172 @@
+"""Setting up and running a training run from a resolved config."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from . import __version__
+from .config import RunConfig, arch_config
+from .data import DataShape, ImageData, InMemoryBatches, default_data_dir
+from .errors import ComponentUnavailableError, ConfigError
+from .losses import Loss
+from .networks import Networks, check_networks
+from .registry import Registry
+from .specs import DatasetSpec, ModelSpec, resolve_ref
+from .train import checkpoint as ckpt
+from .train.progress import Reporter, make_reporter
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; refuses devices that are not there."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r} does not exist ({torch.cuda.device_count()} GPUs)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device 'mps' requested but it is not available; use --device cpu")
+    return device
+
+
+def _resolve(ref, what: str) -> Callable[..., Any]:
+    try:
+        return resolve_ref(ref)
+    except Exception as exc:  # noqa: BLE001 - the plugin's code failed to import
+        raise ComponentUnavailableError(f"{what} cannot be loaded: {type(exc).__name__}: {exc}") from None
+
+
+def load_dataset(registry: Registry, name: str, data_dir: str | Path | None, split: str = "train") -> ImageData:
+    """Load a registered dataset from ``data_dir`` (else ``$GANZOO_DATA_DIR`` or the cache)."""
+    entry = registry.get("dataset", name)
+    loader = _resolve(entry.spec.load, f"dataset {entry.qualified_name!r}")
+    folder = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    return loader(folder, split)
+
+
+def check_model_fits(spec: ModelSpec, shape: DataShape, labelled: bool) -> None:
+    """Refuse, before training, data that the model says it cannot handle."""
+    if spec.needs_labels and not labelled:
+        raise ConfigError(f"model {spec.name!r} is conditional and needs a labelled dataset")
+    if spec.channels is not None and shape.channels not in spec.channels:
+        raise ConfigError(f"model {spec.name!r} supports {spec.channels} channels, the data has {shape.channels}")
+    if spec.min_image_size is not None and shape.image_size < spec.min_image_size:
+        raise ConfigError(f"model {spec.name!r} needs images of at least {spec.min_image_size}px; "
+                          f"set --image-size (the data is {shape.image_size}px)")
+    if spec.max_image_size is not None and shape.image_size > spec.max_image_size:
+        raise ConfigError(f"model {spec.name!r} supports images up to {spec.max_image_size}px")
+
+
+def build_networks(registry: Registry, cfg: RunConfig, shape: DataShape, device: torch.device) -> Networks:
+    """Build, seed and check a model's networks for ``shape`` (weights seeded by ``cfg.seed``)."""
+    entry = registry.get("model", cfg.model)
+    build = _resolve(entry.spec.build, f"model {entry.qualified_name!r}")
+    torch.manual_seed(cfg.seed)
+    nets = build(arch_config(registry, cfg), shape)
+    nets.generator.to(device)
+    nets.discriminator.to(device)
+    check_networks(nets, (shape.channels, shape.image_size, shape.image_size), entry.name)
+    return nets
+
+
+def build_loss(registry: Registry, name: str) -> Loss:
+    entry = registry.get("loss", name)
+    return _resolve(entry.spec.factory, f"loss {entry.qualified_name!r}")()
+
+
+def data_shape(spec: DatasetSpec, cfg: RunConfig, data: ImageData | None = None) -> DataShape:
+    channels = data.images.shape[1] if data is not None else spec.channels
+    return DataShape(channels=channels, image_size=cfg.image_size or spec.image_size,
+                     num_classes=(data.num_classes if data is not None else spec.num_classes))
+
+
+def checkpoint_metadata(cfg: RunConfig, shape: DataShape) -> dict[str, str]:
+    """String metadata for every checkpoint file: enough to rebuild the generator."""
+    return {"ganzoo_version": __version__, "model": cfg.model, "loss": cfg.loss,
+            "dataset": cfg.dataset, "config": cfg.model_dump_json(),
+            "data_shape": json.dumps(asdict(shape))}
+
+
+@dataclass
+class Run:
+    """A finished (or interrupted) training run.
+
+    Attributes:
+        path: the run directory.
+        config: the resolved config.
+        step: the last step trained.
+        checkpoint: the newest checkpoint folder.
+        last_metrics: the last line written to ``metrics.jsonl``.
+    """
+
+    path: Path
+    config: RunConfig
+    step: int
+    checkpoint: Path | None
+    last_metrics: dict[str, Any] = field(default_factory=dict)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """Every record of ``metrics.jsonl``."""
+        with open(self.path / "metrics.jsonl", encoding="utf-8") as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+
+    def load(self, device: str = "cpu"):
+        """The trained generator, ready to sample (see :func:`ganzoo.load`)."""
+        from .sampling import load
+
+        return load(self.path, device=device)
+
+
+def new_run_dir(cfg: RunConfig) -> Path:
+    """Create a fresh run directory; never reuses one that exists."""
+    out = Path(cfg.out).expanduser()
+    if cfg.run_name:
+        path = out / cfg.run_name
+        if path.exists():
+            raise ConfigError(f"run directory {path} already exists; choose another --run-name")
+    else:
+        stem = f"{cfg.model.split(':')[-1]}-{cfg.dataset.split(':')[-1]}-{time.strftime('%Y%m%d-%H%M%S')}"
+        path, n = out / stem, 1
+        while path.exists():
+            n += 1
+            path = out / f"{stem}-{n}"
+    try:
+        path.mkdir(parents=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create run directory {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def train(cfg: RunConfig, registry: Registry, reporter: Reporter | None = None) -> Run:
+    """Train from a resolved config. Everything is checked before the run directory exists."""
+    reporter = reporter or make_reporter()
+    device = resolve_device(cfg.device)
+    model_spec: ModelSpec = registry.get("model", cfg.model).spec
+    dataset_spec: DatasetSpec = registry.get("dataset", cfg.dataset).spec
+    data = load_dataset(registry, cfg.dataset, cfg.data_dir)
+    shape = data_shape(dataset_spec, cfg, data)
+    check_model_fits(model_spec, shape, labelled=data.labels is not None)
+    loss = build_loss(registry, cfg.loss)
+    nets = build_networks(registry, cfg, shape, device)
+    batches = InMemoryBatches(data, cfg.batch_size, device, image_size=shape.image_size, seed=cfg.seed)
+    if cfg.epochs is not None:
+        cfg = cfg.model_copy(update={"steps": max(1, math.ceil(cfg.epochs * batches.batches_per_epoch / cfg.n_critic))})
+
+    from .train.loop import Trainer
+
+    run_dir = new_run_dir(cfg)
+    ckpt.atomic_write_text(run_dir / "config.json", cfg.model_dump_json(indent=2) + "\n")
+    reporter.message(f"run directory: {run_dir}  (device {device}, {len(data):,} images "
+                     f"{shape.channels}x{shape.image_size}x{shape.image_size})")
+    trainer = Trainer(cfg, nets, loss, batches, run_dir, checkpoint_metadata(cfg, shape), reporter)
+    trainer.fit(cfg.steps)
+    return Run(run_dir, cfg, trainer.step, trainer.last_checkpoint, trainer.last_record or {})

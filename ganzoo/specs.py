@@ -1,0 +1,184 @@
+"""Typed specs that plugins hand to ganzoo through hooks.
+
+A spec describes a component without building it: listing every model must not
+construct a network or even import torch. The heavy parts are given as references
+(``"package.module:attribute"`` strings, or callables) that are resolved only when
+the component is used.
+
+Example, in a plugin module::
+
+    from ganzoo import hookimpl
+    from ganzoo.specs import ModelSpec
+
+    @hookimpl
+    def ganzoo_models():
+        yield ModelSpec(
+            name="tiny-gan",
+            summary="A two-layer MLP GAN",
+            build="ganzoo_tiny.nets:build",
+        )
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, ClassVar, Mapping
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
+"""Component names: lowercase letters and digits, words joined by single hyphens."""
+
+
+def resolve_ref(ref: str | Callable[..., Any]) -> Callable[..., Any]:
+    """Return the callable a reference names.
+
+    Args:
+        ref: a callable, or a ``"package.module:attribute"`` string.
+
+    Returns:
+        The callable. Importing the module happens here, not at registration.
+    """
+    if callable(ref):
+        return ref
+    module_name, _, attr = ref.partition(":")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _check_ref(value: Any, what: str) -> None:
+    if callable(value):
+        return
+    if not isinstance(value, str) or not re.fullmatch(r"[\w.]+:[\w.]+", value):
+        raise ValueError(f"{what} must be a callable or a 'module:attribute' string, got {value!r}")
+
+
+def _frozen(mapping: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping or {}))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentSpec:
+    """What every component has: a name, a one-line summary, and where it is described.
+
+    Attributes:
+        name: the registry name (lowercase, hyphenated), e.g. ``"wgan-gp"``.
+        summary: one line for ``ganzoo list``.
+        paper: a citation or URL, shown by ``ganzoo info``.
+        defaults: run-config values this component recommends, as a nested mapping
+            (e.g. ``{"n_critic": 5, "d_optim": {"lr": 1e-4}}``).
+    """
+
+    kind: ClassVar[str] = "component"
+
+    name: str
+    summary: str
+    paper: str = ""
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "defaults", _frozen(self.defaults))
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` with a readable reason if the spec is malformed."""
+        if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
+            raise ValueError(
+                f"invalid {self.kind} name {self.name!r}: use lowercase letters, digits and hyphens"
+            )
+        if not isinstance(self.summary, str) or not self.summary.strip():
+            raise ValueError(f"{self.kind} {self.name!r} needs a one-line summary")
+        if "\n" in self.summary.strip():
+            raise ValueError(f"{self.kind} {self.name!r}: the summary must be one line")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec(ComponentSpec):
+    """A GAN model: how to build its networks and what it needs from the data.
+
+    Attributes:
+        build: reference to ``build(arch, data) -> Networks`` where ``arch`` is an
+            instance of ``config_class`` and ``data`` a :class:`ganzoo.data.DataShape`.
+        config_class: a pydantic model of the architecture options (``arch.*`` keys);
+            ``None`` when the model has none.
+        default_loss: the loss used when the user names none.
+        losses: the losses it is known to work with; ``None`` means any.
+        needs_labels: a conditional model that refuses unlabelled data.
+        channels: image channel counts it supports; ``None`` means any.
+        min_image_size, max_image_size: the image sizes it supports.
+    """
+
+    kind: ClassVar[str] = "model"
+
+    build: str | Callable[..., Any]
+    config_class: type | None = None
+    default_loss: str = "bce"
+    losses: tuple[str, ...] | None = None
+    needs_labels: bool = False
+    channels: tuple[int, ...] | None = None
+    min_image_size: int | None = None
+    max_image_size: int | None = None
+
+    def validate(self) -> None:
+        super().validate()
+        _check_ref(self.build, f"model {self.name!r}: build")
+        if self.config_class is not None and not hasattr(self.config_class, "model_validate"):
+            raise ValueError(f"model {self.name!r}: config_class must be a pydantic model")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LossSpec(ComponentSpec):
+    """An adversarial loss: pure functions of discriminator logits.
+
+    Attributes:
+        factory: reference to a callable returning a :class:`ganzoo.losses.Loss`.
+        defaults: the settings its paper recommends (optimizers, ``n_critic``).
+    """
+
+    kind: ClassVar[str] = "loss"
+
+    factory: str | Callable[..., Any]
+
+    def validate(self) -> None:
+        super().validate()
+        _check_ref(self.factory, f"loss {self.name!r}: factory")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetSpec(ComponentSpec):
+    """A dataset: its shape known up front, its loading deferred.
+
+    Attributes:
+        load: reference to ``load(data_dir: Path, split: str) -> ImageData``.
+        channels: image channels.
+        image_size: native (square) image size.
+        num_classes: number of labels, or ``None`` for unlabelled data.
+        files: the file names a user must provide to work offline (shown in errors).
+    """
+
+    kind: ClassVar[str] = "dataset"
+
+    load: str | Callable[..., Any]
+    channels: int
+    image_size: int
+    num_classes: int | None = None
+    size: int | None = None
+    files: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        super().validate()
+        _check_ref(self.load, f"dataset {self.name!r}: load")
+        if not isinstance(self.channels, int) or self.channels < 1:
+            raise ValueError(f"dataset {self.name!r}: channels must be a positive integer")
+        if not isinstance(self.image_size, int) or self.image_size < 1:
+            raise ValueError(f"dataset {self.name!r}: image_size must be a positive integer")
+
+
+SPEC_TYPES: dict[str, type[ComponentSpec]] = {
+    "model": ModelSpec,
+    "loss": LossSpec,
+    "dataset": DatasetSpec,
+}
+"""Component kinds and their spec classes. Algorithms and metrics join here later."""

@@ -1,0 +1,1 @@
+"""Network code of the built-in models, imported only when a model is built."""
