@@ -98,7 +98,7 @@ def train(model: str, *, loss: str | None = None, dataset: str | None = None,
     """
     from .config import resolve_config
     from .run import train as run_training
-    from .train.progress import make_reporter
+    from .training.progress import make_reporter
 
     registry = _registry()
     cfg = resolve_config(registry, model, loss=loss, dataset=dataset, config_file=config, flags=settings)

@@ -19,8 +19,8 @@ from .losses import Loss
 from .networks import Networks, check_networks
 from .registry import Registry
 from .specs import DatasetSpec, ModelSpec, resolve_ref
-from .train import checkpoint as ckpt
-from .train.progress import Reporter, make_reporter
+from .training import checkpoint as ckpt
+from .training.progress import Reporter, make_reporter
 
 
 def resolve_device(name: str) -> torch.device:
@@ -161,7 +161,7 @@ def train(cfg: RunConfig, registry: Registry, reporter: Reporter | None = None) 
     if cfg.epochs is not None:
         cfg = cfg.model_copy(update={"steps": max(1, math.ceil(cfg.epochs * batches.batches_per_epoch / cfg.n_critic))})
 
-    from .train.loop import Trainer
+    from .training.loop import Trainer
 
     run_dir = new_run_dir(cfg)
     ckpt.atomic_write_text(run_dir / "config.json", cfg.model_dump_json(indent=2) + "\n")

@@ -12,7 +12,7 @@ from .data import DataShape
 from .errors import CheckpointError, ConfigError, GanzooError
 from .plugins import get_plugin_manager
 from .registry import Registry
-from .train import checkpoint as ckpt
+from .training import checkpoint as ckpt
 
 
 class GeneratorHandle:
@@ -73,7 +73,7 @@ class GeneratorHandle:
     def save_grid(self, path: str | Path, n: int = 64, seed: int | None = 0,
                   labels=None, nrow: int | None = None) -> Path:
         """Sample ``n`` images and write them as one PNG grid."""
-        from .train.loop import save_grid
+        from .training.loop import save_grid
 
         path = Path(path)
         if path.suffix.lower() != ".png":

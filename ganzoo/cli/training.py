@@ -43,7 +43,7 @@ def register(app: typer.Typer, ctx) -> None:
         """
         from ..config import resolve_config
         from ..run import train
-        from ..train.progress import make_reporter
+        from ..training.progress import make_reporter
 
         flags = {"steps": steps, "epochs": epochs, "batch_size": batch_size, "image_size": image_size,
                  "device": device, "seed": seed, "run_name": run_name,

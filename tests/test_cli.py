@@ -1,0 +1,202 @@
+"""The CLI end to end, with the built-in plugins registered in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import ganzoo
+from ganzoo.training.loop import Trainer
+
+from .conftest import TINY
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", header[16:24])
+
+
+def test_list_groups_components_with_summaries(cli):
+    result = cli("list")
+    assert result.exit_code == 0
+    out = result.stdout
+    assert out.index("models") < out.index("losses") < out.index("datasets")
+    assert "dcgan" in out and "Deep convolutional GAN" in out and "mnist" in out
+
+
+def test_list_with_pattern_as_json(cli):
+    result = cli("list", "models", "*gan", "--json")
+    assert result.exit_code == 0
+    assert [c["qualified_name"] for c in json.loads(result.stdout)] == ["dcgan:dcgan"]
+    anywhere = json.loads(cli("list", "*mnist", "--json").stdout)
+    assert {c["name"] for c in anywhere} == {"mnist", "fashion-mnist"}
+
+
+def test_list_unknown_kind_is_a_usage_error(cli):
+    result = cli("list", "gadgets", "*")
+    assert result.exit_code == 2
+    assert "unknown component kind 'gadgets'" in result.stderr
+
+
+def test_info_shows_options_defaults_and_losses(cli):
+    data = json.loads(cli("info", "dcgan", "--json").stdout)
+    fields = {f["key"]: f["default"] for f in data["config_fields"]}
+    assert fields == {"arch.latent_dim": 100, "arch.ngf": 64, "arch.ndf": 64}
+    assert data["default_loss"] == "bce" and "bce" in data["compatible_losses"]
+    assert "Radford" in data["paper"]
+    text = cli("info", "dcgan").stdout
+    assert "arch.ngf" in text and "Radford" in text
+
+
+def test_unknown_model_suggests_and_exits_2(cli):
+    result = cli("train", "dcgna")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("error: unknown model 'dcgna'; did you mean 'dcgan'? "
+                                     "(see `ganzoo list models`)")
+    assert "Traceback" not in result.output
+    info = cli("info", "mnsit")
+    assert info.exit_code == 2 and "did you mean 'mnist'" in info.stderr
+
+
+def test_train_writes_a_run_that_loads_back_and_samples(cli, data_dir, tmp_path):
+    result = cli("train", "dcgan", "--loss", "bce", "--dataset", "mnist", "--data-dir", str(data_dir),
+                 *TINY, "--run-name", "tiny", "--set", "log_every=1")
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "runs" / "tiny"
+    assert result.stdout.strip() == str(Path("runs") / "tiny")
+
+    config = json.loads((run / "config.json").read_text())
+    assert config["steps"] == 3 and config["arch"]["ngf"] == 8 and config["model"] == "dcgan:dcgan"
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3]
+    assert {"d_loss", "g_loss", "D(x)", "D(G(z))", "images_per_sec", "elapsed_sec"} <= set(records[0])
+    assert all(0.0 <= r["D(x)"] <= 1.0 and r["d_loss"] > 0 for r in records)
+    assert png_size(run / "samples" / "step-0000003.png") == (242, 242)  # 8x8 grid of 28px + 2px padding
+    assert (run / "checkpoints" / "latest").read_text().strip() == "step-0000003"
+    checkpoint = run / "checkpoints" / "step-0000003"
+    assert sorted(p.name for p in checkpoint.iterdir()) == [
+        "discriminator.safetensors", "generator.safetensors", "train_state.safetensors"]
+
+    handle = ganzoo.load(run)
+    assert handle.step == 3
+    first, again = handle.sample(5, seed=7), handle.sample(5, seed=7)
+    assert first.shape == (5, 1, 28, 28) and torch.equal(first, again)
+    assert first.min() >= -1 and first.max() <= 1
+
+    sampled = cli("sample", str(run), "-n", "10", "--nrow", "5", "--out", "grid.png")
+    assert sampled.exit_code == 0, sampled.output
+    assert png_size(tmp_path / "grid.png") == (152, 62)  # 5 x 2 images of 28px with 2px padding
+
+
+def test_checkpoint_holds_no_pickle_and_describes_itself(cli, data_dir, tmp_path):
+    from safetensors import safe_open
+
+    assert cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--run-name", "r").exit_code == 0
+    folder = tmp_path / "runs" / "r" / "checkpoints" / "step-0000003"
+    for file in folder.iterdir():
+        assert file.read_bytes()[8:9] == b"{"  # safetensors: 8-byte length, then a JSON header
+        with safe_open(str(file), framework="pt") as handle:
+            meta = handle.metadata()
+        assert meta["format"] == "ganzoo-checkpoint" and meta["format_version"] == "1"
+        assert meta["model"] == "dcgan:dcgan" and meta["step"] == "3"
+        assert json.loads(meta["config"])["batch_size"] == 8
+
+
+def test_image_size_and_bad_sizes(cli, data_dir, tmp_path):
+    ok = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--image-size", "32", "--run-name", "s32")
+    assert ok.exit_code == 0, ok.output
+    assert ganzoo.load(tmp_path / "runs" / "s32").sample(2, seed=0).shape == (2, 1, 32, 32)
+    bad = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--image-size", "36")
+    assert bad.exit_code == 2 and "cannot make 36x36 images" in bad.stderr
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--steps", "0"], 2, "invalid config value for 'steps'"),
+    (["--steps", "ten"], 2, "Invalid value for '--steps'"),
+    (["--batch-size", "1000"], 2, "larger than the dataset (64 images)"),
+    (["--device", "tpu"], 2, "invalid config value for 'device'"),
+    (["--set", "arch.depth=3"], 2, "unknown config key 'arch.depth'"),
+    (["--config", "missing.toml"], 2, "config file not found"),
+    (["--bogus"], 2, "No such option: --bogus"),
+])
+def test_bad_input_is_one_line_exit_code_and_no_run_dir(cli, data_dir, tmp_path, args, code, message):
+    result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, *args)
+    assert result.exit_code == code
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_missing_data_names_the_files_and_folder(cli, tmp_path):
+    empty = tmp_path / "empty"
+    result = cli("train", "dcgan", "--data-dir", str(empty), *TINY)
+    assert result.exit_code == 2
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", str(empty / "MNIST" / "raw")):
+        assert name in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_data_dir_from_environment(cli, data_dir, monkeypatch):
+    monkeypatch.setenv("GANZOO_DATA_DIR", str(data_dir))
+    assert cli("train", "dcgan", *TINY).exit_code == 0
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_130(cli, data_dir, tmp_path, monkeypatch):
+    real_step = Trainer.train_step
+    calls = {"n": 0}
+
+    def interrupted_step(self):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_step(self)
+
+    monkeypatch.setattr(Trainer, "train_step", interrupted_step)
+    result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--steps", "10", "--run-name", "cut")
+    assert result.exit_code == 130
+    assert "interrupted at step 2" in result.stderr
+    assert ganzoo.load(tmp_path / "runs" / "cut").step == 2
+
+
+def test_sample_rejects_missing_and_corrupt_checkpoints(cli, data_dir, tmp_path):
+    missing = cli("sample", str(tmp_path / "nothing"))
+    assert missing.exit_code == 5 and "no such run or checkpoint" in missing.stderr
+    assert cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--run-name", "c").exit_code == 0
+    generator = tmp_path / "runs" / "c" / "checkpoints" / "step-0000003" / "generator.safetensors"
+    generator.write_bytes(generator.read_bytes()[:100])  # truncated
+    corrupt = cli("sample", str(tmp_path / "runs" / "c"), "--out", "x.png")
+    assert corrupt.exit_code == 5 and "cannot read checkpoint file" in corrupt.stderr
+    assert not (tmp_path / "x.png").exists()
+    pickle_file = tmp_path / "model.pt"
+    pickle_file.write_bytes(b"\x80\x04not a checkpoint")
+    refused = cli("sample", str(pickle_file))
+    assert refused.exit_code == 5 and "only .safetensors" in refused.stderr
+
+
+def test_sample_output_must_be_png(cli, data_dir, tmp_path):
+    assert cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--run-name", "p").exit_code == 0
+    result = cli("sample", str(tmp_path / "runs" / "p"), "--out", "grid.jpg")
+    assert result.exit_code == 2 and ".png" in result.stderr
+
+
+def test_installed_console_entry_point_and_python_m(tmp_path):
+    """The real installation: entry points declared in pyproject.toml, `python -m ganzoo`."""
+    env = {**os.environ, "GANZOO_DISABLE_PLUGINS": ""}
+    result = subprocess.run([sys.executable, "-m", "ganzoo", "list", "--json"], capture_output=True,
+                            text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    names = {c["qualified_name"] for c in json.loads(result.stdout)}
+    assert {"dcgan:dcgan", "core:bce", "core:mnist"} <= names
+    blocked = subprocess.run([sys.executable, "-m", "ganzoo", "list", "models", "--json"],
+                             capture_output=True, text=True, timeout=120,
+                             env={**env, "GANZOO_DISABLE_PLUGINS": "dcgan"})
+    assert blocked.returncode == 0 and json.loads(blocked.stdout) == []
