@@ -9,7 +9,8 @@ import torch
 
 from .config import RunConfig
 from .data import DataShape
-from .errors import CheckpointError, ConfigError, GanzooError
+from .errors import (CheckpointError, ComponentUnavailableError, ConfigError, GanzooError,
+                     UnknownComponentError)
 from .plugins import get_plugin_manager
 from .registry import Registry
 from .training import checkpoint as ckpt
@@ -102,10 +103,17 @@ def load(path: str | Path, device: str = "cpu", registry: Registry | None = None
         shape = DataShape(**json.loads(meta["data_shape"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{file} carries no valid run config: {exc}") from None
+    plugin = cfg.model.split(":")[0]
     try:
-        nets = build_networks(registry, cfg, shape, resolve_device(device))
+        registry.get("model", cfg.model)
+    except UnknownComponentError:
+        raise ComponentUnavailableError(
+            f"{file} needs model {cfg.model!r} from plugin {plugin!r}, which is not installed "
+            f"(see `ganzoo plugins`)") from None
+    try:
+        with torch.random.fork_rng(devices=[]):  # loading must not reseed the caller's RNG
+            nets = build_networks(registry, cfg, shape, resolve_device(device))
     except GanzooError as exc:
-        plugin = cfg.model.split(":")[0]
         raise type(exc)(f"cannot rebuild the checkpoint's model (plugin {plugin!r}): {exc}") from None
     state = ckpt.load_tensors(file)
     try:

@@ -13,6 +13,8 @@ import pytest
 import torch
 
 import ganzoo
+import ganzoo.errors
+import ganzoo.sampling
 from ganzoo.training.loop import Trainer
 
 from .conftest import TINY
@@ -200,3 +202,21 @@ def test_installed_console_entry_point_and_python_m(tmp_path):
                              capture_output=True, text=True, timeout=120,
                              env={**env, "GANZOO_DISABLE_PLUGINS": "dcgan"})
     assert blocked.returncode == 0 and json.loads(blocked.stdout) == []
+
+
+def test_checkpoint_of_a_missing_plugin_says_which_plugin(cli, data_dir, tmp_path, monkeypatch):
+    assert cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--run-name", "m").exit_code == 0
+    from ganzoo.plugins import PluginManager
+
+    bare = PluginManager(entry_points=False)
+    with pytest.raises(ganzoo.errors.ComponentUnavailableError, match="from plugin 'dcgan'"):
+        ganzoo.sampling.load(tmp_path / "runs" / "m", registry=bare.registry)
+
+
+def test_loading_does_not_reseed_the_global_rng(cli, data_dir, tmp_path):
+    assert cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--run-name", "g").exit_code == 0
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    ganzoo.load(tmp_path / "runs" / "g")
+    assert torch.equal(torch.rand(3), expected)
