@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
 from .data import ImageData
 from .errors import DataUnavailableError
+from .settings import env_flag
 
 OFFLINE_ENV = "GANZOO_OFFLINE"
 
@@ -25,7 +25,9 @@ def _torchvision_idx(dataset_class, folder_name: str, data_dir: Path, split: str
         ds = dataset_class(root=str(data_dir), train=train, download=False)
     except RuntimeError:
         ds = None
-    if ds is None and not os.environ.get(OFFLINE_ENV):
+    originals_present = all((raw / name).is_file() for name, _ in dataset_class.resources)
+    if ds is None and (originals_present or not env_flag(OFFLINE_ENV)):
+        # With the four .gz originals present torchvision only checks and unpacks them.
         before = _existing(data_dir, raw)
         try:
             ds = dataset_class(root=str(data_dir), train=train, download=True)
@@ -45,7 +47,7 @@ def _torchvision_idx(dataset_class, folder_name: str, data_dir: Path, split: str
 
 
 def _existing(data_dir: Path, raw: Path) -> set[Path]:
-    paths = {p for p in (data_dir, raw.parent, raw) if p.exists()}
+    paths = {p for p in (raw, *raw.parents) if p.exists()}
     return paths | (set(raw.iterdir()) if raw.is_dir() else set())
 
 
@@ -55,8 +57,10 @@ def _remove_new(data_dir: Path, raw: Path, before: set[Path]) -> None:
         for path in raw.iterdir():
             if path not in before and path.is_file():
                 path.unlink(missing_ok=True)
-    for folder in (raw, raw.parent, data_dir):
-        if folder not in before and folder.is_dir() and not any(folder.iterdir()):
+    for folder in (raw, *raw.parents):
+        if folder in before:
+            break
+        if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
 
 

@@ -92,10 +92,11 @@ class PluginManager:
                 version=dist.version if dist else None,
             )
             if ep.name in self.plugins:
-                # Two distributions claim the same plugin name: keep the first.
-                self._fail(PluginInfo(ep.name, **info_kwargs),
-                           ValueError(f"plugin name {ep.name!r} is already taken by "
-                                      f"{self.plugins[ep.name].distribution}"), record=False)
+                # Two distributions claim the same plugin name: keep the first, record the second.
+                clash = PluginInfo(ep.name, **info_kwargs)
+                self._fail(clash, ValueError(f"plugin name {ep.name!r} is already taken by "
+                                             f"{self.plugins[ep.name].distribution}"), record=False)
+                self.plugins[f"{ep.name} ({clash.distribution})"] = clash
                 continue
             if ep.name in blocked:
                 self.plugins[ep.name] = PluginInfo(ep.name, status="disabled", **info_kwargs)
@@ -145,6 +146,8 @@ class PluginManager:
 
     def _build_registry(self) -> Registry:
         registry = Registry()
+        registry.missing_plugins = [f"{p.name} ({p.status})" for p in self.plugins.values()
+                                    if p.status in ("failed", "disabled")]
         for kind, hook_name in hookspecs.HOOK_FOR_KIND.items():
             spec_type = SPEC_TYPES[kind]
             for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):

@@ -67,6 +67,8 @@ class Registry:
 
     def __init__(self) -> None:
         self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in SPEC_TYPES}
+        self.missing_plugins: list[str] = []
+        """Plugins that failed to load or are disabled, named in unknown-name errors."""
 
     def add(self, spec: ComponentSpec, plugin: str) -> Entry:
         """Register ``spec`` as given by ``plugin``.
@@ -160,4 +162,7 @@ class Registry:
             message += f"; available: {', '.join(self.names(kind))}"
         else:
             message += f"; no {PLURAL[kind]} are installed"
+        if self.missing_plugins:
+            message += f"; not loaded: {', '.join(self.missing_plugins)} (see `ganzoo plugins`)"
+            return message
         return message + f" (see `ganzoo list {PLURAL[kind]}`)"

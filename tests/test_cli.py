@@ -58,6 +58,16 @@ def test_info_shows_options_defaults_and_losses(cli):
     assert "arch.ngf" in text and "Radford" in text
 
 
+def test_info_on_a_dataset_shows_its_shape(cli):
+    text = cli("info", "fashion-mnist").stdout
+    assert "1x28x28" in text and "classes: 10" in text
+
+
+def test_no_arguments_prints_help_once(cli):
+    result = cli()
+    assert result.exit_code == 2 and result.stdout.count("Usage") == 1
+
+
 def test_unknown_model_suggests_and_exits_2(cli):
     result = cli("train", "dcgna")
     assert result.exit_code == 2

@@ -153,6 +153,19 @@ def test_disabled_plugins_are_blocked_before_import(monkeypatch):
     assert manager.plugins["explosive"].status == "disabled"
     assert not blocked.loaded and warnings == []
     assert manager.registry.get("loss", "bce").plugin == "core"
+    with pytest.raises(UnknownComponentError, match=r"not loaded: explosive \(disabled\)"):
+        manager.registry.get("model", "dcgan")
+
+
+def test_two_distributions_claiming_one_plugin_name(monkeypatch):
+    first, second = FakeEntryPoint("core", "ganzoo.builtins"), FakeEntryPoint("core", "ganzoo_plugins.dcgan")
+    first.dist = second.dist = None
+    fake_entry_points(monkeypatch, first, second)
+    warnings: list[str] = []
+    manager = PluginManager(warn=warnings.append)
+    assert not second.loaded and len(warnings) == 1 and "already taken" in warnings[0]
+    assert [p.status for p in manager.plugins.values()] == ["loaded", "failed"]
+    assert manager.registry.get("loss", "bce").plugin == "core"
 
 
 def test_plugins_command_lists_what_each_plugin_registers(cli):

@@ -138,16 +138,39 @@ def test_the_torchvision_reader_reads_our_idx_files(data_dir):
 def test_failed_download_leaves_nothing_behind(tmp_path, monkeypatch):
     from torchvision.datasets import MNIST
 
+    target = tmp_path / "cache" / "ganzoo" / "data"
+
     def no_network(self):
-        (tmp_path / "d" / "MNIST" / "raw").mkdir(parents=True, exist_ok=True)
-        (tmp_path / "d" / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").write_bytes(b"partial")
+        (target / "MNIST" / "raw").mkdir(parents=True, exist_ok=True)
+        (target / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").write_bytes(b"partial")
         raise RuntimeError("no network")
 
-    monkeypatch.delenv("GANZOO_OFFLINE")
+    monkeypatch.setenv("GANZOO_OFFLINE", "0")  # "0" means online
     monkeypatch.setattr(MNIST, "download", no_network)
     with pytest.raises(DataUnavailableError, match="could not be downloaded"):
-        load_mnist(tmp_path / "d")
-    assert not (tmp_path / "d").exists()
+        load_mnist(target)
+    assert not (tmp_path / "cache").exists()  # every folder the attempt created is gone
+
+
+def test_gz_originals_are_unpacked_even_offline(data_dir, tmp_path):
+    import gzip
+    import hashlib
+
+    from torchvision.datasets import MNIST
+
+    raw = tmp_path / "gz" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    md5 = {}
+    for name, _ in MNIST.resources:
+        payload = gzip.compress((data_dir / "MNIST" / "raw" / name[:-3]).read_bytes())
+        (raw / name).write_bytes(payload)
+        md5[name] = hashlib.md5(payload).hexdigest()
+    original = MNIST.resources
+    MNIST.resources = [(name, md5[name]) for name, _ in original]  # our tiny files' checksums
+    try:
+        assert len(load_mnist(tmp_path / "gz")) == 64  # GANZOO_OFFLINE=1 is set by the fixture
+    finally:
+        MNIST.resources = original
 
 
 def test_pixels_scale_to_minus_one_one_and_resize():

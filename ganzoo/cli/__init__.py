@@ -7,7 +7,6 @@ drive the CLI with in-process plugins.
 from __future__ import annotations
 
 import functools
-import os
 import sys
 from typing import Any, Callable
 
@@ -16,6 +15,7 @@ from typer.core import TyperGroup
 
 from ..errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, GanzooError
 from ..plugins import PluginManager, get_plugin_manager
+from ..settings import env_flag
 
 DEBUG_ENV = "GANZOO_DEBUG"
 
@@ -36,7 +36,7 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if os.environ.get(DEBUG_ENV):
+        if env_flag(DEBUG_ENV):
             return func(*args, **kwargs)
         try:
             return func(*args, **kwargs)
@@ -67,9 +67,8 @@ class OneLineErrorGroup(TyperGroup):
                                 standalone_mode=False, **extra)
         except _ClickException as exc:
             ctx = getattr(exc, "ctx", None)
-            if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
-                typer.echo(ctx.get_help())
-                code = EXIT_USAGE
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                code = EXIT_USAGE  # the help text is already printed
             else:
                 where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
                 typer.echo(f"error: {exc.format_message()}{where}", err=True)

@@ -125,10 +125,11 @@ def register(app: typer.Typer, ctx) -> None:
                 for f in data["config_fields"]:
                     table.add_row(f["key"], json.dumps(f["default"]), f["type"], f["description"])
                 console.print(table)
-        if data.get("files"):
+        if entry.kind == "dataset":
             console.print(f"shape: {data['channels']}x{data['image_size']}x{data['image_size']}, "
-                          f"classes: {data['num_classes']}, images: {data['size']}")
-            console.print(f"files: {', '.join(data['files'])}")
+                          f"classes: {data['num_classes'] or 'none'}, images: {data['size'] or 'unknown'}")
+            if data["files"]:
+                console.print(f"files: {', '.join(data['files'])}")
         if data["recommended_settings"]:
             console.print("recommended settings: " + json.dumps(data["recommended_settings"]), highlight=False)
 

@@ -25,7 +25,7 @@ def register(app: typer.Typer, ctx) -> None:
         batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="images per batch"),
         lr: Optional[float] = typer.Option(None, "--lr", help="learning rate of both optimizers"),
         image_size: Optional[int] = typer.Option(None, "--image-size", help="resize images to this size"),
-        device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N"),
+        device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps"),
         seed: Optional[int] = typer.Option(None, "--seed", help="random seed (weights, latents, data order)"),
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="dataset folder "
                                                 "(default: $GANZOO_DATA_DIR, else ~/.cache/ganzoo/data)"),
