@@ -196,3 +196,27 @@ def test_batches_are_reproducible_and_resume_exactly():
     assert all(torch.equal(x, c.next()[1]) for x in ahead)
     seen = torch.cat(first[:3])  # one epoch: 18 distinct images, the last 2 dropped
     assert len(set(seen.tolist())) <= 10 and len(seen) == 18
+
+
+def test_progress_bar_on_a_terminal_and_plain_lines_elsewhere(manager, tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from ganzoo.training.progress import RichReporter, make_reporter
+
+    terminal = io.StringIO()
+    reporter = make_reporter(console=Console(file=terminal, force_terminal=True, width=120))
+    assert isinstance(reporter, RichReporter)
+    plain = io.StringIO()
+    lines = make_reporter(console=Console(file=plain, force_terminal=False, width=120))
+    assert not isinstance(lines, RichReporter)
+    for rep in (reporter, lines):
+        rep.message("run directory: somewhere")  # before start(), as train() does
+        trainer = tiny_trainer(manager, tmp_path)
+        trainer.reporter = rep
+        trainer.cfg = trainer.cfg.model_copy(update={"log_every": 2})
+        trainer.fit(4)
+    assert "run directory" in terminal.getvalue() and "4/4" in terminal.getvalue()
+    assert "\x1b[" not in plain.getvalue()  # no control characters in CI logs
+    assert [l for l in plain.getvalue().splitlines() if l.startswith("step ")][0].startswith("step 2/4 ")

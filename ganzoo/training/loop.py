@@ -131,7 +131,8 @@ class Trainer:
         :class:`TrainingInterrupted`."""
         cfg = self.cfg
         metrics_file = self.run_dir / "metrics.jsonl"
-        self.reporter.start(total_steps, self.step, f"{cfg.model} / {cfg.loss} / {cfg.dataset}")
+        title = "/".join(name.split(":")[-1] for name in (cfg.model, cfg.loss, cfg.dataset))
+        self.reporter.start(total_steps, self.step, title)
         previous = signal.getsignal(signal.SIGTERM)
         try:
             signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)

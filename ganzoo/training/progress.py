@@ -54,6 +54,8 @@ class Reporter:
 class RichReporter(Reporter):
     """A live progress bar with the latest losses and images/s."""
 
+    progress: Progress | None = None
+
     def start(self, total: int, start_step: int, title: str) -> None:
         self.total = total
         self.progress = Progress(
@@ -68,13 +70,15 @@ class RichReporter(Reporter):
         self.progress.update(self.task, completed=step)
 
     def log(self, record: dict[str, Any]) -> None:
-        self.progress.update(self.task, completed=record["step"], stats=format_stats(record))
+        short = {k: record[k] for k in ("d_loss", "g_loss", "images_per_sec") if k in record}
+        self.progress.update(self.task, completed=record["step"], stats=format_stats(short))
 
     def message(self, text: str) -> None:
-        self.progress.console.print(text, highlight=False)
+        self.console.print(text, highlight=False)  # above the bar while it is live
 
     def close(self) -> None:
-        self.progress.stop()
+        if self.progress is not None:
+            self.progress.stop()
 
 
 def make_reporter(enabled: bool = True, console: Console | None = None) -> Reporter:
