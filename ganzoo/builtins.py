@@ -13,6 +13,9 @@ IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 ADAM_DCGAN = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}
+ADAM_HINGE = {"name": "adam", "lr": 2e-4, "betas": (0.0, 0.9)}
+ADAM_WGAN_GP = {"name": "adam", "lr": 1e-4, "betas": (0.0, 0.9)}
+RMSPROP_WGAN = {"name": "rmsprop", "lr": 5e-5}
 
 
 @hookimpl
@@ -22,6 +25,41 @@ def ganzoo_losses():
         summary="Binary cross-entropy on logits, non-saturating generator loss",
         paper="Goodfellow et al. 2014, Generative Adversarial Nets (arXiv:1406.2661)",
         factory="ganzoo.losses:BCELoss",
+        defaults={"n_critic": 1, "g_optim": ADAM_DCGAN, "d_optim": ADAM_DCGAN},
+    )
+    yield LossSpec(
+        name="minimax",
+        summary="Binary cross-entropy on logits, original saturating generator loss log(1 - D(G(z)))",
+        paper="Goodfellow et al. 2014, Generative Adversarial Nets (arXiv:1406.2661)",
+        factory="ganzoo.losses:MinimaxLoss",
+        defaults={"n_critic": 1, "g_optim": ADAM_DCGAN, "d_optim": ADAM_DCGAN},
+    )
+    yield LossSpec(
+        name="wgan",
+        summary="Wasserstein critic loss with weight clipping (0.01)",
+        paper="Arjovsky, Chintala & Bottou 2017, Wasserstein GAN (arXiv:1701.07875)",
+        factory="ganzoo.losses:WassersteinLoss",
+        defaults={"n_critic": 5, "weight_clip": 0.01, "g_optim": RMSPROP_WGAN, "d_optim": RMSPROP_WGAN},
+    )
+    yield LossSpec(
+        name="wgan-gp",
+        summary="Wasserstein critic loss with a two-sided gradient penalty (lambda 10)",
+        paper="Gulrajani et al. 2017, Improved Training of Wasserstein GANs (arXiv:1704.00028)",
+        factory="ganzoo.losses:WassersteinLoss",
+        defaults={"n_critic": 5, "gp": 10.0, "g_optim": ADAM_WGAN_GP, "d_optim": ADAM_WGAN_GP},
+    )
+    yield LossSpec(
+        name="hinge",
+        summary="Hinge loss: relu(1 - D(x)) + relu(1 + D(G(z))) for D, -D(G(z)) for G",
+        paper="Lim & Ye 2017 (arXiv:1705.02894); Miyato et al. 2018 (arXiv:1802.05957)",
+        factory="ganzoo.losses:HingeLoss",
+        defaults={"n_critic": 1, "g_optim": ADAM_HINGE, "d_optim": ADAM_HINGE},
+    )
+    yield LossSpec(
+        name="lsgan",
+        summary="Least squares with targets a=0, b=1, c=1",
+        paper="Mao et al. 2017, Least Squares Generative Adversarial Networks (arXiv:1611.04076)",
+        factory="ganzoo.losses:LeastSquaresLoss",
         defaults={"n_critic": 1, "g_optim": ADAM_DCGAN, "d_optim": ADAM_DCGAN},
     )
 
@@ -41,4 +79,49 @@ def ganzoo_datasets():
         paper="Xiao et al. 2017 (arXiv:1708.07747)",
         load="ganzoo.datasets:load_fashion_mnist",
         channels=1, image_size=28, num_classes=10, size=60000, files=IDX_FILES,
+    )
+    yield DatasetSpec(
+        name="cifar10",
+        summary="CIFAR-10 natural images, 32x32 RGB, 10 classes (downloaded by torchvision)",
+        paper="Krizhevsky 2009, Learning Multiple Layers of Features from Tiny Images, "
+              "www.cs.toronto.edu/~kriz/cifar.html",
+        load="ganzoo.datasets:load_cifar10",
+        channels=3, image_size=32, num_classes=10, size=50000,
+        files=tuple(f"cifar-10-batches-py/{name}" for name in (
+            "data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
+            "test_batch", "batches.meta")),
+    )
+    yield DatasetSpec(
+        name="image-folder",
+        summary="Your own images: --data-dir is a folder of images, class subfolders optional",
+        paper="Layout of torchvision's ImageFolder: <folder>/[<class>/]<image>; resized (short "
+              "side) and centre-cropped to --image-size, default 64",
+        load="ganzoo.datasets:load_image_folder",
+        channels=3, image_size=64,
+        files=tuple(f"**/*.{ext}" for ext in ("png", "jpg", "jpeg", "bmp", "gif", "webp")),
+    )
+    pacgan = ("Lin et al. 2018, PacGAN (arXiv:1712.04086); "
+              "after Srivastava et al. 2017, VEEGAN (arXiv:1705.07761)")
+    yield DatasetSpec(
+        name="toy-ring",
+        summary="2-D mixture of 8 Gaussians on the unit circle, std 0.01 (mode-collapse toy)",
+        paper=pacgan,
+        load="ganzoo.datasets:load_toy_ring",
+        point_dim=2, num_classes=8, size=100000,
+    )
+    yield DatasetSpec(
+        name="toy-grid",
+        summary="2-D 5x5 grid of 25 Gaussians at {-4,-2,0,2,4}^2, std 0.05 (mode-collapse toy)",
+        paper=pacgan,
+        load="ganzoo.datasets:load_toy_grid",
+        point_dim=2, num_classes=25, size=100000,
+    )
+    yield DatasetSpec(
+        name="stacked-mnist",
+        summary="Three random MNIST digits as RGB channels, 28x28, 1000 classes (built from mnist)",
+        paper="Metz et al. 2017, Unrolled GANs (arXiv:1611.02163); 128,000 images as in "
+              "Lin et al. 2018, PacGAN (arXiv:1712.04086)",
+        load="ganzoo.datasets:load_stacked_mnist",
+        channels=3, image_size=28, num_classes=1000, size=128000,
+        files=IDX_FILES,
     )

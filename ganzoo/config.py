@@ -70,6 +70,9 @@ class RunConfig(BaseModel):
     batch_size: PositiveInt = Field(64, description="images per discriminator step")
     image_size: PositiveInt | None = Field(None, description="resize images to this size (default: the dataset's own)")
     n_critic: PositiveInt = Field(1, description="discriminator steps per generator step")
+    weight_clip: PositiveFloat | None = Field(None, description="clip critic weights to [-c, c] after each step (WGAN)")
+    gp: NonNegativeFloat = Field(0.0, description="gradient penalty weight lambda (WGAN-GP: 10); 0 = off")
+    r1: NonNegativeFloat = Field(0.0, description="R1 penalty weight gamma on real data; 0 = off")
     g_optim: OptimizerConfig = Field(default_factory=OptimizerConfig)
     d_optim: OptimizerConfig = Field(default_factory=OptimizerConfig)
 
@@ -84,6 +87,8 @@ class RunConfig(BaseModel):
     checkpoint_every: PositiveInt = Field(1000, description="steps between checkpoints")
     keep_checkpoints: PositiveInt = Field(3, description="newest checkpoints kept on disk")
     sample_grid: PositiveInt = Field(64, description="images in each sample grid")
+    notes: list[str] = Field(default_factory=list,
+                             description="what ganzoo changed while resolving the config, and why")
 
     @field_validator("device")
     @classmethod
@@ -205,6 +210,10 @@ def resolve_config(
         cfg = RunConfig.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
+    losses = model_entry.spec.losses
+    if losses is not None and loss_entry.name not in losses:
+        raise ConfigError(f"model {model_entry.name!r} does not train with loss {loss_entry.name!r}; "
+                          f"use one of {', '.join(losses)}")
     config_class = model_entry.spec.config_class
     if config_class is not None:
         try:
@@ -215,6 +224,14 @@ def resolve_config(
     elif cfg.arch:
         raise ConfigError(f"unknown config key 'arch.{next(iter(cfg.arch))}': "
                           f"model {model_entry.name!r} has no options")
+    if (cfg.gp or cfg.r1) and cfg.arch.get("d_norm") == "batch":
+        penalty = "gradient penalty (gp)" if cfg.gp else "R1 penalty"
+        if user.get("arch", {}).get("d_norm") == "batch":
+            raise ConfigError(f"batch norm in the critic breaks the {penalty}, which is computed "
+                              "per sample; use --set arch.d_norm=layer or none")
+        cfg.arch = {**cfg.arch, "d_norm": "layer"}
+        cfg.notes.append(f"arch.d_norm switched from batch to layer: batch norm in the critic "
+                         f"breaks the per-sample {penalty} (Gulrajani et al. 2017, section 4)")
     return cfg
 
 

@@ -28,11 +28,28 @@ def default_data_dir() -> Path:
 
 @dataclass(frozen=True)
 class DataShape:
-    """What a model needs to know about the data to build its networks."""
+    """What a model needs to know about the data to build its networks.
 
-    channels: int
-    image_size: int
+    Images have ``channels`` and a square ``image_size``; point data (e.g. the 2-D
+    toy mixtures) has ``point_dim`` coordinates per sample and no image fields.
+    """
+
+    channels: int = 0
+    image_size: int = 0
     num_classes: int | None = None
+    point_dim: int | None = None
+
+    @property
+    def kind(self) -> str:
+        """``"points"`` or ``"image"``."""
+        return "points" if self.point_dim else "image"
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """The shape of one sample: ``(point_dim,)`` or ``(channels, size, size)``."""
+        if self.point_dim:
+            return (self.point_dim,)
+        return (self.channels, self.image_size, self.image_size)
 
 
 @dataclass
@@ -59,6 +76,38 @@ class ImageData:
         return len(self.images)
 
 
+@dataclass
+class PointData:
+    """A dataset of points (float32 ``[N, D]``), e.g. 2-D Gaussian mixtures.
+
+    Attributes:
+        points: float32 tensor ``[N, D]``, used as they are (no scaling).
+        labels: int64 tensor ``[N]`` (e.g. the mixture component), or ``None``.
+        num_classes: label count, or ``None``.
+    """
+
+    points: torch.Tensor
+    labels: torch.Tensor | None = None
+    num_classes: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.points.is_floating_point() or self.points.dim() != 2:
+            raise ValueError("points must be a float tensor [N, D]")
+        if self.labels is not None and len(self.labels) != len(self.points):
+            raise ValueError("labels and points differ in length")
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+
+def shape_of(data: "ImageData | PointData", image_size: int | None = None) -> DataShape:
+    """The :class:`DataShape` of loaded data, at ``image_size`` if given."""
+    if isinstance(data, PointData):
+        return DataShape(num_classes=data.num_classes, point_dim=data.points.shape[1])
+    return DataShape(channels=data.images.shape[1], image_size=image_size or data.images.shape[-1],
+                     num_classes=data.num_classes)
+
+
 def to_model_range(images: torch.Tensor, image_size: int | None = None) -> torch.Tensor:
     """uint8 ``[N, C, H, W]`` to float in [-1, 1], resized (bilinear, antialiased) if asked."""
     x = images.float()
@@ -76,12 +125,13 @@ class InMemoryBatches:
     resumed run sees the same batches.
     """
 
-    def __init__(self, data: ImageData, batch_size: int, device: torch.device | str,
+    def __init__(self, data: ImageData | PointData, batch_size: int, device: torch.device | str,
                  image_size: int | None = None, seed: int = 0) -> None:
         if batch_size > len(data):
-            raise ConfigError(f"batch_size {batch_size} is larger than the dataset ({len(data)} images)")
+            raise ConfigError(f"batch_size {batch_size} is larger than the dataset ({len(data)} samples)")
         self.device = torch.device(device)
-        self.images = data.images.to(self.device)
+        self.points = isinstance(data, PointData)
+        self.images = (data.points if self.points else data.images).to(self.device)
         self.labels = data.labels.to(self.device) if data.labels is not None else None
         self.batch_size = batch_size
         self.image_size = image_size
@@ -95,14 +145,17 @@ class InMemoryBatches:
         return len(self.images) // self.batch_size
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The next batch: float images in [-1, 1] on the device, and labels (or None)."""
+        """The next batch on the device: float images in [-1, 1] (or points as they are),
+        and labels (or None)."""
         if self.position + self.batch_size > len(self.order):
             self.order = torch.randperm(len(self.images), generator=self.generator)
             self.position = 0
             self.epoch += 1
         index = self.order[self.position:self.position + self.batch_size].to(self.device)
         self.position += self.batch_size
-        images = to_model_range(self.images.index_select(0, index), self.image_size)
+        images = self.images.index_select(0, index)
+        if not self.points:
+            images = to_model_range(images, self.image_size)
         labels = self.labels.index_select(0, index) if self.labels is not None else None
         return images, labels
 

@@ -16,15 +16,18 @@ from .errors import ComponentUnavailableError
 
 
 class Generator(nn.Module):
-    """Maps latent vectors (and, for conditional models, labels) to images in [-1, 1].
+    """Maps latent vectors (and, for conditional models, labels) to samples.
+
+    Images are in [-1, 1]; points (2-D toy data) are unbounded.
 
     Attributes:
         latent_dim: size of the latent vector ``z``.
-        out_shape: ``(channels, height, width)`` of one generated image.
-        num_classes: label count for conditional models, else ``None``.
+        out_shape: ``(channels, height, width)`` of one image, or ``(dim,)`` for points.
+        num_classes: label count for conditional models (``forward`` then needs
+            ``labels``), else ``None``.
     """
 
-    def __init__(self, latent_dim: int, out_shape: tuple[int, int, int],
+    def __init__(self, latent_dim: int, out_shape: tuple[int, ...],
                  num_classes: int | None = None) -> None:
         super().__init__()
         self.latent_dim = latent_dim
@@ -44,20 +47,26 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Maps images (and labels, if conditional) to one raw score (a logit) per image.
+    """Maps samples (and labels, if conditional) to one raw score (a logit) per sample.
 
     Attributes:
-        in_shape: ``(channels, height, width)`` it accepts.
-        num_classes: label count for conditional models, else ``None``.
+        in_shape: the sample shape it accepts (as ``Generator.out_shape``).
+        num_classes: label count when ``forward`` uses labels (e.g. projection), else ``None``.
+        aux_classes: for an auxiliary classifier (AC-GAN): ``forward`` then returns
+            ``(logits [N], class_logits [N, aux_classes])`` and the training loop adds
+            ``aux_weight`` times the cross-entropy on real and generated labels.
     """
 
-    def __init__(self, in_shape: tuple[int, int, int], num_classes: int | None = None) -> None:
+    aux_classes: int | None = None
+    aux_weight: float = 1.0
+
+    def __init__(self, in_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         super().__init__()
         self.in_shape = tuple(in_shape)
         self.num_classes = num_classes
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Return logits of shape ``[N]``."""
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None):
+        """Return logits of shape ``[N]`` (with ``aux_classes``: and class logits ``[N, K]``)."""
         raise NotImplementedError
 
 
@@ -69,7 +78,14 @@ class Networks:
     discriminator: Discriminator
 
 
-def check_networks(nets: Networks, shape: tuple[int, int, int], model: str) -> None:
+def split_outputs(output) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(logits, class_logits or None)`` from a discriminator's output."""
+    if isinstance(output, tuple):
+        return output[0], output[1]
+    return output, None
+
+
+def check_networks(nets: Networks, shape: tuple[int, ...], model: str) -> None:
     """Fail clearly if a model's networks break the contract for ``shape``.
 
     Runs the generator and discriminator on two samples in eval mode (no gradients,
@@ -90,7 +106,10 @@ def check_networks(nets: Networks, shape: tuple[int, int, int], model: str) -> N
                 raise ComponentUnavailableError(
                     f"model {model!r}: generator makes images of shape {tuple(images.shape[1:])}, "
                     f"expected {tuple(shape)}")
-            logits = d(images, labels)
+            logits, class_logits = split_outputs(d(images, labels))
+            if d.aux_classes and (class_logits is None or tuple(class_logits.shape) != (2, d.aux_classes)):
+                raise ComponentUnavailableError(
+                    f"model {model!r}: discriminator with aux_classes must return (logits, class_logits)")
             if tuple(logits.shape) != (2,):
                 raise ComponentUnavailableError(
                     f"model {model!r}: discriminator returned shape {tuple(logits.shape)}, expected [N]")

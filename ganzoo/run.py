@@ -13,7 +13,7 @@ import torch
 
 from . import __version__
 from .config import RunConfig, arch_config
-from .data import DataShape, ImageData, InMemoryBatches, default_data_dir
+from .data import DataShape, ImageData, InMemoryBatches, PointData, default_data_dir, shape_of
 from .errors import ComponentUnavailableError, ConfigError
 from .losses import Loss
 from .networks import Networks, check_networks
@@ -45,18 +45,25 @@ def _resolve(ref, what: str) -> Callable[..., Any]:
         raise ComponentUnavailableError(f"{what} cannot be loaded: {type(exc).__name__}: {exc}") from None
 
 
-def load_dataset(registry: Registry, name: str, data_dir: str | Path | None, split: str = "train") -> ImageData:
+def load_dataset(registry: Registry, name: str, data_dir: str | Path | None, split: str = "train",
+                 image_size: int | None = None) -> ImageData | PointData:
     """Load a registered dataset from ``data_dir`` (else ``$GANZOO_DATA_DIR`` or the cache)."""
     entry = registry.get("dataset", name)
     loader = _resolve(entry.spec.load, f"dataset {entry.qualified_name!r}")
     folder = Path(data_dir).expanduser() if data_dir else default_data_dir()
-    return loader(folder, split)
+    return loader(folder, split, image_size)
 
 
-def check_model_fits(spec: ModelSpec, shape: DataShape, labelled: bool) -> None:
+def check_model_fits(spec: ModelSpec, shape: DataShape, labelled: bool, dataset: str = "the dataset") -> None:
     """Refuse, before training, data that the model says it cannot handle."""
+    if shape.kind not in spec.data_kinds:
+        raise ConfigError(f"model {spec.name!r} trains on {' or '.join(spec.data_kinds)} data; "
+                          f"{dataset} is {shape.kind} data")
     if spec.needs_labels and not labelled:
-        raise ConfigError(f"model {spec.name!r} is conditional and needs a labelled dataset")
+        raise ConfigError(f"model {spec.name!r} is conditional and needs a labelled dataset; "
+                          f"{dataset} has no labels")
+    if shape.kind == "points":
+        return
     if spec.channels is not None and shape.channels not in spec.channels:
         raise ConfigError(f"model {spec.name!r} supports {spec.channels} channels, the data has {shape.channels}")
     if spec.min_image_size is not None and shape.image_size < spec.min_image_size:
@@ -74,19 +81,13 @@ def build_networks(registry: Registry, cfg: RunConfig, shape: DataShape, device:
     nets = build(arch_config(registry, cfg), shape)
     nets.generator.to(device)
     nets.discriminator.to(device)
-    check_networks(nets, (shape.channels, shape.image_size, shape.image_size), entry.name)
+    check_networks(nets, shape.sample_shape, entry.name)
     return nets
 
 
 def build_loss(registry: Registry, name: str) -> Loss:
     entry = registry.get("loss", name)
     return _resolve(entry.spec.factory, f"loss {entry.qualified_name!r}")()
-
-
-def data_shape(spec: DatasetSpec, cfg: RunConfig, data: ImageData | None = None) -> DataShape:
-    channels = data.images.shape[1] if data is not None else spec.channels
-    return DataShape(channels=channels, image_size=cfg.image_size or spec.image_size,
-                     num_classes=(data.num_classes if data is not None else spec.num_classes))
 
 
 def checkpoint_metadata(cfg: RunConfig, shape: DataShape) -> dict[str, str]:
@@ -152,9 +153,9 @@ def train(cfg: RunConfig, registry: Registry, reporter: Reporter | None = None) 
     device = resolve_device(cfg.device)
     model_spec: ModelSpec = registry.get("model", cfg.model).spec
     dataset_spec: DatasetSpec = registry.get("dataset", cfg.dataset).spec
-    data = load_dataset(registry, cfg.dataset, cfg.data_dir)
-    shape = data_shape(dataset_spec, cfg, data)
-    check_model_fits(model_spec, shape, labelled=data.labels is not None)
+    data = load_dataset(registry, cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
+    shape = shape_of(data, cfg.image_size)
+    check_model_fits(model_spec, shape, labelled=data.labels is not None, dataset=dataset_spec.name)
     loss = build_loss(registry, cfg.loss)
     nets = build_networks(registry, cfg, shape, device)
     batches = InMemoryBatches(data, cfg.batch_size, device, image_size=shape.image_size, seed=cfg.seed)
@@ -165,8 +166,12 @@ def train(cfg: RunConfig, registry: Registry, reporter: Reporter | None = None) 
 
     run_dir = new_run_dir(cfg)
     ckpt.atomic_write_text(run_dir / "config.json", cfg.model_dump_json(indent=2) + "\n")
-    reporter.message(f"run directory: {run_dir}  (device {device}, {len(data):,} images "
-                     f"{shape.channels}x{shape.image_size}x{shape.image_size})")
+    classes = f"{shape.num_classes} classes" if shape.num_classes else "unlabelled"
+    reporter.message(f"run directory: {run_dir}")
+    reporter.message(f"data: {dataset_spec.name}, {len(data):,} samples of shape "
+                     f"{'x'.join(map(str, shape.sample_shape))}, {classes}; device {device}")
+    for note in cfg.notes:
+        reporter.message(f"note: {note}")
     trainer = Trainer(cfg, nets, loss, batches, run_dir, checkpoint_metadata(cfg, shape), reporter)
     trainer.fit(cfg.steps)
     return Run(run_dir, cfg, trainer.step, trainer.last_checkpoint, trainer.last_record or {})

@@ -58,7 +58,7 @@ class GeneratorHandle:
         if labels is not None:
             if not self.num_classes:
                 raise ConfigError("this model is not conditional; it takes no labels")
-            labels = torch.as_tensor(labels, dtype=torch.long).expand(n) if isinstance(labels, int) \
+            labels = torch.full((n,), labels, dtype=torch.long) if isinstance(labels, int) \
                 else torch.as_tensor(labels, dtype=torch.long)
             if len(labels) != n or labels.min() < 0 or labels.max() >= self.num_classes:
                 raise ConfigError(f"labels must be {n} class indices in 0..{self.num_classes - 1}")
@@ -71,15 +71,30 @@ class GeneratorHandle:
             chunks.append(self.generator(zb, lb).float().cpu())
         return torch.cat(chunks)
 
+    @property
+    def is_points(self) -> bool:
+        return len(self.generator.out_shape) == 1
+
     def save_grid(self, path: str | Path, n: int = 64, seed: int | None = 0,
                   labels=None, nrow: int | None = None) -> Path:
-        """Sample ``n`` images and write them as one PNG grid."""
-        from .training.loop import save_grid
+        """Sample ``n`` images and write them as one PNG grid.
+
+        Conditional models without ``labels`` get one row per class (``n // classes``
+        images each); point models get a scatter plot of ``n`` points.
+        """
+        from .training.loop import grid_labels, save_grid, save_points
 
         path = Path(path)
         if path.suffix.lower() != ".png":
             raise ConfigError(f"sample grids are PNG files; use a .png name, not {path.name!r}")
-        save_grid(self.sample(n, labels=labels, seed=seed), path, nrow=nrow)
+        if labels is None and self.num_classes and not self.is_points:
+            class_labels, per_row = grid_labels(self.num_classes, n)
+            labels, n, nrow = class_labels, len(class_labels), nrow or per_row
+        samples = self.sample(n, labels=labels, seed=seed)
+        if self.is_points:
+            save_points(samples, path)
+        else:
+            save_grid(samples, path, nrow=nrow)
         return path
 
 

@@ -104,7 +104,8 @@ class ModelSpec(ComponentSpec):
         config_class: a pydantic model of the architecture options (``arch.*`` keys);
             ``None`` when the model has none.
         default_loss: the loss used when the user names none.
-        losses: the losses it is known to work with; ``None`` means any.
+        losses: the losses it works with; ``None`` means any. Others are refused.
+        data_kinds: ``"image"`` and/or ``"points"`` (e.g. the 2-D toy mixtures).
         needs_labels: a conditional model that refuses unlabelled data.
         channels: image channel counts it supports; ``None`` means any.
         min_image_size, max_image_size: the image sizes it supports.
@@ -116,6 +117,7 @@ class ModelSpec(ComponentSpec):
     config_class: type | None = None
     default_loss: str = "bce"
     losses: tuple[str, ...] | None = None
+    data_kinds: tuple[str, ...] = ("image",)
     needs_labels: bool = False
     channels: tuple[int, ...] | None = None
     min_image_size: int | None = None
@@ -151,18 +153,24 @@ class DatasetSpec(ComponentSpec):
     """A dataset: its shape known up front, its loading deferred.
 
     Attributes:
-        load: reference to ``load(data_dir: Path, split: str) -> ImageData``.
-        channels: image channels.
-        image_size: native (square) image size.
+        load: reference to ``load(data_dir: Path, split: str, image_size: int | None)``
+            returning :class:`ganzoo.data.ImageData` or :class:`ganzoo.data.PointData`.
+            ``image_size`` is the requested size; loaders may ignore it (training resizes
+            batches anyway) or use it to bring images of mixed sizes to one size.
+        channels: image channels (image datasets; for folders, the usual value).
+        image_size: native (square) image size (image datasets; for folders, the default).
+        point_dim: coordinates per sample, for point datasets (then no image fields).
         num_classes: number of labels, or ``None`` for unlabelled data.
+        size: number of training samples, when known up front.
         files: the file names a user must provide to work offline (shown in errors).
     """
 
     kind: ClassVar[str] = "dataset"
 
     load: str | Callable[..., Any]
-    channels: int
-    image_size: int
+    channels: int | None = None
+    image_size: int | None = None
+    point_dim: int | None = None
     num_classes: int | None = None
     size: int | None = None
     files: tuple[str, ...] = ()
@@ -170,6 +178,10 @@ class DatasetSpec(ComponentSpec):
     def validate(self) -> None:
         super().validate()
         _check_ref(self.load, f"dataset {self.name!r}: load")
+        if self.point_dim is not None:
+            if not isinstance(self.point_dim, int) or self.point_dim < 1:
+                raise ValueError(f"dataset {self.name!r}: point_dim must be a positive integer")
+            return
         if not isinstance(self.channels, int) or self.channels < 1:
             raise ValueError(f"dataset {self.name!r}: channels must be a positive integer")
         if not isinstance(self.image_size, int) or self.image_size < 1:

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
-
 from ganzoo import hookimpl
 from ganzoo.specs import ModelSpec
 
-ADAM = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}
+from .options import ADAM_DCGAN as ADAM
+from .options import NormalisedBackboneConfig
 
 
-class DCGANConfig(BaseModel):
+class DCGANConfig(NormalisedBackboneConfig):
     """DCGAN architecture options (``--set arch.KEY=VALUE``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    latent_dim: PositiveInt = Field(100, description="size of the latent vector z (nz)")
-    ngf: PositiveInt = Field(64, description="generator width: channels of its last hidden layer")
-    ndf: PositiveInt = Field(64, description="discriminator width: channels of its first layer")
 
 
 @hookimpl

@@ -10,7 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 import ganzoo.builtins
+import ganzoo_plugins.acgan
+import ganzoo_plugins.cgan
 import ganzoo_plugins.dcgan
+import ganzoo_plugins.gan
+import ganzoo_plugins.sngan
+import ganzoo_plugins.wgan
 from ganzoo.cli import create_app
 from ganzoo.plugins import PluginManager, set_plugin_manager
 
@@ -50,13 +55,24 @@ def data_dir(tmp_path: Path) -> Path:
     return root
 
 
+BUILTIN_PLUGINS = {"core": ganzoo.builtins, "dcgan": ganzoo_plugins.dcgan, "gan": ganzoo_plugins.gan,
+                   "cgan": ganzoo_plugins.cgan, "acgan": ganzoo_plugins.acgan,
+                   "wgan": ganzoo_plugins.wgan, "sngan": ganzoo_plugins.sngan}
+"""What pyproject.toml registers through entry points (test_cli checks that the two agree)."""
+
+
+def register_builtins(manager: PluginManager) -> PluginManager:
+    """Register the built-in plugins in-process, under their entry-point names."""
+    for name, module in BUILTIN_PLUGINS.items():
+        manager.register(module, name=name)
+    return manager
+
+
 @pytest.fixture
 def manager() -> PluginManager:
     """The built-in plugins registered in-process (no entry points, no installation needed)."""
     warnings: list[str] = []
-    m = PluginManager(entry_points=False, warn=warnings.append)
-    m.register(ganzoo.builtins, name="core")
-    m.register(ganzoo_plugins.dcgan, name="dcgan")
+    m = register_builtins(PluginManager(entry_points=False, warn=warnings.append))
     m.warnings = warnings
     set_plugin_manager(m)
     yield m

@@ -35,8 +35,8 @@ def describe(entry: Entry, registry) -> dict[str, Any]:
                     channels=list(spec.channels) if spec.channels else "any",
                     image_sizes={"min": spec.min_image_size, "max": spec.max_image_size})
     elif spec.kind == "dataset":
-        data.update(channels=spec.channels, image_size=spec.image_size, num_classes=spec.num_classes,
-                    size=spec.size, files=list(spec.files))
+        data.update(channels=spec.channels, image_size=spec.image_size, point_dim=spec.point_dim,
+                    num_classes=spec.num_classes, size=spec.size, files=list(spec.files))
     return data
 
 
@@ -126,8 +126,10 @@ def register(app: typer.Typer, ctx) -> None:
                     table.add_row(f["key"], json.dumps(f["default"]), f["type"], f["description"])
                 console.print(table)
         if entry.kind == "dataset":
-            console.print(f"shape: {data['channels']}x{data['image_size']}x{data['image_size']}, "
-                          f"classes: {data['num_classes'] or 'none'}, images: {data['size'] or 'unknown'}")
+            shape = (f"{data['point_dim']}-D points" if data["point_dim"]
+                     else f"{data['channels']}x{data['image_size']}x{data['image_size']}")
+            console.print(f"shape: {shape}, "
+                          f"classes: {data['num_classes'] or 'none'}, samples: {data['size'] or 'unknown'}")
             if data["files"]:
                 console.print(f"files: {', '.join(data['files'])}")
         if data["recommended_settings"]:

@@ -69,7 +69,16 @@ def register(app: typer.Typer, ctx) -> None:
     ) -> None:
         """Write a grid of samples from a trained generator to a PNG file.
 
-        Example: ganzoo sample runs/dcgan-mnist-20261128-120000 -n 64 --out grid.png
+        Conditional models give one row per class, or only class K with --label K;
+        models of 2-D points give a scatter plot.
+
+        Examples:
+
+          ganzoo sample runs/dcgan-mnist-20261128-120000 -n 64 --out grid.png
+
+          ganzoo sample runs/cgan-mnist-20261128-120000 -n 100 --out classes.png
+
+          ganzoo sample runs/cgan-mnist-20261128-120000 -n 16 --label 3 --out threes.png
         """
         from ..errors import ConfigError
         from ..sampling import load

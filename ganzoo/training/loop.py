@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torchvision.utils import save_image
 
 from ..config import OptimizerConfig, RunConfig
 from ..data import InMemoryBatches
 from ..errors import TrainingInterrupted
-from ..losses import Loss
-from ..networks import Networks
+from ..losses import Loss, gradient_penalty, r1_penalty
+from ..networks import Networks, split_outputs
 from . import checkpoint as ckpt
 from .progress import Reporter
 
@@ -46,6 +47,50 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> None
     try:
         save_image(images.float().cpu(), tmp, nrow=nrow or max(1, math.isqrt(len(images) - 1) + 1),
                    normalize=True, value_range=(-1, 1), format="PNG")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def grid_labels(num_classes: int | None, n: int) -> tuple[torch.Tensor | None, int | None]:
+    """Labels for a sample grid of about ``n`` images: one row per class when there are
+    at most 32 classes (``(labels, images_per_row)``), else cycling labels; ``(None, None)``
+    for unconditional models."""
+    if not num_classes:
+        return None, None
+    if num_classes <= 32:
+        per_class = max(1, n // num_classes)
+        return torch.arange(num_classes).repeat_interleave(per_class), per_class
+    return torch.arange(n) % num_classes, None
+
+
+def render_points(points: torch.Tensor, reference: torch.Tensor | None = None, size: int = 256,
+                  extent: float | None = None) -> torch.Tensor:
+    """A scatter plot of 2-D points as an RGB image ``[3, size, size]`` in [0, 1]:
+    generated points white, reference (real) points blue, on black."""
+    basis = reference if reference is not None else points
+    if extent is None:
+        extent = max(float(torch.quantile(basis[:, :2].abs().flatten().float(), 0.99)) * 1.25, 1e-3)
+    image = torch.zeros(3, size, size)
+    for cloud, colour in ((reference, (0.2, 0.4, 1.0)), (points, (1.0, 1.0, 1.0))):
+        if cloud is None:
+            continue
+        xy = ((cloud[:, :2].float().cpu() / extent + 1) / 2 * (size - 1)).round().long()
+        xy = xy[((xy >= 0) & (xy < size)).all(dim=1)]
+        mask = torch.zeros(size * size)
+        mask[(size - 1 - xy[:, 1]) * size + xy[:, 0]] = 1.0
+        mask = mask.view(size, size)
+        for channel, value in enumerate(colour):
+            image[channel] = torch.where(mask > 0, torch.tensor(value), image[channel])
+    return image
+
+
+def save_points(points: torch.Tensor, path: Path, reference: torch.Tensor | None = None) -> None:
+    """Save a scatter plot of 2-D points as a PNG (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        save_image(render_points(points, reference), tmp, format="PNG")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -80,50 +125,79 @@ class Trainer:
         self.step = 0
         self.last_checkpoint: Path | None = None
         self.last_record: dict[str, Any] | None = None
+        self.fixed_labels, self.grid_nrow = grid_labels(self.generator.num_classes, cfg.sample_grid)
+        n = len(self.fixed_labels) if self.fixed_labels is not None else cfg.sample_grid
+        if batches.points:
+            n = max(n, 1000)  # a scatter plot wants many points
+            self.fixed_labels = (torch.arange(n) % self.generator.num_classes
+                                 if self.generator.num_classes else None)
+        if self.fixed_labels is not None:
+            self.fixed_labels = self.fixed_labels.to(self.device)
         seed_gen = torch.Generator().manual_seed(cfg.seed + 1)
-        self.fixed_latent = self.generator.sample_latent(cfg.sample_grid, generator=seed_gen,
-                                                         device=self.device)
-        self.fixed_labels = self._grid_labels(cfg.sample_grid)
-
-    def _grid_labels(self, n: int) -> torch.Tensor | None:
-        classes = self.generator.num_classes
-        if not classes:
-            return None
-        return torch.arange(n, device=self.device) % classes
+        self.fixed_latent = self.generator.sample_latent(n, generator=seed_gen, device=self.device)
+        self.reference_points = batches.images[:2000].float().cpu() if batches.points else None
 
     # one step ------------------------------------------------------------------
+    def _discriminate(self, x: torch.Tensor, labels: torch.Tensor | None):
+        return split_outputs(self.discriminator(x, labels))
+
     def train_step(self) -> dict[str, torch.Tensor]:
         """One generator update after ``n_critic`` discriminator updates.
 
-        Returns detached scalar tensors (no host sync here).
+        Conditional generators get the real batch's labels, so real and fake batches
+        share one label distribution (and the gradient penalty interpolates within a
+        class). Returns detached scalar tensors (no host sync here).
         """
-        G, D, loss = self.generator, self.discriminator, self.loss
-        batch_size = self.cfg.batch_size
-        for i in range(self.cfg.n_critic):
+        G, D, loss, cfg = self.generator, self.discriminator, self.loss, self.cfg
+        aux_weight = D.aux_weight if D.aux_classes else 0.0
+        for i in range(cfg.n_critic):
             real, labels = self.batches.next()
-            z = G.sample_latent(batch_size, device=self.device)
-            if i == self.cfg.n_critic - 1:
-                fake = G(z, labels)
+            g_labels = labels if G.num_classes else None
+            d_labels = labels if D.num_classes else None
+            z = G.sample_latent(cfg.batch_size, device=self.device)
+            if i == cfg.n_critic - 1:
+                fake = G(z, g_labels)
             else:
                 with torch.no_grad():
-                    fake = G(z, labels)
-            real_logits = D(real, labels)
-            fake_logits = D(fake.detach(), labels)
+                    fake = G(z, g_labels)
+            real_logits, real_classes = self._discriminate(real, d_labels)
+            fake_logits, fake_classes = self._discriminate(fake.detach(), d_labels)
             d_loss = loss.d_loss(real_logits, fake_logits)
+            if aux_weight:
+                d_loss = d_loss + aux_weight * (F.cross_entropy(real_classes, labels)
+                                                + F.cross_entropy(fake_classes, labels))
+            penalty = None
+            if cfg.gp:
+                penalty = cfg.gp * gradient_penalty(D, real, fake, d_labels)
+            if cfg.r1:
+                r1 = 0.5 * cfg.r1 * r1_penalty(D, real, d_labels)
+                penalty = r1 if penalty is None else penalty + r1
+            if penalty is not None:
+                d_loss = d_loss + penalty
             self.d_optimizer.zero_grad(set_to_none=True)
             d_loss.backward()
             self.d_optimizer.step()
+            if cfg.weight_clip:
+                with torch.no_grad():
+                    for p in D.parameters():
+                        p.clamp_(-cfg.weight_clip, cfg.weight_clip)
 
         D.requires_grad_(False)
         try:
-            g_loss = loss.g_loss(D(fake, labels))
+            g_logits, g_classes = self._discriminate(fake, d_labels)
+            g_loss = loss.g_loss(g_logits)
+            if aux_weight:
+                g_loss = g_loss + aux_weight * F.cross_entropy(g_classes, labels)
             self.g_optimizer.zero_grad(set_to_none=True)
             g_loss.backward()
             self.g_optimizer.step()
         finally:
             D.requires_grad_(True)
-        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
-                **loss.scores(real_logits, fake_logits)}
+        stats = {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
+                 **loss.scores(real_logits, fake_logits)}
+        if penalty is not None:
+            stats["penalty"] = penalty.detach()
+        return stats
 
     # the loop ---------------------------------------------------------------------
     def fit(self, total_steps: int) -> None:
@@ -187,7 +261,10 @@ class Trainer:
         finally:
             G.train(was_training)
         path = self.run_dir / "samples" / f"step-{self.step:07d}.png"
-        save_grid(images, path)
+        if self.reference_points is not None:
+            save_points(images, path, reference=self.reference_points)
+        else:
+            save_grid(images, path, nrow=self.grid_nrow)
         return path
 
     def save_checkpoint(self) -> Path:

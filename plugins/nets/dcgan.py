@@ -3,11 +3,20 @@
 The generator projects z to a ``base x base`` map (base 4..7) and doubles the size
 ``k`` times; the discriminator mirrors it. 64x64 gives the paper's 4-8-16-32-64
 ladder with widths ngf*8..ngf; 28x28 (MNIST) gives 7-14-28; 32x32 gives 4-8-16-32.
+
+This is also the backbone of the other conv models (cgan, acgan, wgan, sngan): the
+generator takes an optional class count (one-hot labels concatenated to z), the
+discriminator a normalisation choice and extra input channels, and exposes its
+feature map (:meth:`DCGANDiscriminator.features`) for class-aware heads. With the
+defaults both are exactly the DCGAN of the paper.
 """
 
 from __future__ import annotations
 
+import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from ganzoo.data import DataShape
 from ganzoo.errors import ConfigError
@@ -27,21 +36,58 @@ def size_plan(image_size: int) -> tuple[int, int]:
 
 
 def init_weights(module: nn.Module) -> None:
-    """The paper's initialisation: conv weights N(0, 0.02), batch-norm scales N(1, 0.02)."""
+    """The paper's initialisation: conv weights N(0, 0.02), batch-norm scales N(1, 0.02).
+
+    Conv biases (only present without batch norm) start at zero.
+    """
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
         nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
     elif isinstance(module, nn.BatchNorm2d):
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
 
 
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    """``"batch"``: BatchNorm2d; ``"layer"``: GroupNorm(1, C), a layer norm over C, H, W
+    (per sample, so safe with gradient penalties); ``"none"``: nothing."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)
+    if kind == "none":
+        return nn.Identity()
+    raise ConfigError(f"unknown discriminator normalisation {kind!r}: use batch, layer or none")
+
+
+def apply_spectral_norm(module: nn.Module) -> nn.Module:
+    """Spectrally normalise every conv, linear and embedding weight in ``module``
+    (Miyato et al. 2018). Call after initialising the weights."""
+    for child in list(module.modules()):
+        if isinstance(child, (nn.Conv2d, nn.Linear, nn.Embedding)):
+            spectral_norm(child)
+    return module
+
+
+def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype) -> torch.Tensor:
+    """``[N]`` int64 labels to ``[N, K]`` one-hot vectors; refuses missing labels."""
+    if labels is None:
+        raise ValueError(f"this conditional network needs labels (int64 [N] in 0..{num_classes - 1})")
+    return F.one_hot(labels, num_classes).to(dtype)
+
+
 class DCGANGenerator(Generator):
-    def __init__(self, latent_dim: int, channels: int, image_size: int, ngf: int) -> None:
-        super().__init__(latent_dim, (channels, image_size, image_size))
+    """The DCGAN generator; with ``num_classes``, a conditional one (Mirza & Osindero):
+    the one-hot label is concatenated to z before the first layer."""
+
+    def __init__(self, latent_dim: int, channels: int, image_size: int, ngf: int,
+                 num_classes: int | None = None) -> None:
+        super().__init__(latent_dim, (channels, image_size, image_size), num_classes)
         base, k = size_plan(image_size)
         widths = [ngf * 2 ** i for i in reversed(range(k))]
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(latent_dim, widths[0], base, 1, 0, bias=False),
+            nn.ConvTranspose2d(latent_dim + (num_classes or 0), widths[0], base, 1, 0, bias=False),
             nn.BatchNorm2d(widths[0]), nn.ReLU(True),
         ]
         for c_in, c_out in zip(widths, widths[1:]):
@@ -51,30 +97,61 @@ class DCGANGenerator(Generator):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z, labels=None):
+        if self.num_classes:
+            z = torch.cat([z, one_hot(labels, self.num_classes, z.dtype)], dim=1)
         return self.net(z[:, :, None, None])
 
 
 class DCGANDiscriminator(Discriminator):
-    def __init__(self, channels: int, image_size: int, ndf: int) -> None:
+    """The DCGAN discriminator: strided convs, LeakyReLU 0.2, a ``base x base`` conv to one logit.
+
+    Args:
+        norm: normalisation after every conv but the first and last: ``"batch"`` (DCGAN),
+            ``"layer"`` or ``"none"``. Without batch norm the convs get biases.
+        extra_channels: input channels beyond the image's (e.g. label maps), for subclasses.
+    """
+
+    def __init__(self, channels: int, image_size: int, ndf: int, norm: str = "batch",
+                 extra_channels: int = 0) -> None:
         super().__init__((channels, image_size, image_size))
         base, k = size_plan(image_size)
         widths = [ndf * 2 ** i for i in range(k)]
-        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=False),
+        bias = norm != "batch"
+        layers: list[nn.Module] = [nn.Conv2d(channels + extra_channels, widths[0], 4, 2, 1, bias=bias),
                                    nn.LeakyReLU(0.2, inplace=True)]
         for c_in, c_out in zip(widths, widths[1:]):
-            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, inplace=True)]
-        layers += [nn.Conv2d(widths[-1], 1, base, 1, 0, bias=False)]
+            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=bias),
+                       norm_layer(norm, c_out), nn.LeakyReLU(0.2, inplace=True)]
+        layers += [nn.Conv2d(widths[-1], 1, base, 1, 0, bias=bias)]
         self.net = nn.Sequential(*layers)
+        self.feature_channels, self.feature_size = widths[-1], base
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden feature map, ``[N, feature_channels, base, base]``."""
+        for layer in self.net[:-1]:
+            x = layer(x)
+        return x
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """The unconditional logit ``[N]`` of a feature map."""
+        return self.net[-1](features).flatten()
 
     def forward(self, x, labels=None):
         return self.net(x).flatten()
 
 
-def build(arch, data: DataShape) -> Networks:
-    """Build DCGAN for ``data`` with the options in ``arch`` (a DCGANConfig)."""
-    generator = DCGANGenerator(arch.latent_dim, data.channels, data.image_size, arch.ngf)
-    discriminator = DCGANDiscriminator(data.channels, data.image_size, arch.ndf)
+def build_backbone(arch, data: DataShape, *, num_classes: int | None = None,
+                   discriminator: DCGANDiscriminator | None = None) -> Networks:
+    """A DCGAN generator (conditional when ``num_classes``) with ``discriminator``
+    (default: DCGAN's with ``arch.d_norm``), both initialised as in the paper."""
+    generator = DCGANGenerator(arch.latent_dim, data.channels, data.image_size, arch.ngf, num_classes)
+    if discriminator is None:
+        discriminator = DCGANDiscriminator(data.channels, data.image_size, arch.ndf, arch.d_norm)
     generator.apply(init_weights)
     discriminator.apply(init_weights)
     return Networks(generator, discriminator)
+
+
+def build(arch, data: DataShape) -> Networks:
+    """Build DCGAN (and WGAN's critic) for ``data`` with the options in ``arch``."""
+    return build_backbone(arch, data)

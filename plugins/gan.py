@@ -1,0 +1,40 @@
+"""The original GAN (Goodfellow et al. 2014): fully connected networks, for images or points."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, confloat
+
+from ganzoo import hookimpl
+from ganzoo.specs import ModelSpec
+
+from .options import ADAM_DCGAN
+
+
+class GANConfig(BaseModel):
+    """Options of the fully connected GAN (``--set arch.KEY=VALUE``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    latent_dim: PositiveInt = Field(64, description="size of the latent vector z")
+    hidden: PositiveInt = Field(512, description="units in each hidden layer of G and D")
+    depth: PositiveInt = Field(3, description="hidden layers in G and in D")
+    g_norm: Literal["none", "batch"] = Field(
+        "none", description="normalisation in the generator's hidden layers: none (the paper) or batch")
+    dropout: confloat(ge=0.0, lt=1.0) = Field(
+        0.0, description="dropout after each hidden layer of the discriminator (the paper used some)")
+
+
+@hookimpl
+def ganzoo_models():
+    yield ModelSpec(
+        name="gan",
+        summary="The original GAN: fully connected G and D, for images of any shape or 2-D points",
+        paper="Goodfellow et al. 2014, Generative Adversarial Nets (arXiv:1406.2661)",
+        build="ganzoo_plugins.nets.gan:build",
+        config_class=GANConfig,
+        default_loss="bce",
+        data_kinds=("image", "points"),
+        defaults={"g_optim": ADAM_DCGAN, "d_optim": ADAM_DCGAN},
+    )

@@ -1,0 +1,123 @@
+"""Every model with every loss: it trains (finite losses, weights move) or is refused
+before training with a reason. Plus the loss-carried settings and the GP/batch-norm rule."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import ganzoo
+from ganzoo.config import resolve_config
+from ganzoo.errors import ConfigError
+from ganzoo.plugins import PluginManager
+
+from .conftest import register_builtins
+
+_catalog = PluginManager(entry_points=False, warn=lambda line: None)
+register_builtins(_catalog)
+MODELS = [e.name for e in _catalog.registry.list("models")]
+LOSSES = [e.name for e in _catalog.registry.list("losses")]
+EXPECTED_REFUSALS: set[tuple[str, str]] = set()
+"""(model, loss) pairs refused before training; today every pair trains."""
+SMALL_ARCH = {"ngf": 8, "ndf": 8, "latent_dim": 8, "hidden": 32, "embed_dim": 8}
+
+
+def small_arch(model: str) -> dict:
+    fields = _catalog.registry.get("model", model).spec.config_class.model_fields
+    return {k: v for k, v in SMALL_ARCH.items() if k in fields}
+
+
+def weights(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def test_the_zoo_is_complete():
+    assert set(MODELS) >= {"gan", "dcgan", "cgan", "acgan", "wgan", "sngan"}
+    assert set(LOSSES) == {"bce", "minimax", "wgan", "wgan-gp", "hinge", "lsgan"}
+    assert set(_catalog.registry.names("datasets")) >= {
+        "mnist", "fashion-mnist", "cifar10", "image-folder", "toy-ring", "toy-grid", "stacked-mnist"}
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_trains_with_every_loss(manager, data_dir, tmp_path, model, loss):
+    from ganzoo.run import build_loss, build_networks, check_model_fits, load_dataset
+    from ganzoo.data import InMemoryBatches, shape_of
+    from ganzoo.training.loop import Trainer
+    from ganzoo.training.progress import Reporter
+
+    registry = manager.registry
+    spec = registry.get("model", model).spec
+    dataset = "mnist" if "image" in spec.data_kinds else "toy-ring"
+    try:
+        cfg = resolve_config(registry, model, loss=loss, dataset=dataset, flags={
+            "batch_size": 8, "device": "cpu", "arch": small_arch(model), "data_dir": str(data_dir)})
+    except ConfigError as refused:
+        assert (model, loss) in EXPECTED_REFUSALS, f"unexpectedly refused: {refused}"
+        assert model in str(refused) and loss in str(refused)  # a reason naming both
+        return
+    data = load_dataset(registry, cfg.dataset, cfg.data_dir)
+    shape = shape_of(data, cfg.image_size)
+    check_model_fits(spec, shape, data.labels is not None)
+    nets = build_networks(registry, cfg, shape, torch.device("cpu"))
+    trainer = Trainer(cfg, nets, build_loss(registry, cfg.loss), InMemoryBatches(data, 8, "cpu"),
+                      tmp_path, {}, Reporter(enabled=False))
+    g_before, d_before = weights(nets.generator), weights(nets.discriminator)
+    for _ in range(2):
+        stats = trainer.train_step()
+    assert all(math.isfinite(v.item()) for v in stats.values()), stats
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, weights(nets.generator)))
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, weights(nets.discriminator)))
+    if cfg.weight_clip:
+        assert all(p.abs().max() <= cfg.weight_clip for p in nets.discriminator.parameters())
+
+
+def test_loss_settings_are_recorded_and_shown(manager, cli):
+    cfg = resolve_config(manager.registry, "dcgan", loss="wgan-gp")
+    assert (cfg.gp, cfg.n_critic, cfg.g_optim.lr, cfg.d_optim.betas) == (10.0, 5, 1e-4, (0.0, 0.9))
+    wgan = resolve_config(manager.registry, "dcgan", loss="wgan")
+    assert (wgan.weight_clip, wgan.n_critic, wgan.d_optim.name, wgan.d_optim.lr) == (0.01, 5, "rmsprop", 5e-5)
+    user = resolve_config(manager.registry, "dcgan", loss="wgan-gp", sets=["gp=5", "n_critic=2"])
+    assert (user.gp, user.n_critic) == (5.0, 2)  # the user's values beat the loss's
+    shown = cli("info", "wgan-gp", "--json")
+    assert '"gp": 10.0' in shown.stdout and '"n_critic": 5' in shown.stdout
+
+
+def test_batch_norm_critic_is_switched_to_layer_norm_under_a_penalty(manager):
+    cfg = resolve_config(manager.registry, "dcgan", loss="wgan-gp")
+    assert cfg.arch["d_norm"] == "layer" and "d_norm switched from batch to layer" in cfg.notes[0]
+    r1 = resolve_config(manager.registry, "dcgan", sets=["r1=10"])
+    assert r1.arch["d_norm"] == "layer"
+    assert resolve_config(manager.registry, "dcgan").arch["d_norm"] == "batch"
+    with pytest.raises(ConfigError, match="batch norm in the critic breaks the gradient penalty"):
+        resolve_config(manager.registry, "dcgan", loss="wgan-gp", sets=["arch.d_norm=batch"])
+
+
+def test_conditional_models_refuse_unlabelled_data(manager, cli, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for i in range(8):
+        Image.new("RGB", (20, 20), (i * 30, 0, 0)).save(folder / f"{i}.png")
+    for model in ("cgan", "acgan"):
+        result = cli("train", model, "--dataset", "image-folder", "--data-dir", str(folder),
+                     "--image-size", "16", "--steps", "1", "--batch-size", "4")
+        assert result.exit_code == 2
+        assert f"model '{model}' is conditional and needs a labelled dataset" in result.stderr
+
+
+def test_image_models_refuse_point_data(cli):
+    result = cli("train", "dcgan", "--dataset", "toy-ring", "--steps", "1")
+    assert result.exit_code == 2 and "trains on image data; toy-ring is points data" in result.stderr
+
+
+def test_gan_learns_the_ring_layout_quickly(manager):
+    """Not a quality benchmark: the fully connected GAN on 2-D points trains end to end."""
+    run = ganzoo.train("gan", dataset="toy-ring", steps=3, batch_size=64, device="cpu",
+                       arch=small_arch("gan"), progress=False, run_name="ring")
+    points = run.load().sample(100, seed=0)
+    assert points.shape == (100, 2) and torch.isfinite(points).all()
+    assert (run.path / "samples" / "step-0000003.png").is_file()
