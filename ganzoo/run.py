@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import time
@@ -51,7 +52,13 @@ def load_dataset(registry: Registry, name: str, data_dir: str | Path | None, spl
     entry = registry.get("dataset", name)
     loader = _resolve(entry.spec.load, f"dataset {entry.qualified_name!r}")
     folder = Path(data_dir).expanduser() if data_dir else default_data_dir()
-    return loader(folder, split, image_size)
+    try:
+        params = inspect.signature(loader).parameters.values()
+    except (TypeError, ValueError):  # some builtins have no signature: pass everything
+        params = ()
+    if not params or any(p.name == "image_size" or p.kind is p.VAR_KEYWORD for p in params):
+        return loader(folder, split, image_size=image_size)
+    return loader(folder, split)  # loaders written before image_size existed
 
 
 def check_model_fits(spec: ModelSpec, shape: DataShape, labelled: bool, dataset: str = "the dataset") -> None:

@@ -175,3 +175,31 @@ def test_plugins_command_lists_what_each_plugin_registers(cli):
     assert plugins["dcgan"]["components"] == ["model dcgan:dcgan"]
     assert "loss core:bce" in plugins["core"]["components"]
     assert all(p["status"] == "loaded" for p in plugins.values())
+
+
+def test_dataset_loaders_with_and_without_image_size(tmp_path):
+    """Loaders written for the two-argument form keep working beside newer ones."""
+    import torch
+
+    from ganzoo.data import ImageData
+    from ganzoo.run import load_dataset
+    from ganzoo.specs import DatasetSpec
+
+    seen = {}
+
+    def old_style(data_dir, split):
+        seen["old"] = split
+        return ImageData(torch.zeros(4, 1, 16, 16, dtype=torch.uint8))
+
+    def new_style(data_dir, split, image_size=None):
+        seen["new"] = image_size
+        return ImageData(torch.zeros(4, 1, image_size, image_size, dtype=torch.uint8))
+
+    manager, _ = new_manager()
+    manager.register(plugin(ganzoo_datasets=[
+        DatasetSpec(name="old", summary="two arguments", load=old_style, channels=1, image_size=16),
+        DatasetSpec(name="new", summary="three arguments", load=new_style, channels=1, image_size=16),
+    ]), name="loaders")
+    assert len(load_dataset(manager.registry, "old", tmp_path, image_size=32)) == 4
+    assert load_dataset(manager.registry, "new", tmp_path, image_size=32).images.shape[-1] == 32
+    assert seen == {"old": "train", "new": 32}

@@ -121,3 +121,27 @@ def test_gan_learns_the_ring_layout_quickly(manager):
     points = run.load().sample(100, seed=0)
     assert points.shape == (100, 2) and torch.isfinite(points).all()
     assert (run.path / "samples" / "step-0000003.png").is_file()
+
+
+def test_conditional_sampling_per_class_and_single_label(cli, data_dir, tmp_path):
+    from .test_cli import png_size
+
+    args = ["--data-dir", str(data_dir), "--steps", "2", "--batch-size", "8", "--device", "cpu",
+            "--set", "arch.ngf=8", "--set", "arch.ndf=8", "--set", "arch.latent_dim=8"]
+    assert cli("train", "cgan", *args, "--run-name", "c").exit_code == 0
+    run = tmp_path / "runs" / "c"
+    assert png_size(run / "samples" / "step-0000002.png") == (6 * 30 + 2, 10 * 30 + 2)  # 10 rows of 6
+    assert cli("sample", str(run), "-n", "20", "--out", "classes.png").exit_code == 0
+    assert png_size(tmp_path / "classes.png") == (2 * 30 + 2, 10 * 30 + 2)  # one row per class
+    single = cli("sample", str(run), "-n", "4", "--label", "3", "--out", "threes.png")
+    assert single.exit_code == 0 and png_size(tmp_path / "threes.png") == (2 * 30 + 2, 2 * 30 + 2)
+    g = ganzoo.load(run)
+    same_z = torch.equal(g.sample(4, labels=3, seed=1), g.sample(4, labels=3, seed=1))
+    other_class = not torch.equal(g.sample(4, labels=3, seed=1), g.sample(4, labels=4, seed=1))
+    assert same_z and other_class
+    bad = cli("sample", str(run), "--label", "10", "--out", "x.png")
+    assert bad.exit_code == 2 and "class indices in 0..9" in bad.stderr
+    unconditional = cli("train", "dcgan", *args, "--run-name", "d")
+    assert unconditional.exit_code == 0
+    refused = cli("sample", str(tmp_path / "runs" / "d"), "--label", "1", "--out", "y.png")
+    assert refused.exit_code == 2 and "not conditional" in refused.stderr
