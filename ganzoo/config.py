@@ -211,7 +211,7 @@ def resolve_config(
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
     losses = model_entry.spec.losses
-    if losses is not None and loss_entry.name not in losses:
+    if losses is not None and loss_entry.name not in losses and loss_entry.qualified_name not in losses:
         raise ConfigError(f"model {model_entry.name!r} does not train with loss {loss_entry.name!r}; "
                           f"use one of {', '.join(losses)}")
     config_class = model_entry.spec.config_class
@@ -230,6 +230,11 @@ def resolve_config(
             raise ConfigError(f"batch norm in the critic breaks the {penalty}, which is computed "
                               "per sample; use --set arch.d_norm=layer or none")
         cfg.arch = {**cfg.arch, "d_norm": "layer"}
+        try:
+            config_class.model_validate(cfg.arch)
+        except ValidationError:
+            raise ConfigError(f"model {model_entry.name!r} has batch norm in its critic and no layer-norm "
+                              f"option, so it cannot use the {penalty}") from None
         cfg.notes.append(f"arch.d_norm switched from batch to layer: batch norm in the critic "
                          f"breaks the per-sample {penalty} (Gulrajani et al. 2017, section 4)")
     return cfg

@@ -85,6 +85,12 @@ def split_outputs(output) -> tuple[torch.Tensor, torch.Tensor | None]:
     return output, None
 
 
+def uses_labels(nets: Networks) -> bool:
+    """Whether training needs labelled data: a conditional G or D, or an auxiliary classifier."""
+    d = nets.discriminator
+    return bool(nets.generator.num_classes or d.num_classes or d.aux_classes)
+
+
 def check_networks(nets: Networks, shape: tuple[int, ...], model: str) -> None:
     """Fail clearly if a model's networks break the contract for ``shape``.
 
@@ -99,14 +105,13 @@ def check_networks(nets: Networks, shape: tuple[int, ...], model: str) -> None:
     g.eval(), d.eval()
     try:
         with torch.no_grad():
-            labels = (torch.zeros(2, dtype=torch.long, device=next(g.parameters()).device)
-                      if g.num_classes else None)
-            images = g(g.sample_latent(2), labels)
+            labels = torch.zeros(2, dtype=torch.long, device=next(g.parameters()).device)
+            images = g(g.sample_latent(2), labels if g.num_classes else None)
             if tuple(images.shape[1:]) != tuple(shape):
                 raise ComponentUnavailableError(
                     f"model {model!r}: generator makes images of shape {tuple(images.shape[1:])}, "
                     f"expected {tuple(shape)}")
-            logits, class_logits = split_outputs(d(images, labels))
+            logits, class_logits = split_outputs(d(images, labels if d.num_classes else None))
             if d.aux_classes and (class_logits is None or tuple(class_logits.shape) != (2, d.aux_classes)):
                 raise ComponentUnavailableError(
                     f"model {model!r}: discriminator with aux_classes must return (logits, class_logits)")

@@ -17,7 +17,7 @@ from .config import RunConfig, arch_config
 from .data import DataShape, ImageData, InMemoryBatches, PointData, default_data_dir, shape_of
 from .errors import ComponentUnavailableError, ConfigError
 from .losses import Loss
-from .networks import Networks, check_networks
+from .networks import Networks, check_networks, uses_labels
 from .registry import Registry
 from .specs import DatasetSpec, ModelSpec, resolve_ref
 from .training import checkpoint as ckpt
@@ -165,6 +165,9 @@ def train(cfg: RunConfig, registry: Registry, reporter: Reporter | None = None) 
     check_model_fits(model_spec, shape, labelled=data.labels is not None, dataset=dataset_spec.name)
     loss = build_loss(registry, cfg.loss)
     nets = build_networks(registry, cfg, shape, device)
+    if uses_labels(nets) and data.labels is None:
+        raise ConfigError(f"model {model_spec.name!r} uses class labels and needs a labelled dataset; "
+                          f"{dataset_spec.name} has no labels")
     batches = InMemoryBatches(data, cfg.batch_size, device, image_size=shape.image_size, seed=cfg.seed)
     if cfg.epochs is not None:
         cfg = cfg.model_copy(update={"steps": max(1, math.ceil(cfg.epochs * batches.batches_per_epoch / cfg.n_critic))})

@@ -126,6 +126,12 @@ class ModelSpec(ComponentSpec):
     def validate(self) -> None:
         super().validate()
         _check_ref(self.build, f"model {self.name!r}: build")
+        unknown = set(self.data_kinds) - {"image", "points"}
+        if not self.data_kinds or unknown:
+            raise ValueError(f"model {self.name!r}: data_kinds must name 'image' and/or 'points', "
+                             f"got {tuple(self.data_kinds)!r}")
+        if self.losses is not None and self.default_loss not in self.losses:
+            raise ValueError(f"model {self.name!r}: default_loss {self.default_loss!r} is not in its losses")
         if self.config_class is not None and not hasattr(self.config_class, "model_validate"):
             raise ValueError(f"model {self.name!r}: config_class must be a pydantic model")
 

@@ -145,3 +145,68 @@ def test_conditional_sampling_per_class_and_single_label(cli, data_dir, tmp_path
     assert unconditional.exit_code == 0
     refused = cli("sample", str(tmp_path / "runs" / "d"), "--label", "1", "--out", "y.png")
     assert refused.exit_code == 2 and "not conditional" in refused.stderr
+
+
+def test_penalties_and_models_that_cannot_leave_batch_norm(manager):
+    from pydantic import BaseModel, ConfigDict
+    from typing import Literal
+
+    from ganzoo import hookimpl
+    from ganzoo.specs import ModelSpec
+
+    class BatchOnly(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        d_norm: Literal["batch", "none"] = "batch"
+
+    class Plugin:
+        @hookimpl
+        def ganzoo_models(self):
+            yield ModelSpec(name="bn-only", summary="x", build="x.y:z", config_class=BatchOnly)
+            yield ModelSpec(name="picky", summary="x", build="x.y:z", losses=("core:hinge",),
+                            default_loss="core:hinge")
+
+    manager.register(Plugin(), name="odd")
+    with pytest.raises(ConfigError, match="cannot use the gradient penalty"):
+        resolve_config(manager.registry, "bn-only", loss="wgan-gp")
+    assert resolve_config(manager.registry, "picky").loss == "core:hinge"
+    assert resolve_config(manager.registry, "picky", loss="hinge").loss == "core:hinge"
+    with pytest.raises(ConfigError, match="does not train with loss 'bce'; use one of core:hinge"):
+        resolve_config(manager.registry, "picky", loss="bce")
+
+
+def test_specs_with_bad_data_kinds_or_default_loss_are_refused():
+    from ganzoo.specs import ModelSpec
+
+    with pytest.raises(ValueError, match="data_kinds"):
+        ModelSpec(name="m", summary="x", build="a.b:c", data_kinds=("point",)).validate()
+    with pytest.raises(ValueError, match="default_loss 'bce' is not in its losses"):
+        ModelSpec(name="m", summary="x", build="a.b:c", losses=("hinge",)).validate()
+
+
+def test_an_auxiliary_classifier_needs_labels_even_if_the_spec_forgets(manager, cli, tmp_path):
+    from PIL import Image
+
+    from ganzoo import hookimpl
+    from ganzoo.networks import Networks
+    from ganzoo.specs import ModelSpec
+    from ganzoo_plugins.nets.conditional import AuxClassifierDiscriminator
+    from ganzoo_plugins.nets.dcgan import DCGANGenerator
+
+    def build(arch, data):
+        return Networks(DCGANGenerator(8, data.channels, data.image_size, 8),
+                        AuxClassifierDiscriminator(data.channels, data.image_size, 8, num_classes=3))
+
+    class Plugin:
+        @hookimpl
+        def ganzoo_models(self):
+            yield ModelSpec(name="sloppy-ac", summary="x", build=build)
+
+    manager.register(Plugin(), name="sloppy")
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for i in range(4):
+        Image.new("L", (16, 16), i * 60).save(folder / f"{i}.png")
+    result = cli("train", "sloppy-ac", "--dataset", "image-folder", "--data-dir", str(folder),
+                 "--image-size", "16", "--steps", "1", "--batch-size", "2")
+    assert result.exit_code == 2 and "needs a labelled dataset" in result.stderr
+    assert not (tmp_path / "runs").exists()

@@ -31,6 +31,7 @@ def describe(entry: Entry, registry) -> dict[str, Any]:
                                "description": field.description or ""})
         losses = list(spec.losses) if spec.losses is not None else [e.name for e in registry.list("loss")]
         data.update(config_fields=fields, default_loss=spec.default_loss, compatible_losses=losses,
+                    data_kinds=list(spec.data_kinds),
                     needs_labels=spec.needs_labels,
                     channels=list(spec.channels) if spec.channels else "any",
                     image_sizes={"min": spec.min_image_size, "max": spec.max_image_size})
@@ -115,7 +116,7 @@ def register(app: typer.Typer, ctx) -> None:
         if "config_fields" in data:
             console.print(f"default loss: {data['default_loss']}; compatible losses: "
                           f"{', '.join(data['compatible_losses']) or 'none installed'}")
-            console.print(f"data: channels {data['channels']}, image size "
+            console.print(f"data: {' or '.join(data['data_kinds'])}; channels {data['channels']}, image size "
                           f"{data['image_sizes']['min'] or 'any'}..{data['image_sizes']['max'] or 'any'}"
                           + (", needs labels" if data["needs_labels"] else ""))
             if data["config_fields"]:
