@@ -12,7 +12,7 @@ from typing import Iterable
 
 import pluggy
 
-from .specs import DatasetSpec, LossSpec, ModelSpec
+from .specs import DatasetSpec, ExtractorSpec, LossSpec, MetricSpec, ModelSpec
 
 hookspec = pluggy.HookspecMarker("ganzoo")
 
@@ -38,9 +38,24 @@ def ganzoo_datasets() -> Iterable[DatasetSpec]:
     """
 
 
+@hookspec
+def ganzoo_metrics() -> Iterable[MetricSpec]:
+    """Return the evaluation metrics this plugin provides, as :class:`~ganzoo.specs.MetricSpec`."""
+
+
+@hookspec
+def ganzoo_extractors() -> Iterable[ExtractorSpec]:
+    """Return the feature extractors this plugin provides, as :class:`~ganzoo.specs.ExtractorSpec`.
+
+    Loading (and any training or download of weights) happens later, through ``load``.
+    """
+
+
 HOOK_FOR_KIND = {
     "model": "ganzoo_models",
     "loss": "ganzoo_losses",
     "dataset": "ganzoo_datasets",
+    "metric": "ganzoo_metrics",
+    "extractor": "ganzoo_extractors",
 }
 """Which hook yields which kind of component."""

@@ -20,12 +20,15 @@ from typing import Iterator
 from .errors import ConfigError, UnknownComponentError
 from .specs import SPEC_TYPES, ComponentSpec
 
-PLURAL = {"model": "models", "loss": "losses", "dataset": "datasets"}
+PLURAL = {"model": "models", "loss": "losses", "dataset": "datasets", "metric": "metrics",
+          "extractor": "extractors"}
 
 KIND_ALIASES = {
     "model": "model", "models": "model",
     "loss": "loss", "losses": "loss",
     "dataset": "dataset", "datasets": "dataset", "data": "dataset",
+    "metric": "metric", "metrics": "metric",
+    "extractor": "extractor", "extractors": "extractor",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -64,12 +65,67 @@ class GeneratorHandle:
                 raise ConfigError(f"labels must be {n} class indices in 0..{self.num_classes - 1}")
         elif self.num_classes:
             labels = torch.arange(n) % self.num_classes
+        return self._generate(z, labels, batch_size)
+
+    @torch.no_grad()
+    def interpolate(self, steps: int = 8, rows: int = 8, seed: int | None = 0) -> torch.Tensor:
+        """Latent walks: ``rows`` rows of ``steps`` images, each row a spherical interpolation
+        (slerp) between two random latents; conditional models keep one class per row.
+
+        Returns:
+            CPU tensor ``[rows * steps, *sample_shape]``.
+        """
+        if steps < 2 or rows < 1:
+            raise ConfigError("an interpolation needs at least 2 steps and 1 row")
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        start = self.generator.sample_latent(rows, generator=gen, device="cpu")
+        end = self.generator.sample_latent(rows, generator=gen, device="cpu")
+        t = torch.linspace(0, 1, steps)
+        cos = torch.nn.functional.cosine_similarity(start, end, dim=1).clamp(-1 + 1e-7, 1 - 1e-7)
+        omega = torch.acos(cos)[:, None]  # [rows, 1]
+        weights_a = torch.sin((1 - t)[None, :] * omega) / torch.sin(omega)  # [rows, steps]
+        weights_b = torch.sin(t[None, :] * omega) / torch.sin(omega)
+        z = weights_a[..., None] * start[:, None, :] + weights_b[..., None] * end[:, None, :]
+        labels = (torch.arange(rows) % self.num_classes).repeat_interleave(steps) if self.num_classes else None
+        return self._generate(z.reshape(rows * steps, -1), labels)
+
+    def _generate(self, z: torch.Tensor, labels: torch.Tensor | None, batch_size: int = 256) -> torch.Tensor:
         chunks = []
-        for start in range(0, n, batch_size):
+        for start in range(0, len(z), batch_size):
             zb = z[start:start + batch_size].to(self.device)
             lb = labels[start:start + batch_size].to(self.device) if labels is not None else None
             chunks.append(self.generator(zb, lb).float().cpu())
         return torch.cat(chunks)
+
+    def save_npz(self, path: str | Path, n: int, seed: int | None = 0, labels=None) -> Path:
+        """Write ``n`` raw samples to a ``.npz`` file for outside tools.
+
+        Images are stored as ``images``: uint8 ``[N, H, W, C]`` (0..255, the layout FID tools
+        expect); points as ``points``: float32 ``[N, D]``; conditional models add ``labels``.
+        """
+        import numpy as np
+
+        path = Path(path)
+        if path.suffix.lower() != ".npz":
+            raise ConfigError(f"raw samples go to a .npz file, not {path.name!r}")
+        if labels is None and self.num_classes:
+            labels = torch.arange(n) % self.num_classes
+        samples = self.sample(n, labels=labels, seed=seed)
+        arrays = {}
+        if self.is_points:
+            arrays["points"] = samples.numpy().astype(np.float32)
+        else:
+            images = ((samples.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+            arrays["images"] = images.permute(0, 2, 3, 1).numpy()
+        if labels is not None:
+            arrays["labels"] = torch.as_tensor(labels).expand(n).numpy().astype(np.int64)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npz")
+        try:
+            np.savez(tmp, **arrays)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path
 
     @property
     def is_points(self) -> bool:

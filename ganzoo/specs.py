@@ -194,9 +194,63 @@ class DatasetSpec(ComponentSpec):
             raise ValueError(f"dataset {self.name!r}: image_size must be a positive integer")
 
 
+@dataclass(frozen=True, kw_only=True)
+class MetricSpec(ComponentSpec):
+    """An evaluation metric.
+
+    Attributes:
+        compute: reference to the function that computes it. Its inputs depend on ``inputs``:
+            ``"features"``: ``compute(real_features, fake_features, seed=0) -> dict``
+            (float tensors ``[N, D]`` from a feature extractor);
+            ``"samples"``: ``compute(fake_samples, context) -> dict`` where ``context`` is a
+            :class:`ganzoo.metrics.EvalContext` (the dataset, an extractor for class
+            predictions, ...). Values are floats (or lists for histograms).
+        inputs: ``"features"`` or ``"samples"``.
+        keys: the names of the values it returns, e.g. ``("precision", "recall")``.
+        lower_is_better: for the first key, used to keep the best checkpoint.
+    """
+
+    kind: ClassVar[str] = "metric"
+
+    compute: str | Callable[..., Any]
+    inputs: str = "features"
+    keys: tuple[str, ...] = ()
+    lower_is_better: bool = True
+
+    def validate(self) -> None:
+        super().validate()
+        _check_ref(self.compute, f"metric {self.name!r}: compute")
+        if self.inputs not in ("features", "samples"):
+            raise ValueError(f"metric {self.name!r}: inputs must be 'features' or 'samples'")
+        if not self.keys:
+            raise ValueError(f"metric {self.name!r}: keys must name the values it returns")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExtractorSpec(ComponentSpec):
+    """A feature extractor (a network whose features metrics compare).
+
+    Attributes:
+        load: reference to ``load(device, data_dir) -> ganzoo.metrics.Extractor``; may
+            train or download weights on first use and cache them (never beside the data).
+        datasets: the datasets it is meant for (the default extractor of those datasets).
+    """
+
+    kind: ClassVar[str] = "extractor"
+
+    load: str | Callable[..., Any]
+    datasets: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        super().validate()
+        _check_ref(self.load, f"extractor {self.name!r}: load")
+
+
 SPEC_TYPES: dict[str, type[ComponentSpec]] = {
     "model": ModelSpec,
     "loss": LossSpec,
     "dataset": DatasetSpec,
+    "metric": MetricSpec,
+    "extractor": ExtractorSpec,
 }
-"""Component kinds and their spec classes. Algorithms and metrics join here later."""
+"""Component kinds and their spec classes. Algorithms join here later."""

@@ -241,3 +241,32 @@ def test_loading_does_not_reseed_the_global_rng(cli, data_dir, tmp_path):
     torch.manual_seed(123)
     ganzoo.load(tmp_path / "runs" / "g")
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_interpolation_grid_and_raw_samples(cli, data_dir, tmp_path):
+    import numpy as np
+
+    assert cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--run-name", "w").exit_code == 0
+    run = tmp_path / "runs" / "w"
+    walk = cli("sample", str(run), "--interpolate", "4", "-n", "8", "--out", "walk.png")
+    assert walk.exit_code == 0, walk.output
+    assert png_size(tmp_path / "walk.png") == (4 * 30 + 2, 2 * 30 + 2)  # 2 walks of 4 steps
+
+    g = ganzoo.load(run)
+    images = g.interpolate(steps=5, rows=2, seed=3)
+    gen = torch.Generator().manual_seed(3)
+    start, end = g.generator.sample_latent(2, generator=gen, device="cpu"), \
+        g.generator.sample_latent(2, generator=gen, device="cpu")
+    with torch.no_grad():
+        assert torch.allclose(images[0::5], g.generator(start), atol=1e-5)  # walks start at z_a
+        assert torch.allclose(images[4::5], g.generator(end), atol=1e-5)    # and end at z_b
+    assert not torch.allclose(images[2], images[0])
+
+    raw = cli("sample", str(run), "-n", "6", "--seed", "2", "--format", "npz", "--out", "s.npz")
+    assert raw.exit_code == 0, raw.output
+    with np.load(tmp_path / "s.npz") as npz:
+        assert npz["images"].shape == (6, 28, 28, 1) and npz["images"].dtype == np.uint8
+        expected = ((g.sample(6, seed=2) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1)
+        assert np.array_equal(npz["images"], expected.numpy())
+    wrong = cli("sample", str(run), "--format", "npz", "--out", "s.png")
+    assert wrong.exit_code == 2 and ".npz" in wrong.stderr

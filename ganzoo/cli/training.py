@@ -65,6 +65,9 @@ def register(app: typer.Typer, ctx) -> None:
         seed: int = typer.Option(0, "--seed", help="latent seed (same seed, same images)"),
         label: Optional[int] = typer.Option(None, "--label", help="class label (conditional models)"),
         nrow: Optional[int] = typer.Option(None, "--nrow", help="images per row (default: square grid)"),
+        interpolate: Optional[int] = typer.Option(None, "--interpolate", help="latent walks of this many "
+                                                  "steps per row (n // steps rows)"),
+        fmt: str = typer.Option("png", "--format", help="png (a grid) or npz (raw samples for outside tools)"),
         device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N"),
     ) -> None:
         """Write a grid of samples from a trained generator to a PNG file.
@@ -79,16 +82,38 @@ def register(app: typer.Typer, ctx) -> None:
           ganzoo sample runs/cgan-mnist-20261128-120000 -n 100 --out classes.png
 
           ganzoo sample runs/cgan-mnist-20261128-120000 -n 16 --label 3 --out threes.png
+
+          ganzoo sample runs/dcgan-mnist-20261128-120000 --interpolate 8 --out walk.png
+
+          ganzoo sample runs/dcgan-mnist-20261128-120000 -n 10000 --format npz --out samples.npz
         """
         from ..errors import ConfigError
         from ..sampling import load
+        from ..training.loop import save_grid
 
         if n < 1 or (nrow is not None and nrow < 1):
             raise ConfigError("-n and --nrow must be at least 1")
-        if out.suffix.lower() != ".png":
-            raise ConfigError(f"--out must name a .png file, got {out}")
+        if fmt not in ("png", "npz"):
+            raise ConfigError(f"--format must be png or npz, got {fmt!r}")
+        if out == Path("grid.png") and fmt == "npz":
+            out = Path("samples.npz")
+        if out.suffix.lower() != f".{fmt}":
+            raise ConfigError(f"--out must name a .{fmt} file, got {out}")
         if not out.parent.is_dir():
             raise ConfigError(f"folder {out.parent} does not exist")
+        if interpolate is not None and fmt != "png":
+            raise ConfigError("--interpolate writes a PNG grid; drop --format npz")
         handle = load(run, device=device, registry=ctx.registry)
-        handle.save_grid(out, n=n, seed=seed, labels=label, nrow=nrow)
-        typer.echo(f"wrote {n} samples (step {handle.step}) to {out}", err=True)
+        if interpolate is not None:
+            if handle.is_points:
+                raise ConfigError("--interpolate needs an image model")
+            walk = handle.interpolate(steps=interpolate, rows=max(1, n // max(interpolate, 1)), seed=seed)
+            save_grid(walk, out, nrow=interpolate)
+            what = f"{len(walk) // interpolate} latent walks of {interpolate} steps"
+        elif fmt == "npz":
+            handle.save_npz(out, n=n, seed=seed, labels=label)
+            what = f"{n} raw samples"
+        else:
+            handle.save_grid(out, n=n, seed=seed, labels=label, nrow=nrow)
+            what = f"{n} samples"
+        typer.echo(f"wrote {what} (step {handle.step}) to {out}", err=True)
