@@ -7,7 +7,7 @@ Models live in ``plugins/`` (import name ``ganzoo_plugins``).
 from __future__ import annotations
 
 from . import hookimpl
-from .specs import DatasetSpec, LossSpec
+from .specs import DatasetSpec, ExtractorSpec, LossSpec, MetricSpec
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -125,3 +125,49 @@ def ganzoo_datasets():
         channels=3, image_size=28, num_classes=1000, size=128000,
         files=IDX_FILES,
     )
+
+
+@hookimpl
+def ganzoo_metrics():
+    scores = "ganzoo.metrics.scores"
+    yield MetricSpec(
+        name="fid", summary="Frechet distance between feature Gaussians (float64, stable matrix sqrt)",
+        paper="Heusel et al. 2017 (arXiv:1706.08500)", compute=f"{scores}:fid",
+        keys=("fid",), lower_is_better=("fid",))
+    yield MetricSpec(
+        name="kid", summary="Kernel inception distance: unbiased cubic-kernel MMD over subsets (mean, std)",
+        paper="Binkowski et al. 2018 (arXiv:1801.01401)", compute=f"{scores}:kid",
+        keys=("kid_mean", "kid_std"), lower_is_better=("kid_mean", "kid_std"))
+    yield MetricSpec(
+        name="pr", summary="Improved precision and recall with k=3 nearest neighbours",
+        paper="Kynkaanniemi et al. 2019 (arXiv:1904.06991)", compute=f"{scores}:precision_recall",
+        keys=("precision", "recall"))
+    yield MetricSpec(
+        name="dc", summary="Density and coverage with k=5 nearest neighbours",
+        paper="Naeem et al. 2020 (arXiv:2002.09797)", compute=f"{scores}:density_coverage",
+        keys=("density", "coverage"))
+    yield MetricSpec(
+        name="modes", summary="Mode coverage: toy mixtures (modes, % high quality, reverse KL), "
+                              "class histogram, Stacked-MNIST triples",
+        paper="Srivastava et al. 2017, VEEGAN; Lin et al. 2018, PacGAN (arXiv:1712.04086)",
+        compute="ganzoo.metrics.evaluate:mode_metric", inputs="samples",
+        keys=("modes", "high_quality", "reverse_kl", "kl_uniform"),
+        lower_is_better=("reverse_kl", "kl_uniform"))
+
+
+@hookimpl
+def ganzoo_extractors():
+    extractors = "ganzoo.metrics.extractors"
+    yield ExtractorSpec(
+        name="mnist-classifier",
+        summary="Small CNN trained by ganzoo on MNIST on first use (>= 99% test accuracy), cached",
+        load=f"{extractors}:load_mnist_classifier", datasets=("mnist", "stacked-mnist"))
+    yield ExtractorSpec(
+        name="fashion-mnist-classifier",
+        summary="Small CNN trained by ganzoo on Fashion-MNIST on first use, cached",
+        load=f"{extractors}:load_fashion_mnist_classifier", datasets=("fashion-mnist",))
+    yield ExtractorSpec(
+        name="inception-v3",
+        summary="The standard FID Inception-v3 (pool3), pytorch-fid weights from a local file",
+        paper="Szegedy et al. 2016; weights as in pytorch-fid / TTUR",
+        load=f"{extractors}:load_inception_v3", datasets=("cifar10", "image-folder"))

@@ -87,6 +87,12 @@ class RunConfig(BaseModel):
     checkpoint_every: PositiveInt = Field(1000, description="steps between checkpoints")
     keep_checkpoints: PositiveInt = Field(3, description="newest checkpoints kept on disk")
     sample_grid: PositiveInt = Field(64, description="images in each sample grid")
+    logger: Literal["none", "tensorboard"] = Field("none", description="also write TensorBoard event files "
+                                                   "(pip install 'ganzoo[tensorboard]'); metrics.jsonl is always written")
+    eval_every: PositiveInt | None = Field(None, description="steps between evaluations (metrics.jsonl, best checkpoint)")
+    eval_metrics: list[str] | None = Field(None, description="metrics to evaluate (default: fid for images, modes for points)")
+    eval_samples: PositiveInt = Field(2000, description="generated samples per evaluation during training")
+    eval_extractor: str | None = Field(None, description="feature extractor (default: the dataset's)")
     notes: list[str] = Field(default_factory=list,
                              description="what ganzoo changed while resolving the config, and why")
 

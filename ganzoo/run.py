@@ -158,6 +158,10 @@ def train(cfg: RunConfig, registry: Registry, reporter: Reporter | None = None) 
     """Train from a resolved config. Everything is checked before the run directory exists."""
     reporter = reporter or make_reporter()
     device = resolve_device(cfg.device)
+    if cfg.logger == "tensorboard":
+        from .training.progress import check_tensorboard
+
+        check_tensorboard()
     model_spec: ModelSpec = registry.get("model", cfg.model).spec
     dataset_spec: DatasetSpec = registry.get("dataset", cfg.dataset).spec
     data = load_dataset(registry, cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
@@ -169,6 +173,15 @@ def train(cfg: RunConfig, registry: Registry, reporter: Reporter | None = None) 
         raise ConfigError(f"model {model_spec.name!r} uses class labels and needs a labelled dataset; "
                           f"{dataset_spec.name} has no labels")
     batches = InMemoryBatches(data, cfg.batch_size, device, image_size=shape.image_size, seed=cfg.seed)
+    evaluator = None
+    if cfg.eval_every:
+        from .metrics.evaluate import Evaluator
+
+        if cfg.eval_metrics is None:
+            cfg = cfg.model_copy(update={"eval_metrics": ["modes"] if shape.kind == "points" else ["fid"]})
+        evaluator = Evaluator(registry, cfg.dataset, cfg.eval_metrics, n=cfg.eval_samples, split="test",
+                              extractor=cfg.eval_extractor, seed=cfg.seed, data_dir=cfg.data_dir,
+                              image_size=shape.image_size if shape.kind == "image" else None, device=device)
     if cfg.epochs is not None:
         cfg = cfg.model_copy(update={"steps": max(1, math.ceil(cfg.epochs * batches.batches_per_epoch / cfg.n_critic))})
 
@@ -182,6 +195,6 @@ def train(cfg: RunConfig, registry: Registry, reporter: Reporter | None = None) 
                      f"{'x'.join(map(str, shape.sample_shape))}, {classes}; device {device}")
     for note in cfg.notes:
         reporter.message(f"note: {note}")
-    trainer = Trainer(cfg, nets, loss, batches, run_dir, checkpoint_metadata(cfg, shape), reporter)
+    trainer = Trainer(cfg, nets, loss, batches, run_dir, checkpoint_metadata(cfg, shape), reporter, evaluator)
     trainer.fit(cfg.steps)
     return Run(run_dir, cfg, trainer.step, trainer.last_checkpoint, trainer.last_record or {})

@@ -10,3 +10,20 @@ FALSE_WORDS = {"", "0", "false", "no", "off"}
 def env_flag(name: str) -> bool:
     """True when the variable is set to anything but empty, 0, false, no or off."""
     return os.environ.get(name, "").strip().lower() not in FALSE_WORDS
+
+
+CACHE_DIR_ENV = "GANZOO_CACHE_DIR"
+
+
+def cache_dir() -> "Path":
+    """ganzoo's cache: ``$GANZOO_CACHE_DIR``, else ``$XDG_CACHE_HOME/ganzoo`` (``~/.cache/ganzoo``).
+
+    Trained extractors and cached reference statistics live here, never beside the data
+    (which may be read-only).
+    """
+    from pathlib import Path
+
+    if os.environ.get(CACHE_DIR_ENV):
+        return Path(os.environ[CACHE_DIR_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "ganzoo"

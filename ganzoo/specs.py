@@ -206,8 +206,9 @@ class MetricSpec(ComponentSpec):
             :class:`ganzoo.metrics.EvalContext` (the dataset, an extractor for class
             predictions, ...). Values are floats (or lists for histograms).
         inputs: ``"features"`` or ``"samples"``.
-        keys: the names of the values it returns, e.g. ``("precision", "recall")``.
-        lower_is_better: for the first key, used to keep the best checkpoint.
+        keys: the names of the values it returns, e.g. ``("precision", "recall")``; the
+            first is the one ``--eval-metrics`` uses to keep the best checkpoint.
+        lower_is_better: the keys for which lower is better (the others: higher is better).
     """
 
     kind: ClassVar[str] = "metric"
@@ -215,7 +216,7 @@ class MetricSpec(ComponentSpec):
     compute: str | Callable[..., Any]
     inputs: str = "features"
     keys: tuple[str, ...] = ()
-    lower_is_better: bool = True
+    lower_is_better: tuple[str, ...] = ()
 
     def validate(self) -> None:
         super().validate()

@@ -103,7 +103,7 @@ class Context:
 
 def create_app(manager: PluginManager | Callable[[], PluginManager] | None = None) -> typer.Typer:
     """Build the CLI around ``manager`` (default: the installed plugins)."""
-    from . import catalog, training
+    from . import catalog, evaluation, training
 
     app = typer.Typer(
         name="ganzoo",
@@ -132,6 +132,7 @@ def create_app(manager: PluginManager | Callable[[], PluginManager] | None = Non
 
     catalog.register(app, ctx)
     training.register(app, ctx)
+    evaluation.register(app, ctx)
     return app
 
 

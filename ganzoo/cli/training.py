@@ -31,6 +31,13 @@ def register(app: typer.Typer, ctx) -> None:
                                                 "(default: $GANZOO_DATA_DIR, else ~/.cache/ganzoo/data)"),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="folder for run directories (default: runs)"),
         run_name: Optional[str] = typer.Option(None, "--run-name", help="run directory name"),
+        eval_every: Optional[int] = typer.Option(None, "--eval-every", help="evaluate every N steps "
+                                                 "(metrics.jsonl, checkpoints/best)"),
+        eval_metrics: Optional[str] = typer.Option(None, "--eval-metrics", help="comma-separated metrics "
+                                                   "(default: fid for images, modes for points); the "
+                                                   "first ranks the best checkpoint"),
+        logger: Optional[str] = typer.Option(None, "--logger", help="none or tensorboard (event files in "
+                                             "RUN/tensorboard; needs ganzoo[tensorboard])"),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress output"),
     ) -> None:
         """Train a model; writes config.json, metrics.jsonl, sample grids and checkpoints.
@@ -40,6 +47,8 @@ def register(app: typer.Typer, ctx) -> None:
           ganzoo train dcgan --loss bce --dataset mnist --data-dir ../shared/data --steps 2000
 
           ganzoo train dcgan --image-size 64 --batch-size 64 --set arch.ngf=32 --run-name small
+
+          ganzoo train dcgan --dataset mnist --eval-every 1000 --eval-metrics fid,modes
         """
         from ..config import resolve_config
         from ..run import train
@@ -47,7 +56,10 @@ def register(app: typer.Typer, ctx) -> None:
 
         flags = {"steps": steps, "epochs": epochs, "batch_size": batch_size, "image_size": image_size,
                  "device": device, "seed": seed, "run_name": run_name,
-                 "data_dir": str(data_dir) if data_dir else None, "out": str(out) if out else None}
+                 "data_dir": str(data_dir) if data_dir else None, "out": str(out) if out else None,
+                 "eval_every": eval_every, "logger": logger,
+                 "eval_metrics": [m.strip() for m in eval_metrics.split(",") if m.strip()]
+                 if eval_metrics else None}
         if lr is not None:
             flags.update(g_optim={"lr": lr}, d_optim={"lr": lr})
         cfg = resolve_config(ctx.registry, model, loss=loss, dataset=dataset, config_file=config,

@@ -85,7 +85,7 @@ def unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], meta: str
 
 
 def save_checkpoint(run_dir: Path, step: int, files: dict[str, dict[str, torch.Tensor]],
-                    metadata: dict[str, str], keep: int) -> Path:
+                    metadata: dict[str, str], keep: int, name: str | None = None) -> Path:
     """Write a complete checkpoint folder, point ``latest`` at it, drop old ones.
 
     Args:
@@ -94,27 +94,31 @@ def save_checkpoint(run_dir: Path, step: int, files: dict[str, dict[str, torch.T
         files: file name -> tensors to store in it.
         metadata: string metadata stored in every file.
         keep: how many checkpoints to keep (the newest).
+        name: write ``checkpoints/NAME`` instead (e.g. ``best``): no rotation, ``latest``
+            unchanged.
 
     Returns:
         The checkpoint folder.
     """
     root = Path(run_dir) / CHECKPOINTS_DIR
     root.mkdir(parents=True, exist_ok=True)
-    final = root / f"step-{step:07d}"
+    final = root / (name or f"step-{step:07d}")
     tmp = root / f".tmp-{final.name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
         meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "step": str(step), **metadata}
-        for name, tensors in files.items():
-            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp / name, meta)
-            _fsync(tmp / name)
+        for file_name, tensors in files.items():
+            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp / file_name, meta)
+            _fsync(tmp / file_name)
         if final.exists():
             shutil.rmtree(final)
         os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if name is not None:
+        return final
     atomic_write_text(root / LATEST, final.name + "\n")
     old = sorted(p for p in root.glob("step-*") if p.is_dir() and p != final)
     for stale in old[: max(0, len(old) - (keep - 1))]:

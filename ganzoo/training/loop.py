@@ -110,7 +110,7 @@ class Trainer:
     """
 
     def __init__(self, cfg: RunConfig, nets: Networks, loss: Loss, batches: InMemoryBatches,
-                 run_dir: Path, metadata: dict[str, str], reporter: Reporter) -> None:
+                 run_dir: Path, metadata: dict[str, str], reporter: Reporter, evaluator=None) -> None:
         self.cfg = cfg
         self.generator = nets.generator
         self.discriminator = nets.discriminator
@@ -122,6 +122,13 @@ class Trainer:
         self.reporter = reporter
         self.g_optimizer = make_optimizer(self.generator.parameters(), cfg.g_optim)
         self.d_optimizer = make_optimizer(self.discriminator.parameters(), cfg.d_optim)
+        self.evaluator = evaluator
+        self.tensorboard = None
+        if cfg.logger == "tensorboard":
+            from .progress import TensorBoardLogger
+
+            self.tensorboard = TensorBoardLogger(self.run_dir)
+        self.best: tuple[str, float] | None = None  # (key, value) of the best evaluation so far
         self.step = 0
         self.last_checkpoint: Path | None = None
         self.last_record: dict[str, Any] | None = None
@@ -233,7 +240,17 @@ class Trainer:
                         metrics.flush()
                         self.last_record = record
                         self.reporter.log(record)
+                        if self.tensorboard:
+                            self.tensorboard.scalars("train", self.step, record)
                         window_start, window_steps = now, 0
+                    if self.evaluator is not None and (self.step % cfg.eval_every == 0 or last):
+                        record = {"step": self.step, "eval": self.evaluate()}
+                        if self.tensorboard:
+                            self.tensorboard.scalars("eval", self.step, record["eval"])
+                        metrics.write(json.dumps(record) + "\n")
+                        metrics.flush()
+                        self.reporter.log({"step": self.step, **{
+                            k: v for k, v in record["eval"].items() if isinstance(v, float)}})
                     if self.step % cfg.sample_every == 0 or last:
                         self.save_samples()
                     if self.step % cfg.checkpoint_every == 0 or last:
@@ -247,7 +264,37 @@ class Trainer:
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
+            if self.tensorboard:
+                self.tensorboard.close()
         self.reporter.close()
+
+    # evaluation --------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, Any]:
+        """Run the evaluator on freshly generated samples (fixed seed); keep the best checkpoint."""
+        G, n = self.generator, self.cfg.eval_samples
+        was_training = G.training
+        G.eval()
+        try:
+            gen = torch.Generator().manual_seed(self.cfg.seed + 2)
+            z = G.sample_latent(n, generator=gen, device="cpu")
+            labels = torch.arange(n) % G.num_classes if G.num_classes else None
+            chunks = []
+            for start in range(0, n, 500):
+                lb = labels[start:start + 500].to(self.device) if labels is not None else None
+                chunks.append(G(z[start:start + 500].to(self.device), lb).float().cpu())
+        finally:
+            G.train(was_training)
+        values = self.evaluator(torch.cat(chunks))
+        key, lower = self.evaluator.primary()
+        value = values.get(key)
+        if isinstance(value, (int, float)):
+            if self.best is None or (value < self.best[1] if lower else value > self.best[1]):
+                self.best = (key, float(value))
+                self.save_checkpoint(name="best")
+                ckpt.atomic_write_text(self.run_dir / "checkpoints" / "best.json", json.dumps(
+                    {"step": self.step, key: value}) + "\n")
+        return values
 
     # outputs -----------------------------------------------------------------------
     @torch.no_grad()
@@ -265,10 +312,19 @@ class Trainer:
             save_points(images, path, reference=self.reference_points)
         else:
             save_grid(images, path, nrow=self.grid_nrow)
+        if self.tensorboard:
+            from torchvision.utils import make_grid
+
+            if self.reference_points is not None:
+                grid = render_points(images, self.reference_points)
+            else:
+                grid = make_grid(images.float().cpu(), nrow=self.grid_nrow or max(1, math.isqrt(len(images) - 1) + 1),
+                                 normalize=True, value_range=(-1, 1))
+            self.tensorboard.image(self.step, grid)
         return path
 
-    def save_checkpoint(self) -> Path:
-        """Write a complete checkpoint for the current step."""
+    def save_checkpoint(self, name: str | None = None) -> Path:
+        """Write a complete checkpoint for the current step (or ``checkpoints/NAME``)."""
         g_state, g_meta = ckpt.flatten_optimizer("g_optim", self.g_optimizer)
         d_state, d_meta = ckpt.flatten_optimizer("d_optim", self.d_optimizer)
         train_state = {**g_state, **d_state, "rng.torch_cpu": torch.get_rng_state(),
@@ -276,13 +332,15 @@ class Trainer:
         if self.device.type == "cuda":
             train_state["rng.torch_cuda"] = torch.cuda.get_rng_state(self.device)
         metadata = {**self.metadata, "g_optim": g_meta, "d_optim": d_meta}
-        self.last_checkpoint = ckpt.save_checkpoint(
+        folder = ckpt.save_checkpoint(
             self.run_dir, self.step,
             {ckpt.GENERATOR_FILE: self.generator.state_dict(),
              ckpt.DISCRIMINATOR_FILE: self.discriminator.state_dict(),
              ckpt.STATE_FILE: train_state},
-            metadata, keep=self.cfg.keep_checkpoints)
-        return self.last_checkpoint
+            metadata, keep=self.cfg.keep_checkpoints, name=name)
+        if name is None:
+            self.last_checkpoint = folder
+        return folder
 
 
 def _raise_keyboard_interrupt(signum, frame):  # noqa: ARG001

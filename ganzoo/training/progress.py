@@ -86,3 +86,39 @@ def make_reporter(enabled: bool = True, console: Console | None = None) -> Repor
     console = console or Console(stderr=True)
     interactive = enabled and (console.is_terminal or console.is_jupyter) and sys.stderr is not None
     return RichReporter(console) if interactive else Reporter(console, enabled)
+
+
+class TensorBoardLogger:
+    """Mirrors metrics.jsonl into TensorBoard event files in the run directory.
+
+    Training scalars go under ``train/``, evaluation results under ``eval/``, sample grids
+    under ``samples``.
+    """
+
+    def __init__(self, run_dir) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+    def scalars(self, prefix: str, step: int, values: dict[str, Any]) -> None:
+        for key, value in values.items():
+            if isinstance(value, (int, float)) and key not in ("step", "epoch"):
+                self.writer.add_scalar(f"{prefix}/{key}", value, step)
+
+    def image(self, step: int, grid) -> None:
+        self.writer.add_image("samples", grid, step)
+
+    def close(self) -> None:
+        self.writer.flush()
+        self.writer.close()
+
+
+def check_tensorboard() -> None:
+    """Fail early, with the install command, when the tensorboard package is missing."""
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        from ..errors import ConfigError
+
+        raise ConfigError("--logger tensorboard needs the tensorboard package: "
+                          "pip install 'ganzoo[tensorboard]'") from None

@@ -1,0 +1,1 @@
+"""Evaluation metrics: the pure score math lives in :mod:`ganzoo.metrics.scores`."""

@@ -1,0 +1,220 @@
+"""Evaluating a trained generator: registered metrics, cached real statistics, provenance.
+
+Example::
+
+    from ganzoo.metrics.evaluate import evaluate
+    result = evaluate("runs/dcgan-mnist-...", metrics=["fid", "modes"], n=10000)
+    result["metrics"]     # {"fid[mnist-classifier]": 3.1, "modes[mnist-classifier]": 10, ...}
+    result["provenance"]  # extractor and its weights sha256, sample counts, split, seed, ...
+
+Scores computed on an extractor's features are named ``KEY[EXTRACTOR]`` so numbers from
+different feature networks never share a name (an FID on classifier features is not the
+Inception FID of the papers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .. import __version__
+from ..data import ImageData, PointData, to_model_range
+from ..errors import ConfigError
+from ..registry import Registry
+from ..specs import resolve_ref
+
+
+@dataclass
+class EvalContext:
+    """What a ``"samples"`` metric may use besides the generated samples.
+
+    Attributes:
+        dataset: the dataset's bare name (e.g. ``"toy-ring"``, ``"mnist"``).
+        real: the real split being compared against.
+        extractor: the feature extractor / classifier in use, or ``None`` (point data).
+        seed: the evaluation seed.
+    """
+
+    dataset: str
+    real: ImageData | PointData
+    extractor: Any
+    seed: int = 0
+
+
+def _call(func, *args, **optional):
+    """Call ``func`` with the optional keyword arguments it accepts."""
+    params = inspect.signature(func).parameters
+    return func(*args, **{k: v for k, v in optional.items() if k in params})
+
+
+def real_samples(data: ImageData | PointData, n: int, image_size: int | None) -> torch.Tensor:
+    """The first ``n`` real samples of a split, in the model's range ([-1, 1] images or points)."""
+    if isinstance(data, PointData):
+        return data.points[:n].float()
+    return to_model_range(data.images[:n], image_size)
+
+
+def default_extractor(registry: Registry, dataset: str) -> str | None:
+    """The extractor registered for ``dataset`` (bare name), if any."""
+    for entry in registry.list("extractor"):
+        if dataset in entry.spec.datasets:
+            return entry.name
+    return None
+
+
+def reference_features(extractor, dataset: str, split: str, real: torch.Tensor, cache: Path | None,
+                       resize: str) -> torch.Tensor:
+    """Features of the real samples, cached by dataset, split, extractor weights and resize settings."""
+    key = hashlib.sha256(json.dumps({
+        "dataset": dataset, "split": split, "extractor": extractor.name, "sha256": extractor.sha256,
+        "resize": resize, "n": len(real), "shape": list(real.shape[1:]),
+    }, sort_keys=True).encode()).hexdigest()[:20]
+    file = cache / "reference" / f"{dataset}-{split}-{extractor.name}-{key}.safetensors" if cache else None
+    if file is not None and file.is_file():
+        try:
+            return load_file(str(file))["features"]
+        except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed
+            file.unlink(missing_ok=True)
+    features = extractor.features(real)
+    if file is not None:
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = file.with_name(f".{file.name}.tmp-{os.getpid()}")
+            save_file({"features": features.contiguous()}, str(tmp),
+                      {"dataset": dataset, "split": split, "extractor": extractor.name,
+                       "sha256": extractor.sha256, "resize": resize})
+            os.replace(tmp, file)
+        except OSError:
+            pass  # an unwritable cache only costs time
+    return features
+
+
+class Evaluator:
+    """Computes metrics for one run's generator against one real split.
+
+    The real data, the extractor and the real features are prepared once, so training
+    can evaluate every ``--eval-every`` steps cheaply.
+    """
+
+    def __init__(self, registry: Registry, dataset: str, metrics: Sequence[str], *, n: int = 10000,
+                 split: str = "test", extractor: str | None = None, seed: int = 0,
+                 data_dir: str | Path | None = None, image_size: int | None = None,
+                 device: str | torch.device = "cpu") -> None:
+        from ..run import load_dataset
+        from ..settings import cache_dir
+
+        if n < 2:
+            raise ConfigError("evaluation needs at least 2 samples (-n)")
+        self.registry, self.seed, self.n, self.split = registry, seed, n, split
+        self.metrics = [registry.get("metric", name) for name in metrics]
+        if not self.metrics:
+            raise ConfigError("no metrics given (e.g. --metrics fid,modes)")
+        dataset_entry = registry.get("dataset", dataset)
+        self.dataset = dataset_entry.name
+        self.real_data = load_dataset(registry, dataset, data_dir, split=split, image_size=image_size)
+        self.points = isinstance(self.real_data, PointData)
+        self.real = real_samples(self.real_data, n, image_size)
+        self.extractor = None
+        if not self.points:
+            name = extractor or default_extractor(registry, self.dataset)
+            if name is None:
+                raise ConfigError(f"no feature extractor is registered for dataset {self.dataset!r}; "
+                                  "pass --extractor (see `ganzoo list extractors`)")
+            entry = registry.get("extractor", name)
+            self.extractor = resolve_ref(entry.spec.load)(torch.device(device), data_dir)
+        elif extractor:
+            raise ConfigError(f"{self.dataset} is point data: metrics use the points, not an extractor")
+        feature_metrics = [m for m in self.metrics if m.spec.inputs == "features"]
+        if feature_metrics and self.points:
+            names = ", ".join(m.name for m in feature_metrics)
+            raise ConfigError(f"{names} compare image features; {self.dataset} is point data (use modes)")
+        self.real_features = None
+        if feature_metrics:
+            self.real_features = reference_features(self.extractor, self.dataset, split, self.real,
+                                                    cache_dir(), self.extractor.resize)
+
+    def primary(self) -> tuple[str, bool]:
+        """The key that ranks checkpoints (the first metric's first key) and whether lower is better."""
+        spec = self.metrics[0].spec
+        suffix = f"[{self.extractor.name}]" if self.extractor is not None else ""
+        return spec.keys[0] + suffix, spec.keys[0] in spec.lower_is_better
+
+    def __call__(self, fake: torch.Tensor) -> dict[str, Any]:
+        """Metric values for ``fake`` samples (in the model's range)."""
+        results: dict[str, Any] = {}
+        suffix = f"[{self.extractor.name}]" if self.extractor is not None else ""
+        fake_features = None
+        context = EvalContext(self.dataset, self.real_data, self.extractor, self.seed)
+        for metric in self.metrics:
+            compute = resolve_ref(metric.spec.compute)
+            if metric.spec.inputs == "features":
+                if fake_features is None:
+                    fake_features = self.extractor.features(fake)
+                values = _call(compute, self.real_features, fake_features, seed=self.seed)
+            else:
+                values = compute(fake, context)
+            results.update({f"{k}{suffix}": v for k, v in values.items()})
+        return results
+
+    def provenance(self, n_fake: int) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset, "split": self.split, "n_real": len(self.real), "n_fake": n_fake,
+            "extractor": self.extractor.name if self.extractor else None,
+            "extractor_sha256": self.extractor.sha256 if self.extractor else None,
+            "resize": self.extractor.resize if self.extractor else None,
+            "seed": self.seed, "ganzoo_version": __version__,
+        }
+
+
+def evaluate(run: str | Path, metrics: Sequence[str] = ("fid",), *, n: int = 10000, split: str = "test",
+             extractor: str | None = None, seed: int = 0, data_dir: str | Path | None = None,
+             device: str = "cpu", registry: Registry | None = None) -> dict[str, Any]:
+    """Evaluate a run directory or checkpoint; returns ``{"metrics": ..., "provenance": ...}``."""
+    from ..plugins import get_plugin_manager
+    from ..sampling import load
+
+    registry = registry or get_plugin_manager().registry
+    handle = load(run, device=device, registry=registry)
+    cfg = handle.config
+    evaluator = Evaluator(registry, cfg.dataset, metrics, n=n, split=split, extractor=extractor, seed=seed,
+                          data_dir=data_dir or cfg.data_dir, image_size=cfg.image_size, device=device)
+    values = evaluator(handle.sample(n, seed=seed))
+    provenance = {**evaluator.provenance(n), "checkpoint": str(handle.checkpoint), "step": handle.step,
+                  "model": cfg.model}
+    return {"metrics": values, "provenance": provenance}
+
+
+def mode_metric(fake: torch.Tensor, context: EvalContext) -> dict[str, Any]:
+    """Mode coverage, by dataset:
+
+    - ``toy-ring`` / ``toy-grid``: modes captured, % high-quality samples and reverse KL,
+      as defined in PacGAN/VEEGAN (see ``ganzoo.metrics.scores.mixture_modes``);
+    - ``stacked-mnist``: each channel classified by the extractor; modes are digit triples
+      (of 1000) and KL to uniform;
+    - any other labelled image dataset: the extractor's predicted-class histogram (classes
+      hit and KL to uniform).
+    """
+    from .. import datasets
+    from .scores import class_histogram, mixture_modes, triple_modes
+
+    if context.dataset == "toy-ring":
+        return mixture_modes(fake, datasets.ring_means(), datasets.RING_STD)
+    if context.dataset == "toy-grid":
+        return mixture_modes(fake, datasets.grid_means(), datasets.GRID_STD)
+    extractor = context.extractor
+    if extractor is None or not getattr(extractor, "num_classes", None):
+        raise ConfigError(f"the modes metric needs a classifier for {context.dataset}; pass --extractor")
+    if context.dataset == "stacked-mnist":
+        digits = torch.stack([extractor.logits(fake[:, c:c + 1]).argmax(dim=1) for c in range(3)], dim=1)
+        return triple_modes(digits)
+    if context.real.num_classes is None:
+        raise ConfigError(f"the modes metric needs a labelled dataset; {context.dataset} has no labels")
+    return class_histogram(extractor.logits(fake).argmax(dim=1), extractor.num_classes)
