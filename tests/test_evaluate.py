@@ -118,3 +118,35 @@ def test_bad_logger_is_refused(cli, data_dir, tmp_path):
     result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--logger", "wandb")
     assert result.exit_code == 2 and "invalid config value for 'logger'" in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_mode_metric_dispatches_by_dataset():
+    from ganzoo.data import ImageData, PointData
+    from ganzoo.datasets import ring_means
+    from ganzoo.metrics.evaluate import EvalContext, mode_metric
+
+    class Brightness:
+        """A 'classifier' reading a digit from the image's mean brightness (0..9)."""
+
+        num_classes = 10
+
+        def logits(self, images):
+            digit = ((images.mean(dim=(1, 2, 3)) + 1) / 2 * 9).round().long()
+            return torch.nn.functional.one_hot(digit, 10).float()
+
+    def level(d):  # an image whose mean brightness encodes digit d
+        return torch.full((1, 28, 28), d / 9 * 2 - 1)
+
+    triples = [(1, 2, 3), (3, 2, 1), (1, 2, 3), (9, 0, 0)]
+    fake = torch.stack([torch.cat([level(a), level(b), level(c)]) for a, b, c in triples])
+    real = ImageData(torch.zeros(1, 3, 28, 28, dtype=torch.uint8), torch.zeros(1, dtype=torch.long), 1000)
+    stacked = mode_metric(fake, EvalContext("stacked-mnist", real, Brightness()))
+    assert stacked["modes"] == 3  # (1,2,3), (3,2,1) and (9,0,0) are different triples
+
+    mnist = ImageData(torch.zeros(1, 1, 28, 28, dtype=torch.uint8), torch.zeros(1, dtype=torch.long), 10)
+    classes = mode_metric(torch.stack([level(d) for d in (0, 0, 5, 7)]), EvalContext("mnist", mnist, Brightness()))
+    assert classes["modes"] == 3 and classes["histogram"][0] == 2
+
+    ring = ring_means()
+    points = mode_metric(ring.repeat(10, 1), EvalContext("toy-ring", PointData(ring), None))
+    assert points["modes"] == 8 and points["high_quality"] == 100.0 and abs(points["reverse_kl"]) < 1e-9

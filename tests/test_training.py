@@ -220,3 +220,20 @@ def test_progress_bar_on_a_terminal_and_plain_lines_elsewhere(manager, tmp_path)
     assert "run directory" in terminal.getvalue() and "4/4" in terminal.getvalue()
     assert "\x1b[" not in plain.getvalue()  # no control characters in CI logs
     assert [l for l in plain.getvalue().splitlines() if l.startswith("step ")][0].startswith("step 2/4 ")
+
+
+def test_progress_bar_keeps_the_latest_evaluation_beside_the_losses():
+    import io
+
+    from rich.console import Console
+
+    from ganzoo.training.progress import RichReporter
+
+    reporter = RichReporter(Console(file=io.StringIO(), force_terminal=True, width=200))
+    reporter.start(10, 0, "dcgan/bce/mnist")
+    reporter.log({"step": 2, "d_loss": 1.0, "g_loss": 2.0, "images_per_sec": 100.0})
+    reporter.log({"step": 2, "fid[mnist-classifier]": 12.5})
+    reporter.log({"step": 4, "d_loss": 0.5, "g_loss": 1.5, "images_per_sec": 100.0})
+    stats = reporter.progress.tasks[0].fields["stats"]
+    reporter.close()
+    assert "d_loss=0.5" in stats and "fid=12.5" in stats

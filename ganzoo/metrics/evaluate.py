@@ -169,6 +169,7 @@ class Evaluator:
             "dataset": self.dataset, "split": self.split, "n_real": len(self.real), "n_fake": n_fake,
             "extractor": self.extractor.name if self.extractor else None,
             "extractor_sha256": self.extractor.sha256 if self.extractor else None,
+            "extractor_test_accuracy": (getattr(self.extractor, "info", None) or {}).get("test_accuracy"),
             "resize": self.extractor.resize if self.extractor else None,
             "seed": self.seed, "ganzoo_version": __version__,
         }

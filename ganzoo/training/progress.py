@@ -69,9 +69,17 @@ class RichReporter(Reporter):
     def update(self, step: int) -> None:
         self.progress.update(self.task, completed=step)
 
+    latest_eval: dict[str, Any] = {}
+
     def log(self, record: dict[str, Any]) -> None:
         short = {k: record[k] for k in ("d_loss", "g_loss", "images_per_sec") if k in record}
-        self.progress.update(self.task, completed=record["step"], stats=format_stats(short))
+        if not short:  # an evaluation record: keep showing it beside the losses
+            self.latest_eval = {k.split("[")[0]: v for k, v in record.items()
+                                if k != "step" and isinstance(v, float)}
+            short = self.latest_short if hasattr(self, "latest_short") else {}
+        self.latest_short = short
+        self.progress.update(self.task, completed=record["step"],
+                             stats=format_stats({**short, **self.latest_eval}))
 
     def message(self, text: str) -> None:
         self.console.print(text, highlight=False)  # above the bar while it is live
