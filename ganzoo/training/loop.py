@@ -250,7 +250,7 @@ class Trainer:
                         metrics.write(json.dumps(record) + "\n")
                         metrics.flush()
                         self.reporter.log({"step": self.step, **{
-                            k: v for k, v in record["eval"].items() if isinstance(v, float)}})
+                            k: v for k, v in record["eval"].items() if isinstance(v, (int, float))}})
                     if self.step % cfg.sample_every == 0 or last:
                         self.save_samples()
                     if self.step % cfg.checkpoint_every == 0 or last:

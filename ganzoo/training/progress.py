@@ -17,7 +17,7 @@ def format_stats(stats: dict[str, Any]) -> str:
             continue
         if key == "images_per_sec":
             parts.append(f"{value:,.0f} img/s")
-        elif isinstance(value, float):
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
             parts.append(f"{key}={value:.4g}")
     return " ".join(parts)
 
