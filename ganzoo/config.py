@@ -77,6 +77,12 @@ class RunConfig(BaseModel):
     d_optim: OptimizerConfig = Field(default_factory=OptimizerConfig)
 
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="autocast precision of forward passes (fp16 adds a gradient scaler); "
+                            "losses, penalties and weights stay float32")
+    compile: bool = Field(False, description="torch.compile the generator and discriminator")
+    channels_last: bool = Field(True, description="channels-last memory format for conv networks "
+                                                  "(same maths, faster kernels; float rounding may differ)")
     seed: NonNegativeInt = Field(0, description="seed for weights, latents and data order")
     data_dir: str | None = Field(None, description="dataset folder (else $GANZOO_DATA_DIR, else the user cache)")
     out: str = Field("runs", description="folder that holds run directories")

@@ -237,3 +237,39 @@ def test_progress_bar_keeps_the_latest_evaluation_beside_the_losses():
     stats = reporter.progress.tasks[0].fields["stats"]
     reporter.close()
     assert "d_loss=0.5" in stats and "fid=12.5" in stats
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_with_float32_weights(manager, tmp_path, precision):
+    trainer = tiny_trainer(manager, tmp_path)
+    trainer.cfg = trainer.cfg.model_copy(update={"precision": precision})
+    trainer.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    trainer.g_scaler = torch.amp.GradScaler("cpu", enabled=precision == "fp16")
+    trainer.d_scaler = torch.amp.GradScaler("cpu", enabled=precision == "fp16")
+    before = [p.detach().clone() for p in trainer.generator.parameters()]
+    for _ in range(2):
+        stats = trainer.train_step()
+    assert all(math.isfinite(v.item()) for v in stats.values())
+    assert all(p.dtype == torch.float32 for p in trainer.generator.parameters())
+    assert any(not torch.equal(a, p) for a, p in zip(before, trainer.generator.parameters()))
+
+
+def test_channels_last_gives_the_same_training_up_to_rounding(manager, tmp_path):
+    runs = []
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        trainer = tiny_trainer(manager, tmp_path / str(channels_last))
+        if not channels_last:  # rebuild without the memory-format change
+            trainer.channels_last = False
+            trainer.generator.to(memory_format=torch.contiguous_format)
+            trainer.discriminator.to(memory_format=torch.contiguous_format)
+        torch.manual_seed(1)
+        for _ in range(3):
+            trainer.train_step()
+        runs.append([p.detach().clone() for p in trainer.generator.parameters()])
+    assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(*runs))
+
+
+def test_unknown_precision_is_refused(manager):
+    with pytest.raises(ConfigError, match="invalid config value for 'precision'"):
+        resolve_config(manager.registry, "dcgan", sets=["precision=fp8"])

@@ -27,6 +27,8 @@ def register(app: typer.Typer, ctx) -> None:
         image_size: Optional[int] = typer.Option(None, "--image-size", help="resize images to this size"),
         device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps"),
         seed: Optional[int] = typer.Option(None, "--seed", help="random seed (weights, latents, data order)"),
+        precision: Optional[str] = typer.Option(None, "--precision", help="fp32 (default), bf16 or fp16 autocast"),
+        compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile G and D"),
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="dataset folder "
                                                 "(default: $GANZOO_DATA_DIR, else ~/.cache/ganzoo/data)"),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="folder for run directories (default: runs)"),
@@ -57,7 +59,7 @@ def register(app: typer.Typer, ctx) -> None:
         flags = {"steps": steps, "epochs": epochs, "batch_size": batch_size, "image_size": image_size,
                  "device": device, "seed": seed, "run_name": run_name,
                  "data_dir": str(data_dir) if data_dir else None, "out": str(out) if out else None,
-                 "eval_every": eval_every, "logger": logger,
+                 "eval_every": eval_every, "logger": logger, "precision": precision, "compile": compile_,
                  "eval_metrics": [m.strip() for m in eval_metrics.split(",") if m.strip()]
                  if eval_metrics else None}
         if lr is not None:

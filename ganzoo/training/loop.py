@@ -114,6 +114,17 @@ class Trainer:
         self.cfg = cfg
         self.generator = nets.generator
         self.discriminator = nets.discriminator
+        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
+        self.channels_last = cfg.channels_last and not batches.points
+        if self.channels_last:
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
+        if batches.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        # Forward passes may go through compiled wrappers; parameters, state_dict and
+        # requires_grad always use the modules themselves (checkpoint keys stay plain).
+        self.g_forward = torch.compile(self.generator) if cfg.compile else self.generator
+        self.d_forward = torch.compile(self.discriminator) if cfg.compile else self.discriminator
         self.loss = loss
         self.batches = batches
         self.device = batches.device
@@ -122,6 +133,9 @@ class Trainer:
         self.reporter = reporter
         self.g_optimizer = make_optimizer(self.generator.parameters(), cfg.g_optim)
         self.d_optimizer = make_optimizer(self.discriminator.parameters(), cfg.d_optim)
+        fp16 = cfg.precision == "fp16"
+        self.g_scaler = torch.amp.GradScaler(self.device.type, enabled=fp16)
+        self.d_scaler = torch.amp.GradScaler(self.device.type, enabled=fp16)
         self.evaluator = evaluator
         self.tensorboard = None
         if cfg.logger == "tensorboard":
@@ -145,8 +159,22 @@ class Trainer:
         self.reference_points = batches.images[:2000].float().cpu() if batches.points else None
 
     # one step ------------------------------------------------------------------
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
+                              enabled=self.autocast_dtype is not None)
+
     def _discriminate(self, x: torch.Tensor, labels: torch.Tensor | None):
-        return split_outputs(self.discriminator(x, labels))
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        logits, classes = split_outputs(self.d_forward(x, labels))
+        # losses are computed in float32 whatever the autocast precision
+        return logits.float(), (classes.float() if classes is not None else None)
+
+    def _update(self, loss: torch.Tensor, optimizer, scaler) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
 
     def train_step(self) -> dict[str, torch.Tensor]:
         """One generator update after ``n_critic`` discriminator updates.
@@ -162,28 +190,27 @@ class Trainer:
             g_labels = labels if G.num_classes else None
             d_labels = labels if D.num_classes else None
             z = G.sample_latent(cfg.batch_size, device=self.device)
-            if i == cfg.n_critic - 1:
-                fake = G(z, g_labels)
-            else:
-                with torch.no_grad():
-                    fake = G(z, g_labels)
-            real_logits, real_classes = self._discriminate(real, d_labels)
-            fake_logits, fake_classes = self._discriminate(fake.detach(), d_labels)
+            with self._autocast():
+                if i == cfg.n_critic - 1:
+                    fake = self.g_forward(z, g_labels)
+                else:
+                    with torch.no_grad():
+                        fake = self.g_forward(z, g_labels)
+                real_logits, real_classes = self._discriminate(real, d_labels)
+                fake_logits, fake_classes = self._discriminate(fake.detach(), d_labels)
             d_loss = loss.d_loss(real_logits, fake_logits)
             if aux_weight:
                 d_loss = d_loss + aux_weight * (F.cross_entropy(real_classes, labels)
                                                 + F.cross_entropy(fake_classes, labels))
-            penalty = None
+            penalty = None  # penalties: float32, outside autocast
             if cfg.gp:
-                penalty = cfg.gp * gradient_penalty(D, real, fake, d_labels)
+                penalty = cfg.gp * gradient_penalty(D, real, fake.float(), d_labels)
             if cfg.r1:
                 r1 = 0.5 * cfg.r1 * r1_penalty(D, real, d_labels)
                 penalty = r1 if penalty is None else penalty + r1
             if penalty is not None:
                 d_loss = d_loss + penalty
-            self.d_optimizer.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.d_optimizer.step()
+            self._update(d_loss, self.d_optimizer, self.d_scaler)
             if cfg.weight_clip:
                 with torch.no_grad():
                     for p in D.parameters():
@@ -191,13 +218,12 @@ class Trainer:
 
         D.requires_grad_(False)
         try:
-            g_logits, g_classes = self._discriminate(fake, d_labels)
+            with self._autocast():
+                g_logits, g_classes = self._discriminate(fake, d_labels)
             g_loss = loss.g_loss(g_logits)
             if aux_weight:
                 g_loss = g_loss + aux_weight * F.cross_entropy(g_classes, labels)
-            self.g_optimizer.zero_grad(set_to_none=True)
-            g_loss.backward()
-            self.g_optimizer.step()
+            self._update(g_loss, self.g_optimizer, self.g_scaler)
         finally:
             D.requires_grad_(True)
         stats = {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
