@@ -273,3 +273,20 @@ def test_channels_last_gives_the_same_training_up_to_rounding(manager, tmp_path)
 def test_unknown_precision_is_refused(manager):
     with pytest.raises(ConfigError, match="invalid config value for 'precision'"):
         resolve_config(manager.registry, "dcgan", sets=["precision=fp8"])
+
+
+def test_bench_counts_flops_that_scale_with_the_batch(manager, cli):
+    import json
+
+    small = ["--device", "cpu", "--steps", "2", "--warmup", "1", "--set", "arch.ngf=8",
+             "--set", "arch.ndf=8", "--set", "arch.latent_dim=8", "--json"]
+    one = cli("bench", "dcgan", "--batch-size", "8", *small)
+    assert one.exit_code == 0, one.output
+    two = cli("bench", "dcgan", "--batch-size", "16", *small)
+    r8, r16 = json.loads(one.stdout)[0], json.loads(two.stdout)[0]
+    assert r16["flops_per_step"] == 2 * r8["flops_per_step"]  # every layer's work is per image
+    assert r8["images_per_sec"] > 0 and r8["ms_per_step"]["p10"] <= r8["ms_per_step"]["p90"]
+    assert r8["peak_memory_mb"] > 0 and 0 < r8["peak_fraction"] and r8["matmul_peak_flops_per_sec"] > 0
+    assert r8["sample_shape"] == [1, 28, 28] and r8["memory_kind"] == "process RSS"
+    refused = cli("bench", "dcgan", "--steps", "0")
+    assert refused.exit_code == 2 and "--steps must be at least 1" in refused.stderr

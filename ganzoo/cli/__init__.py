@@ -133,6 +133,7 @@ def create_app(manager: PluginManager | Callable[[], PluginManager] | None = Non
     catalog.register(app, ctx)
     training.register(app, ctx)
     evaluation.register(app, ctx)
+    evaluation.register_bench(app, ctx)
     return app
 
 

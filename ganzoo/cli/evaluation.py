@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -55,3 +55,59 @@ def register(app: typer.Typer, ctx) -> None:
         typer.echo(f"({p['n_fake']} generated vs {p['n_real']} real {p['dataset']}/{p['split']}, "
                    f"extractor {p['extractor']} sha256 {str(p['extractor_sha256'])[:12]}, seed {p['seed']}, "
                    f"step {p['step']})", err=True)
+
+
+def register_bench(app: typer.Typer, ctx) -> None:
+
+    from . import handle_errors
+
+    @app.command("bench")
+    @handle_errors
+    def bench_command(
+        models: List[str] = typer.Argument(None, help="models to time (default: dcgan)"),
+        loss: Optional[str] = typer.Option(None, "--loss", "-l", help="loss (default: each model's)"),
+        dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="dataset shape to use (default: mnist)"),
+        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N"),
+        batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="batch size (default: the model's)"),
+        image_size: Optional[int] = typer.Option(None, "--image-size", help="image size"),
+        precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16"),
+        compile_: bool = typer.Option(False, "--compile", help="torch.compile G and D"),
+        steps: int = typer.Option(20, "--steps", help="timed steps (after the warm-up)"),
+        warmup: int = typer.Option(3, "--warmup", help="untimed warm-up steps"),
+        sets: List[str] = typer.Option([], "--set", help="any config key, e.g. --set arch.ngf=32"),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
+    ) -> None:
+        """Time training steps on synthetic data: images/s, ms/step, memory, FLOPs, peak fraction.
+
+        Examples:
+
+          ganzoo bench dcgan --image-size 64 --batch-size 64 --device cpu
+
+          ganzoo bench dcgan sngan --precision bf16 --json
+        """
+        from rich.console import Console
+        from rich.table import Table
+
+        from ..bench import bench
+        from ..errors import ConfigError
+
+        if steps < 1 or warmup < 0:
+            raise ConfigError("--steps must be at least 1 and --warmup at least 0")
+        rows = [bench(ctx.registry, m, loss=loss, dataset=dataset, device=device, batch_size=batch_size,
+                      image_size=image_size, precision=precision, compile=compile_, steps=steps,
+                      warmup=warmup, sets=sets) for m in (models or ["dcgan"])]
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        table = Table(box=None)
+        for column in ("model", "loss", "shape", "batch", "precision", "img/s", "ms/step (p10-p90)",
+                       "memory MB", "GFLOP/step", "% of matmul peak"):
+            table.add_column(column)
+        for r in rows:
+            ms = r["ms_per_step"]
+            table.add_row(r["model"].split(":")[-1], r["loss"].split(":")[-1],
+                          "x".join(map(str, r["sample_shape"])), str(r["batch_size"]), r["precision"],
+                          f"{r['images_per_sec']:.1f}", f"{ms['median']:.0f} ({ms['p10']:.0f}-{ms['p90']:.0f})",
+                          f"{r['peak_memory_mb']:.0f}", f"{r['flops_per_step'] / 1e9:.2f}",
+                          f"{100 * r['peak_fraction']:.0f}%")
+        Console().print(table)

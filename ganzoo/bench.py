@@ -1,0 +1,115 @@
+"""``ganzoo bench``: how fast a training step runs here, and how close to the hardware.
+
+Each model is built exactly as ``ganzoo train`` builds it and trained on synthetic data of
+the dataset's shape (no data files needed), so the figures measure the step, not I/O.
+Reported: images/s (real images the discriminator sees), ms per step (median, p10, p90),
+peak memory (process RSS on CPU, allocated memory on CUDA), FLOPs per step
+(``torch.utils.flop_counter``) and the achieved FLOP/s as a fraction of this device's
+measured matrix-multiply peak at the same precision.
+"""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import resolve_config
+from .data import ImageData, PointData
+from .registry import Registry
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak(device: torch.device, precision: str = "fp32", size: int = 1024, repeats: int = 6) -> float:
+    """Measured FLOP/s of a square matrix multiply at ``precision`` on ``device`` (best of repeats)."""
+    dtype = DTYPES[precision]
+    a = torch.randn(size, size, device=device).to(dtype)
+    b = torch.randn(size, size, device=device).to(dtype)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        _sync(device)
+        started = time.perf_counter()
+        a @ b
+        _sync(device)
+        best = min(best, time.perf_counter() - started)
+    return 2 * size ** 3 / best
+
+
+def synthetic_data(spec, image_size: int | None, n: int, seed: int = 0) -> ImageData | PointData:
+    """Random data with the dataset's shape and class count."""
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, spec.num_classes, (n,), generator=gen) if spec.num_classes else None
+    if spec.point_dim:
+        return PointData(torch.randn(n, spec.point_dim, generator=gen), labels, spec.num_classes)
+    size = image_size or spec.image_size
+    images = torch.randint(0, 256, (n, spec.channels, size, size), generator=gen, dtype=torch.uint8)
+    return ImageData(images, labels, spec.num_classes)
+
+
+def bench(registry: Registry, model: str, *, loss: str | None = None, dataset: str | None = None,
+          device: str = "auto", batch_size: int | None = None, image_size: int | None = None,
+          precision: str = "fp32", compile: bool = False, steps: int = 20, warmup: int = 3,
+          sets: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """Benchmark one model's training step; returns a dict of figures (see module docstring)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .data import InMemoryBatches, shape_of
+    from .run import build_loss, build_networks, resolve_device
+    from .training.loop import Trainer
+    from .training.progress import Reporter
+
+    flags = {"batch_size": batch_size, "image_size": image_size, "device": device,
+             "precision": precision, "compile": compile}
+    cfg = resolve_config(registry, model, loss=loss, dataset=dataset, flags=flags, sets=sets)
+    dev = resolve_device(cfg.device)
+    spec = registry.get("dataset", cfg.dataset).spec
+    data = synthetic_data(spec, cfg.image_size, max(4 * cfg.batch_size * cfg.n_critic, 256))
+    shape = shape_of(data, cfg.image_size)
+    nets = build_networks(registry, cfg, shape, dev)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(cfg, nets, build_loss(registry, cfg.loss),
+                          InMemoryBatches(data, cfg.batch_size, dev, image_size=shape.image_size or None),
+                          Path(tmp), {}, Reporter(enabled=False))
+        for _ in range(warmup):
+            trainer.train_step()
+        with FlopCounterMode(display=False) as counter:
+            trainer.train_step()
+        flops = counter.get_total_flops()
+        if dev.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(dev)
+        times = []
+        for _ in range(steps):
+            _sync(dev)
+            started = time.perf_counter()
+            trainer.train_step()
+            _sync(dev)
+            times.append(time.perf_counter() - started)
+    median = statistics.median(times)
+    quantiles = statistics.quantiles(times, n=10) if len(times) > 1 else [median] * 9
+    peak = matmul_peak(dev, cfg.precision)
+    memory = (torch.cuda.max_memory_allocated(dev) if dev.type == "cuda"
+              else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    return {
+        "model": cfg.model, "loss": cfg.loss, "dataset": cfg.dataset, "device": str(dev),
+        "precision": cfg.precision, "compile": cfg.compile, "batch_size": cfg.batch_size,
+        "n_critic": cfg.n_critic, "sample_shape": list(shape.sample_shape), "steps": steps,
+        "images_per_sec": round(cfg.batch_size * cfg.n_critic / median, 2),
+        "ms_per_step": {"median": round(median * 1e3, 2), "p10": round(quantiles[0] * 1e3, 2),
+                        "p90": round(quantiles[-1] * 1e3, 2)},
+        "peak_memory_mb": round(memory / 2 ** 20, 1),
+        "memory_kind": "allocated (CUDA)" if dev.type == "cuda" else "process RSS",
+        "flops_per_step": flops, "achieved_flops_per_sec": round(flops / median),
+        "matmul_peak_flops_per_sec": round(peak), "peak_fraction": flops / median / peak,
+    }
