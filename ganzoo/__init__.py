@@ -45,7 +45,7 @@ def list(kind: str | None = None, pattern: str | None = None) -> "list[str]":  #
     """Names of installed components.
 
     Args:
-        kind: ``"models"``, ``"losses"`` or ``"datasets"``; ``None`` for every kind.
+        kind: ``"models"``, ``"losses"``, ``"datasets"``, ``"metrics"`` or ``"extractors"``; ``None`` for every kind.
         pattern: an fnmatch pattern on the name, e.g. ``"*gan"``.
 
     Returns:

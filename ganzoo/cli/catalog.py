@@ -55,7 +55,7 @@ def register(app: typer.Typer, ctx) -> None:
     @app.command("list")
     @handle_errors
     def list_command(
-        kind: Optional[str] = typer.Argument(None, help="models, losses or datasets (default: all); "
+        kind: Optional[str] = typer.Argument(None, help="models, losses, datasets, metrics or extractors (default: all); "
                                                         "or a pattern"),
         pattern: Optional[str] = typer.Argument(None, help="fnmatch pattern on names, e.g. '*gan'"),
         as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
