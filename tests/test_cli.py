@@ -270,3 +270,15 @@ def test_interpolation_grid_and_raw_samples(cli, data_dir, tmp_path):
         assert np.array_equal(npz["images"], expected.numpy())
     wrong = cli("sample", str(run), "--format", "npz", "--out", "s.png")
     assert wrong.exit_code == 2 and ".npz" in wrong.stderr
+
+
+@pytest.mark.slow
+def test_compiled_training_writes_plain_checkpoints(cli, data_dir, tmp_path):
+    """--compile (torch.compile; ~30 s of compiling on a small CPU) keeps checkpoint keys plain."""
+    from safetensors.torch import load_file
+
+    result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--compile", "--run-name", "c")
+    assert result.exit_code == 0, result.output
+    keys = load_file(str(tmp_path / "runs" / "c" / "checkpoints" / "step-0000003" / "generator.safetensors"))
+    assert keys and not any("_orig_mod" in k for k in keys)
+    assert ganzoo.load(tmp_path / "runs" / "c").sample(2, seed=0).shape == (2, 1, 28, 28)
