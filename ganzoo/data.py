@@ -19,11 +19,12 @@ DATA_DIR_ENV = "GANZOO_DATA_DIR"
 
 
 def default_data_dir() -> Path:
-    """``$GANZOO_DATA_DIR``, else ``$XDG_CACHE_HOME/ganzoo/data`` (``~/.cache/ganzoo/data``)."""
+    """``$GANZOO_DATA_DIR``, else ``data/`` in ganzoo's cache (``~/.cache/ganzoo/data``)."""
+    from .settings import cache_dir
+
     if os.environ.get(DATA_DIR_ENV):
         return Path(os.environ[DATA_DIR_ENV]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "ganzoo" / "data"
+    return cache_dir() / "data"
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,18 @@ class Networks:
     discriminator: Discriminator
 
 
+@torch.no_grad()
+def generate(generator: Generator, z: torch.Tensor, labels: torch.Tensor | None = None,
+             batch_size: int = 256) -> torch.Tensor:
+    """Run ``generator`` on ``z`` (and ``labels``) in chunks on its device; a float CPU tensor."""
+    device = next(generator.parameters()).device
+    chunks = []
+    for start in range(0, len(z), batch_size):
+        lb = labels[start:start + batch_size].to(device) if labels is not None else None
+        chunks.append(generator(z[start:start + batch_size].to(device), lb).float().cpu())
+    return torch.cat(chunks)
+
+
 def split_outputs(output) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(logits, class_logits or None)`` from a discriminator's output."""
     if isinstance(output, tuple):

@@ -10,6 +10,7 @@ import torch
 
 from .config import RunConfig
 from .data import DataShape
+from .networks import generate
 from .errors import (CheckpointError, ComponentUnavailableError, ConfigError, GanzooError,
                      UnknownComponentError)
 from .plugins import get_plugin_manager
@@ -90,12 +91,7 @@ class GeneratorHandle:
         return self._generate(z.reshape(rows * steps, -1), labels)
 
     def _generate(self, z: torch.Tensor, labels: torch.Tensor | None, batch_size: int = 256) -> torch.Tensor:
-        chunks = []
-        for start in range(0, len(z), batch_size):
-            zb = z[start:start + batch_size].to(self.device)
-            lb = labels[start:start + batch_size].to(self.device) if labels is not None else None
-            chunks.append(self.generator(zb, lb).float().cpu())
-        return torch.cat(chunks)
+        return generate(self.generator, z, labels, batch_size)
 
     def save_npz(self, path: str | Path, n: int, seed: int | None = 0, labels=None) -> Path:
         """Write ``n`` raw samples to a ``.npz`` file for outside tools.

@@ -24,7 +24,7 @@ from ..config import OptimizerConfig, RunConfig
 from ..data import InMemoryBatches
 from ..errors import TrainingInterrupted
 from ..losses import Loss, gradient_penalty, r1_penalty
-from ..networks import Networks, split_outputs
+from ..networks import Networks, generate, split_outputs
 from . import checkpoint as ckpt
 from .progress import Reporter
 
@@ -40,12 +40,17 @@ def make_optimizer(params, cfg: OptimizerConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
+def square_nrow(n: int) -> int:
+    """Images per row of the squarest grid that holds ``n`` images."""
+    return max(1, math.isqrt(n - 1) + 1)
+
+
 def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> None:
     """Save images in [-1, 1] as one PNG grid, written to a temporary file then renamed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        save_image(images.float().cpu(), tmp, nrow=nrow or max(1, math.isqrt(len(images) - 1) + 1),
+        save_image(images.float().cpu(), tmp, nrow=nrow or square_nrow(len(images)),
                    normalize=True, value_range=(-1, 1), format="PNG")
         os.replace(tmp, path)
     finally:
@@ -305,13 +310,10 @@ class Trainer:
             gen = torch.Generator().manual_seed(self.cfg.seed + 2)
             z = G.sample_latent(n, generator=gen, device="cpu")
             labels = torch.arange(n) % G.num_classes if G.num_classes else None
-            chunks = []
-            for start in range(0, n, 500):
-                lb = labels[start:start + 500].to(self.device) if labels is not None else None
-                chunks.append(G(z[start:start + 500].to(self.device), lb).float().cpu())
+            samples = generate(G, z, labels, batch_size=500)
         finally:
             G.train(was_training)
-        values = self.evaluator(torch.cat(chunks))
+        values = self.evaluator(samples)
         key, lower = self.evaluator.primary()
         value = values.get(key)
         if isinstance(value, (int, float)):
@@ -344,7 +346,7 @@ class Trainer:
             if self.reference_points is not None:
                 grid = render_points(images, self.reference_points)
             else:
-                grid = make_grid(images.float().cpu(), nrow=self.grid_nrow or max(1, math.isqrt(len(images) - 1) + 1),
+                grid = make_grid(images.float().cpu(), nrow=self.grid_nrow or square_nrow(len(images)),
                                  normalize=True, value_range=(-1, 1))
             self.tensorboard.image(self.step, grid)
         return path

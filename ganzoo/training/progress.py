@@ -58,6 +58,8 @@ class RichReporter(Reporter):
 
     def start(self, total: int, start_step: int, title: str) -> None:
         self.total = total
+        self.latest_losses: dict[str, Any] = {}
+        self.latest_eval: dict[str, Any] = {}
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
@@ -69,17 +71,15 @@ class RichReporter(Reporter):
     def update(self, step: int) -> None:
         self.progress.update(self.task, completed=step)
 
-    latest_eval: dict[str, Any] = {}
-
     def log(self, record: dict[str, Any]) -> None:
-        short = {k: record[k] for k in ("d_loss", "g_loss", "images_per_sec") if k in record}
-        if not short:  # an evaluation record: keep showing it beside the losses
+        losses = {k: record[k] for k in ("d_loss", "g_loss", "images_per_sec") if k in record}
+        if losses:
+            self.latest_losses = losses
+        else:  # an evaluation record: keep showing it beside the latest losses
             self.latest_eval = {k.split("[")[0]: v for k, v in record.items()
-                                if k != "step" and isinstance(v, float)}
-            short = self.latest_short if hasattr(self, "latest_short") else {}
-        self.latest_short = short
+                                if k != "step" and isinstance(v, (int, float))}
         self.progress.update(self.task, completed=record["step"],
-                             stats=format_stats({**short, **self.latest_eval}))
+                             stats=format_stats({**self.latest_losses, **self.latest_eval}))
 
     def message(self, text: str) -> None:
         self.console.print(text, highlight=False)  # above the bar while it is live
