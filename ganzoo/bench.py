@@ -70,7 +70,7 @@ def bench(registry: Registry, model: str, *, loss: str | None = None, dataset: s
     from torch.utils.flop_counter import FlopCounterMode
 
     from .data import InMemoryBatches, shape_of
-    from .run import build_loss, build_networks, resolve_device
+    from .run import build_loss, build_networks, resolve_algorithm, resolve_device
     from .training.loop import Trainer
     from .training.progress import Reporter
 
@@ -85,7 +85,8 @@ def bench(registry: Registry, model: str, *, loss: str | None = None, dataset: s
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(cfg, nets, build_loss(registry, cfg.loss),
                           InMemoryBatches(data, cfg.batch_size, dev, image_size=shape.image_size or None),
-                          Path(tmp), {}, Reporter(enabled=False))
+                          Path(tmp), {}, Reporter(enabled=False),
+                          step_fn=resolve_algorithm(registry, cfg.algorithm))
         for _ in range(warmup):
             trainer.train_step()
         with FlopCounterMode(display=False) as counter:

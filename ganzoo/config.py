@@ -99,6 +99,14 @@ class RunConfig(BaseModel):
     eval_metrics: list[str] | None = Field(None, description="metrics to evaluate (default: fid for images, modes for points)")
     eval_samples: PositiveInt = Field(2000, description="generated samples per evaluation during training")
     eval_extractor: str | None = Field(None, description="feature extractor (default: the dataset's)")
+    algorithm: str = Field("alternating", description="update schedule (see `ganzoo list algorithms`)")
+    max_grad_norm: PositiveFloat | None = Field(
+        1e5, description="a gradient norm above this counts as exploding and triggers a rollback; "
+                         "null = only NaN/Inf do")
+    rollback_lr_factor: float = Field(0.5, gt=0.0, le=1.0, description="after a rollback, multiply both "
+                                      "learning rates by this")
+    max_rollbacks: NonNegativeInt = Field(3, description="rollbacks allowed before the run stops; 0 = stop "
+                                          "at the first NaN/Inf")
     notes: list[str] = Field(default_factory=list,
                              description="what ganzoo changed while resolving the config, and why")
 
@@ -182,6 +190,68 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
     return f"invalid config value for {key!r}: {message}{suffix}" + (f" (+{more} more)" if more else "")
 
 
+def user_layer(*, model: str | None = None, loss: str | None = None, dataset: str | None = None,
+               config_file: str | Path | None = None, flags: Mapping[str, Any] | None = None,
+               sets: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """What the user asked for: config file < flags < ``--set``, plus the names given."""
+    file_layer = read_config_file(config_file) if config_file else {}
+    flag_layer = {k: v for k, v in (flags or {}).items() if v is not None}
+    set_layer: dict[str, Any] = {}
+    for assignment in sets:
+        set_layer = deep_merge(set_layer, parse_set(assignment))
+    user = deep_merge(deep_merge(file_layer, flag_layer), set_layer)
+    for key, value in (("model", model), ("loss", loss), ("dataset", dataset)):
+        if value is not None and key not in set_layer:
+            user[key] = value
+    for key in ("model", "loss", "dataset"):
+        if key in user and not isinstance(user[key], str):
+            raise ConfigError(f"invalid config value for {key!r}: must be a name")
+    return user
+
+
+RESUME_SAFE_KEYS = frozenset({
+    "steps", "epochs", "device", "compile", "data_dir", "out", "run_name", "log_every", "sample_every",
+    "checkpoint_every", "keep_checkpoints", "sample_grid", "logger", "eval_every", "eval_metrics",
+    "eval_samples", "eval_extractor", "notes", "max_grad_norm", "rollback_lr_factor", "max_rollbacks"})
+"""Settings a resumed run may change freely: they do not change what is being trained.
+Any other difference (model, loss, dataset, arch, batch size, optimizers, precision,
+seed, ...) is refused unless forced."""
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_diff(old: RunConfig, new: RunConfig, ignore: frozenset[str] = frozenset()) -> list[str]:
+    """``key: old -> new`` for every setting that differs (dotted keys, e.g. ``arch.ngf``)."""
+    a, b = _flatten(old.model_dump(mode="json")), _flatten(new.model_dump(mode="json"))
+    return [f"{key}: {json.dumps(a.get(key))} -> {json.dumps(b.get(key))}"
+            for key in sorted(set(a) | set(b))
+            if key.split(".")[0] not in ignore and a.get(key) != b.get(key)]
+
+
+def resume_config(registry: Registry, saved: RunConfig, **user_args: Any) -> RunConfig:
+    """The config of a resumed run: the checkpoint's own config with what the user
+    gave on top (names resolved like :func:`resolve_config`; no model or loss defaults
+    are layered again)."""
+    user = user_layer(**user_args)
+    for kind in ("model", "loss", "dataset"):
+        if kind in user:
+            user[kind] = registry.get(kind, user[kind]).qualified_name
+    merged = deep_merge(saved.model_dump(mode="json"), user)
+    try:
+        cfg = RunConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+    return cfg
+
+
 def resolve_config(
     registry: Registry,
     model: str,
@@ -198,19 +268,8 @@ def resolve_config(
     and stored qualified (``plugin:name``); ``arch`` is validated by the model's config
     class and written out in full.
     """
-    file_layer = read_config_file(config_file) if config_file else {}
-    flag_layer = {k: v for k, v in (flags or {}).items() if v is not None}
-    set_layer: dict[str, Any] = {}
-    for assignment in sets:
-        set_layer = deep_merge(set_layer, parse_set(assignment))
-    user = deep_merge(deep_merge(file_layer, flag_layer), set_layer)
-    for key, value in (("model", model), ("loss", loss), ("dataset", dataset)):
-        if value is not None and key not in set_layer:
-            user[key] = value
-
-    for key in ("model", "loss", "dataset"):
-        if key in user and not isinstance(user[key], str):
-            raise ConfigError(f"invalid config value for {key!r}: must be a name")
+    user = user_layer(model=model, loss=loss, dataset=dataset, config_file=config_file,
+                      flags=flags, sets=sets)
     model_entry = registry.get("model", user.get("model", model))
     loss_entry = registry.get("loss", user.get("loss") or model_entry.spec.default_loss)
     dataset_entry = registry.get("dataset", user.get("dataset") or DEFAULT_DATASET)

@@ -15,7 +15,7 @@ import torch
 from . import __version__
 from .config import RunConfig, arch_config
 from .data import DataShape, ImageData, InMemoryBatches, PointData, default_data_dir, shape_of
-from .errors import ComponentUnavailableError, ConfigError
+from .errors import CheckpointError, ComponentUnavailableError, ConfigError
 from .losses import Loss
 from .networks import Networks, check_networks, uses_labels
 from .registry import Registry
@@ -154,8 +154,121 @@ def new_run_dir(cfg: RunConfig) -> Path:
     return path
 
 
-def train(cfg: RunConfig, registry: Registry, reporter: Reporter | None = None) -> Run:
-    """Train from a resolved config. Everything is checked before the run directory exists."""
+def resolve_algorithm(registry: Registry, name: str) -> Callable[..., Any]:
+    """The step function of a registered update schedule (``ganzoo list algorithms``)."""
+    from .specs import SPEC_TYPES
+
+    if "algorithm" not in SPEC_TYPES:  # pragma: no cover - before the algorithm kind existed
+        from .training.loop import alternating_step
+
+        if name.split(":")[-1] != "alternating":
+            raise ConfigError(f"unknown algorithm {name!r}")
+        return alternating_step
+    entry = registry.get("algorithm", name)
+    return _resolve(entry.spec.step, f"algorithm {entry.qualified_name!r}")
+
+
+def _seed_host_generators(seed: int) -> None:
+    """Seed Python's and numpy's global generators too (plugins may use them); torch's is
+    seeded when the networks are built. A resumed run restores all three from its checkpoint."""
+    import random
+
+    random.seed(seed)
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is optional
+        return
+    np.random.seed(seed % 2**32)
+
+
+def find_run(out: str | Path, run_name: str | None = None, model: str | None = None) -> Path:
+    """The run that ``--resume latest`` means: ``OUT/RUN_NAME`` when a name is given,
+    else the run in ``out`` (of ``model``, if given) whose latest checkpoint is newest."""
+    out = Path(out).expanduser()
+    if run_name:
+        return out / run_name
+    candidates = []
+    for latest in out.glob(f"*/{ckpt.CHECKPOINTS_DIR}/{ckpt.LATEST}"):
+        run_dir = latest.parent.parent
+        if model:
+            try:
+                saved = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["model"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if model not in (saved, saved.split(":")[-1]):
+                continue
+        candidates.append((latest.stat().st_mtime, run_dir))
+    if not candidates:
+        what = f" of model {model!r}" if model else ""
+        raise ConfigError(f"no run{what} with a checkpoint in {out} to resume; pass --resume RUN_DIR")
+    return max(candidates)[1]
+
+
+def resume(registry: Registry, target: str | Path, *, model: str | None = None, force: bool = False,
+           reporter: Reporter | None = None, **user_args: Any) -> Run:
+    """Continue a run from a checkpoint, exactly where it stopped.
+
+    Args:
+        registry: the component registry.
+        target: ``"latest"`` (see :func:`find_run`), a run directory or a checkpoint folder.
+        model: the model the user named (must match the checkpoint's unless ``force``).
+        force: resume even if model, loss, data or training settings differ.
+        reporter: progress output.
+        **user_args: ``loss``, ``dataset``, ``config_file``, ``flags``, ``sets`` as for
+            :func:`~ganzoo.config.resolve_config`; only settings that do not change what is
+            trained (``RESUME_SAFE_KEYS``) may differ from the checkpoint's without ``force``.
+    """
+    from .config import RESUME_SAFE_KEYS, config_diff, resume_config
+
+    flags = user_args.get("flags") or {}
+    if str(target) == "latest":
+        target = find_run(flags.get("out") or "runs", flags.get("run_name"), model)
+    folder = ckpt.resolve_checkpoint(target)
+    for name in (ckpt.GENERATOR_FILE, ckpt.DISCRIMINATOR_FILE):  # every checksum, before anything is written
+        ckpt.load_checked(folder / name)
+    _, meta = ckpt.load_checked(folder / ckpt.STATE_FILE)
+    try:
+        saved = RunConfig.model_validate_json(meta["config"])
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{folder} carries no valid run config: {str(exc).splitlines()[0]}") from None
+    for kind in ("model", "loss", "dataset"):
+        name = getattr(saved, kind)
+        if not registry.list(kind, name):
+            raise ComponentUnavailableError(
+                f"{folder} was trained with {kind} {name!r} from plugin {name.split(':')[0]!r}, "
+                f"which is not installed (see `ganzoo plugins`)")
+    user_flags = {k: v for k, v in flags.items() if k not in ("out", "run_name")}
+    cfg = resume_config(registry, saved, model=model, **{**user_args, "flags": user_flags})
+    diff = config_diff(saved, cfg, ignore=RESUME_SAFE_KEYS)
+    if diff and not force:
+        raise ConfigError(f"refusing to resume {folder} with different settings ({'; '.join(diff)}); "
+                          f"pass --force to resume anyway")
+    run_dir = folder.parent.parent if folder.parent.name == ckpt.CHECKPOINTS_DIR else folder.parent
+    cfg = cfg.model_copy(update={"out": str(run_dir.parent), "run_name": run_dir.name})
+    return train(cfg, registry, reporter, resume_from=folder)
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop ``metrics.jsonl`` lines written after ``step`` (they are about to be redone)."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                kept.append(line)
+        except (ValueError, AttributeError):
+            continue  # a line cut short by a crash
+    ckpt.atomic_write_text(path, "".join(f"{line}\n" for line in kept))
+
+
+def train(cfg: RunConfig, registry: Registry, reporter: Reporter | None = None,
+          resume_from: Path | None = None) -> Run:
+    """Train from a resolved config. Everything is checked before the run directory exists.
+
+    With ``resume_from`` (a checkpoint folder, see :func:`resume`), training continues in
+    that checkpoint's run directory from the exact state it saved.
+    """
     reporter = reporter or make_reporter()
     device = resolve_device(cfg.device)
     if cfg.logger == "tensorboard":
@@ -185,9 +298,20 @@ def train(cfg: RunConfig, registry: Registry, reporter: Reporter | None = None) 
     if cfg.epochs is not None:
         cfg = cfg.model_copy(update={"steps": max(1, math.ceil(cfg.epochs * batches.batches_per_epoch / cfg.n_critic))})
 
+    step_fn = resolve_algorithm(registry, cfg.algorithm)
+    _seed_host_generators(cfg.seed)
     from .training.loop import Trainer
 
-    run_dir = new_run_dir(cfg)
+    run_dir = new_run_dir(cfg) if resume_from is None else Path(cfg.out) / str(cfg.run_name)
+    trainer = Trainer(cfg, nets, loss, batches, run_dir, checkpoint_metadata(cfg, shape), reporter, evaluator,
+                      step_fn=step_fn)
+    if resume_from is not None:
+        trainer.load_checkpoint(resume_from)  # a bad checkpoint fails here, before anything is written
+        for name in ("metrics.jsonl", "events.jsonl"):
+            _truncate_metrics(run_dir / name, trainer.step)
+        with open(run_dir / "events.jsonl", "a", encoding="utf-8") as events:
+            events.write(json.dumps({"step": trainer.step, "event": "resumed", "checkpoint": resume_from.name,
+                                     "target_steps": cfg.steps}) + "\n")
     ckpt.atomic_write_text(run_dir / "config.json", cfg.model_dump_json(indent=2) + "\n")
     classes = f"{shape.num_classes} classes" if shape.num_classes else "unlabelled"
     reporter.message(f"run directory: {run_dir}")
@@ -195,6 +319,11 @@ def train(cfg: RunConfig, registry: Registry, reporter: Reporter | None = None) 
                      f"{'x'.join(map(str, shape.sample_shape))}, {classes}; device {device}")
     for note in cfg.notes:
         reporter.message(f"note: {note}")
-    trainer = Trainer(cfg, nets, loss, batches, run_dir, checkpoint_metadata(cfg, shape), reporter, evaluator)
+    if resume_from is not None:
+        if trainer.step >= cfg.steps:
+            reporter.message(f"the run is already at step {trainer.step} (--steps {cfg.steps}); "
+                             f"pass a larger --steps to train on")
+            return Run(run_dir, cfg, trainer.step, resume_from, {})
+        reporter.message(f"resuming from {resume_from.name} (step {trainer.step})")
     trainer.fit(cfg.steps)
     return Run(run_dir, cfg, trainer.step, trainer.last_checkpoint, trainer.last_record or {})

@@ -121,7 +121,8 @@ def test_checkpoint_holds_no_pickle_and_describes_itself(cli, data_dir, tmp_path
         assert file.read_bytes()[8:9] == b"{"  # safetensors: 8-byte length, then a JSON header
         with safe_open(str(file), framework="pt") as handle:
             meta = handle.metadata()
-        assert meta["format"] == "ganzoo-checkpoint" and meta["format_version"] == "1"
+        assert meta["format"] == "ganzoo-checkpoint" and meta["format_version"] == "2"
+        assert meta["checksum"].startswith("sha256:")
         assert meta["model"] == "dcgan:dcgan" and meta["step"] == "3"
         assert json.loads(meta["config"])["batch_size"] == 8
 

@@ -14,7 +14,8 @@ def register(app: typer.Typer, ctx) -> None:
     @app.command("train")
     @handle_errors
     def train_command(
-        model: str = typer.Argument(..., help="model name (see `ganzoo list models`)"),
+        model: Optional[str] = typer.Argument(None, help="model name (see `ganzoo list models`); "
+                                              "optional with --resume"),
         loss: Optional[str] = typer.Option(None, "--loss", "-l", help="loss name (default: the model's)"),
         dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="dataset name (default: mnist)"),
         config: Optional[Path] = typer.Option(None, "--config", "-c", help="JSON or TOML config file"),
@@ -40,6 +41,11 @@ def register(app: typer.Typer, ctx) -> None:
                                                    "first ranks the best checkpoint"),
         logger: Optional[str] = typer.Option(None, "--logger", help="none or tensorboard (event files in "
                                              "RUN/tensorboard; needs ganzoo[tensorboard])"),
+        resume: Optional[str] = typer.Option(None, "--resume", help="continue a run exactly where it "
+                                             "stopped: latest (the newest run in --out, or --run-name's), "
+                                             "a run directory or a checkpoint folder"),
+        force: bool = typer.Option(False, "--force", help="with --resume: resume even if model, loss, data "
+                                   "or training settings differ from the checkpoint's"),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress output"),
     ) -> None:
         """Train a model; writes config.json, metrics.jsonl, sample grids and checkpoints.
@@ -51,8 +57,12 @@ def register(app: typer.Typer, ctx) -> None:
           ganzoo train dcgan --image-size 64 --batch-size 64 --set arch.ngf=32 --run-name small
 
           ganzoo train dcgan --dataset mnist --eval-every 1000 --eval-metrics fid,modes
+
+          ganzoo train --resume latest --steps 4000
         """
         from ..config import resolve_config
+        from ..errors import ConfigError
+        from ..run import resume as resume_run
         from ..run import train
         from ..training.progress import make_reporter
 
@@ -64,9 +74,18 @@ def register(app: typer.Typer, ctx) -> None:
                  if eval_metrics else None}
         if lr is not None:
             flags.update(g_optim={"lr": lr}, d_optim={"lr": lr})
-        cfg = resolve_config(ctx.registry, model, loss=loss, dataset=dataset, config_file=config,
-                             flags=flags, sets=sets)
-        run = train(cfg, ctx.registry, make_reporter(enabled=not quiet))
+        reporter = make_reporter(enabled=not quiet)
+        if resume is not None:
+            run = resume_run(ctx.registry, resume, model=model, force=force, reporter=reporter, loss=loss,
+                             dataset=dataset, config_file=config, flags=flags, sets=sets)
+        else:
+            if model is None:
+                raise ConfigError("name a model to train (see `ganzoo list models`), or pass --resume")
+            if force:
+                raise ConfigError("--force only applies with --resume")
+            cfg = resolve_config(ctx.registry, model, loss=loss, dataset=dataset, config_file=config,
+                                 flags=flags, sets=sets)
+            run = train(cfg, ctx.registry, reporter)
         typer.echo(f"trained {run.step} steps; run directory: {run.path}", err=True)
         typer.echo(str(run.path))
 

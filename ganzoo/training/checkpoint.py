@@ -9,13 +9,16 @@ Layout of one checkpoint (a folder)::
     checkpoints/latest              the name of the newest complete checkpoint
 
 Every file carries string metadata: format and version, ganzoo version, the model,
-loss and dataset names, the step, and the fully resolved run config as JSON.
-A checkpoint is written into a temporary folder, flushed, then renamed into place;
-``latest`` moves only after that.
+loss and dataset names, the step, the fully resolved run config as JSON, and a
+sha256 checksum of its tensors and metadata, checked on every read (a truncated,
+corrupted or edited file is refused). A checkpoint is written into a temporary
+folder, flushed, then renamed into place; ``latest`` moves only after that, so a
+crash at any moment (even SIGKILL mid-write) leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -26,10 +29,14 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, GanzooError
+
+
+class CheckpointWriteError(GanzooError):
+    """A checkpoint could not be written (e.g. the disk is full); nothing half-written is left."""
 
 FORMAT = "ganzoo-checkpoint"
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"  # 2: adds the checksum
 GENERATOR_FILE = "generator.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
 STATE_FILE = "train_state.safetensors"
@@ -45,14 +52,44 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _fsync_dir(path: Path) -> None:
+    """Make a rename inside ``path`` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def checksum(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
+    """``sha256:HEX`` over every tensor (name, dtype, shape, bytes) and the metadata
+    (without the checksum itself), in sorted order."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    meta = {k: v for k, v in metadata.items() if k != "checksum"}
+    digest.update(json.dumps(meta, sort_keys=True).encode())
+    return "sha256:" + digest.hexdigest()
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def flatten_optimizer(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], str]:
@@ -104,23 +141,39 @@ def save_checkpoint(run_dir: Path, step: int, files: dict[str, dict[str, torch.T
     root.mkdir(parents=True, exist_ok=True)
     final = root / (name or f"step-{step:07d}")
     tmp = root / f".tmp-{final.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    for leftover in (*root.glob(".tmp-*"), *root.glob(".old-*")):  # from a process that was killed
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
     try:
+        tmp.mkdir()
         meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "step": str(step), **metadata}
         for file_name, tensors in files.items():
-            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp / file_name, meta)
+            tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+            save_file(tensors, tmp / file_name, {**meta, "checksum": checksum(tensors, meta)})
             _fsync(tmp / file_name)
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
+        _fsync(tmp)
+        if final.exists():  # only `best` (or a step rewritten after a rollback) is replaced
+            old = root / f".old-{final.name}-{os.getpid()}"
+            os.rename(final, old)
+            os.rename(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, final)
+        _fsync_dir(root)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointWriteError(f"cannot write checkpoint {final}: {exc.strerror or exc}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if name is not None:
         return final
-    atomic_write_text(root / LATEST, final.name + "\n")
-    old = sorted(p for p in root.glob("step-*") if p.is_dir() and p != final)
+    try:
+        atomic_write_text(root / LATEST, final.name + "\n")
+    except OSError as exc:
+        raise CheckpointWriteError(f"cannot update {root / LATEST}: {exc.strerror or exc}") from None
+    # checkpoints after this step belong to a timeline abandoned by a resume: left alone
+    old = sorted(p for p in root.glob("step-*") if p.is_dir() and p.name < final.name)
     for stale in old[: max(0, len(old) - (keep - 1))]:
         shutil.rmtree(stale, ignore_errors=True)
     return final
@@ -157,16 +210,26 @@ def read_metadata(file: Path) -> dict[str, str]:
         raise CheckpointError(f"cannot read checkpoint file {file}: {exc}") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{file} is not a ganzoo checkpoint")
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") != FORMAT_VERSION or "checksum" not in meta:
         raise CheckpointError(
             f"{file} has checkpoint format {meta.get('format_version')!r}; "
             f"this ganzoo reads format {FORMAT_VERSION}")
     return meta
 
 
-def load_tensors(file: Path) -> dict[str, torch.Tensor]:
-    """All tensors of a safetensors file (never unpickles anything)."""
+def load_checked(file: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """All tensors and the metadata of a ganzoo safetensors file, after checking its
+    format, version and checksum (never unpickles anything)."""
+    meta = read_metadata(file)
     try:
-        return load_file(str(file))
-    except (SafetensorError, OSError, ValueError) as exc:
+        tensors = load_file(str(file))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"cannot read checkpoint file {file}: {exc}") from None
+    if meta.get("checksum") != checksum(tensors, meta):
+        raise CheckpointError(f"{file} fails its checksum: the file is corrupt or was modified")
+    return tensors, meta
+
+
+def load_tensors(file: Path) -> dict[str, torch.Tensor]:
+    """All tensors of a checked ganzoo safetensors file (see :func:`load_checked`)."""
+    return load_checked(file)[0]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import signal
 import time
 from pathlib import Path
@@ -22,18 +23,26 @@ from torchvision.utils import save_image
 
 from ..config import OptimizerConfig, RunConfig
 from ..data import InMemoryBatches
-from ..errors import TrainingInterrupted
+from ..errors import CheckpointError, GanzooError, TrainingInterrupted
 from ..losses import Loss, gradient_penalty, r1_penalty
 from ..networks import Networks, generate, split_outputs
 from . import checkpoint as ckpt
 from .progress import Reporter
 
 
+class TrainingDiverged(GanzooError):
+    """NaN/Inf or exploding gradients kept coming back after every allowed rollback."""
+
+
 def make_optimizer(params, cfg: OptimizerConfig) -> torch.optim.Optimizer:
     """The optimizer an :class:`OptimizerConfig` describes."""
     if cfg.name in ("adam", "adamw"):
+        # the fused kernel (CPU and CUDA): one pass over the parameters, same update rule
+        params = list(params)
+        fused = bool(params) and all(p.device.type in ("cpu", "cuda") for p in params)
         cls = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
-        return cls(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
+        return cls(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay,
+                   fused=fused or None)
     if cfg.name == "rmsprop":
         return torch.optim.RMSprop(params, lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay,
                                    momentum=cfg.momentum)
@@ -101,6 +110,69 @@ def save_points(points: torch.Tensor, path: Path, reference: torch.Tensor | None
         tmp.unlink(missing_ok=True)
 
 
+def alternating_step(trainer: "Trainer") -> dict[str, torch.Tensor]:
+    """The classic schedule: ``n_critic`` discriminator updates, then one generator update.
+
+    Conditional generators get the real batch's labels, so real and fake batches share
+    one label distribution (and the gradient penalty interpolates within a class). The
+    fake batch of the last discriminator update is generated once, with gradients, and
+    reused for the generator update. Returns detached scalar tensors (no host sync).
+    """
+    t = trainer
+    G, D, loss, cfg = t.generator, t.discriminator, t.loss, t.cfg
+    aux_weight = D.aux_weight if D.aux_classes else 0.0
+    for i in range(cfg.n_critic):
+        real, labels = t.batches.next()
+        g_labels = labels if G.num_classes else None
+        d_labels = labels if D.num_classes else None
+        z = G.sample_latent(cfg.batch_size, device=t.device)
+        with t._autocast():
+            if i == cfg.n_critic - 1:
+                fake = t.g_forward(z, g_labels)
+            else:
+                with torch.no_grad():
+                    fake = t.g_forward(z, g_labels)
+            real_logits, real_classes = t._discriminate(real, d_labels)
+            fake_logits, fake_classes = t._discriminate(fake.detach(), d_labels)
+        d_loss = loss.d_loss(real_logits, fake_logits)
+        if aux_weight:
+            d_loss = d_loss + aux_weight * (F.cross_entropy(real_classes, labels)
+                                            + F.cross_entropy(fake_classes, labels))
+        penalty = None  # penalties: float32, outside autocast
+        if cfg.gp:
+            penalty = cfg.gp * gradient_penalty(D, real, fake.float(), d_labels)
+        if cfg.r1:
+            r1 = 0.5 * cfg.r1 * r1_penalty(D, real, d_labels)
+            penalty = r1 if penalty is None else penalty + r1
+        if penalty is not None:
+            d_loss = d_loss + penalty
+        d_norm = t._update(d_loss, t.d_optimizer, t.d_scaler)
+        if cfg.weight_clip:
+            with torch.no_grad():
+                for p in D.parameters():
+                    p.clamp_(-cfg.weight_clip, cfg.weight_clip)
+
+    D.requires_grad_(False)
+    try:
+        with t._autocast():
+            g_logits, g_classes = t._discriminate(fake, d_labels)
+        g_loss = loss.g_loss(g_logits)
+        if aux_weight:
+            g_loss = g_loss + aux_weight * F.cross_entropy(g_classes, labels)
+        g_norm = t._update(g_loss, t.g_optimizer, t.g_scaler)
+    finally:
+        D.requires_grad_(True)
+    stats = {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
+             **loss.scores(real_logits, fake_logits)}
+    if penalty is not None:
+        stats["penalty"] = penalty.detach()
+    if d_norm is not None:
+        stats["d_grad_norm"] = d_norm.detach()
+    if g_norm is not None:
+        stats["g_grad_norm"] = g_norm.detach()
+    return stats
+
+
 class Trainer:
     """Trains ``nets`` with ``loss`` on ``batches``, writing into ``run_dir``.
 
@@ -112,11 +184,16 @@ class Trainer:
         run_dir: where metrics, samples and checkpoints go.
         metadata: string metadata stored in every checkpoint file.
         reporter: progress output.
+        evaluator: an :class:`~ganzoo.metrics.evaluate.Evaluator` for ``--eval-every``, or None.
+        step_fn: the update schedule, ``step_fn(trainer) -> stats`` (default
+            :func:`alternating_step`).
     """
 
     def __init__(self, cfg: RunConfig, nets: Networks, loss: Loss, batches: InMemoryBatches,
-                 run_dir: Path, metadata: dict[str, str], reporter: Reporter, evaluator=None) -> None:
+                 run_dir: Path, metadata: dict[str, str], reporter: Reporter, evaluator=None,
+                 step_fn=None) -> None:
         self.cfg = cfg
+        self.step_fn = step_fn or alternating_step
         self.generator = nets.generator
         self.discriminator = nets.discriminator
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
@@ -150,6 +227,16 @@ class Trainer:
         self.best: tuple[str, float] | None = None  # (key, value) of the best evaluation so far
         self.step = 0
         self.last_checkpoint: Path | None = None
+        self.checkpoint_step: int | None = None
+        # health: fp16's gradient scaler already skips steps with inf gradients
+        self.watch_grads = cfg.precision != "fp16"
+        self._bad: torch.Tensor | None = None
+        self._metrics = None  # metrics.jsonl while fit() runs
+        self._events = None   # events.jsonl while fit() runs
+        self.rollbacks = 0
+        self.lr_scale = 1.0
+        self.diversity_peak: float | None = None
+        self.diversity_seen = 0
         self.last_record: dict[str, Any] | None = None
         self.fixed_labels, self.grid_nrow = grid_labels(self.generator.num_classes, cfg.sample_grid)
         n = len(self.fixed_labels) if self.fixed_labels is not None else cfg.sample_grid
@@ -175,72 +262,104 @@ class Trainer:
         # losses are computed in float32 whatever the autocast precision
         return logits.float(), (classes.float() if classes is not None else None)
 
-    def _update(self, loss: torch.Tensor, optimizer, scaler) -> None:
+    def _update(self, loss: torch.Tensor, optimizer, scaler) -> torch.Tensor | None:
+        """Backward and step; returns the gradient norm (before the step) when the health
+        check watches gradients (not under fp16, whose scaler already skips inf steps)."""
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        norm = None
+        if self.watch_grads:
+            grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            norm = torch.nn.utils.get_total_norm(grads) if grads else None
         scaler.step(optimizer)
         scaler.update()
+        return norm
 
     def train_step(self) -> dict[str, torch.Tensor]:
-        """One generator update after ``n_critic`` discriminator updates.
+        """One step of the run's update schedule (``cfg.algorithm``); returns detached
+        scalar tensors (no host sync)."""
+        return self.step_fn(self)
 
-        Conditional generators get the real batch's labels, so real and fake batches
-        share one label distribution (and the gradient penalty interpolates within a
-        class). Returns detached scalar tensors (no host sync here).
-        """
-        G, D, loss, cfg = self.generator, self.discriminator, self.loss, self.cfg
-        aux_weight = D.aux_weight if D.aux_classes else 0.0
-        for i in range(cfg.n_critic):
-            real, labels = self.batches.next()
-            g_labels = labels if G.num_classes else None
-            d_labels = labels if D.num_classes else None
-            z = G.sample_latent(cfg.batch_size, device=self.device)
-            with self._autocast():
-                if i == cfg.n_critic - 1:
-                    fake = self.g_forward(z, g_labels)
-                else:
-                    with torch.no_grad():
-                        fake = self.g_forward(z, g_labels)
-                real_logits, real_classes = self._discriminate(real, d_labels)
-                fake_logits, fake_classes = self._discriminate(fake.detach(), d_labels)
-            d_loss = loss.d_loss(real_logits, fake_logits)
-            if aux_weight:
-                d_loss = d_loss + aux_weight * (F.cross_entropy(real_classes, labels)
-                                                + F.cross_entropy(fake_classes, labels))
-            penalty = None  # penalties: float32, outside autocast
-            if cfg.gp:
-                penalty = cfg.gp * gradient_penalty(D, real, fake.float(), d_labels)
-            if cfg.r1:
-                r1 = 0.5 * cfg.r1 * r1_penalty(D, real, d_labels)
-                penalty = r1 if penalty is None else penalty + r1
-            if penalty is not None:
-                d_loss = d_loss + penalty
-            self._update(d_loss, self.d_optimizer, self.d_scaler)
-            if cfg.weight_clip:
-                with torch.no_grad():
-                    for p in D.parameters():
-                        p.clamp_(-cfg.weight_clip, cfg.weight_clip)
+    # training health -------------------------------------------------------------
+    def _watch(self, stats: dict[str, torch.Tensor]) -> None:
+        """Fold this step's losses and gradient norms into a flag on the device (no sync)."""
+        values = [v for k, v in stats.items() if k.endswith("_loss") or k.endswith("grad_norm")]
+        if not values:
+            return
+        stacked = torch.stack([v.float().reshape(()) for v in values])
+        bad = ~torch.isfinite(stacked).all()
+        norms = [stats[k] for k in ("d_grad_norm", "g_grad_norm") if k in stats]
+        if self.cfg.max_grad_norm is not None and norms:
+            bad = bad | (torch.stack(norms).max() > self.cfg.max_grad_norm)
+        self._bad = bad if self._bad is None else (self._bad | bad)
 
-        D.requires_grad_(False)
-        try:
-            with self._autocast():
-                g_logits, g_classes = self._discriminate(fake, d_labels)
-            g_loss = loss.g_loss(g_logits)
-            if aux_weight:
-                g_loss = g_loss + aux_weight * F.cross_entropy(g_classes, labels)
-            self._update(g_loss, self.g_optimizer, self.g_scaler)
-        finally:
-            D.requires_grad_(True)
-        stats = {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
-                 **loss.scores(real_logits, fake_logits)}
-        if penalty is not None:
-            stats["penalty"] = penalty.detach()
-        return stats
+    def _unhealthy(self, stats: dict[str, torch.Tensor]) -> str | None:
+        """Why the steps since the last check went wrong, or ``None`` (syncs with the device)."""
+        flag, self._bad = self._bad, None
+        if flag is None or not bool(flag):
+            return None
+        shown = ", ".join(f"{k}={float(v):.4g}" for k, v in stats.items()
+                          if k.endswith("_loss") or k.endswith("grad_norm"))
+        return f"non-finite or exploding values ({shown})"
+
+    def rollback(self, reason: str) -> None:
+        """Go back to the last good checkpoint with lower learning rates, or give up."""
+        bad_step = self.step
+        self.rollbacks += 1
+        target = self.last_checkpoint
+        if self.rollbacks > self.cfg.max_rollbacks or target is None:
+            tries = f"after {self.cfg.max_rollbacks} rollback(s)" if self.cfg.max_rollbacks else "(rollbacks off)"
+            raise TrainingDiverged(
+                f"training diverged at step {bad_step} {tries}: {reason}; the last good checkpoint is "
+                f"{target}; try a lower --lr, another loss, or --set max_rollbacks=N")
+        rollbacks, lr_scale = self.rollbacks, self.lr_scale * self.cfg.rollback_lr_factor
+        self.load_checkpoint(target)
+        self.rollbacks, self.lr_scale = rollbacks, lr_scale
+        self._apply_lr_scale()
+        record = {"step": bad_step, "event": "rollback", "reason": reason, "to_step": self.step,
+                  "lr_scale": round(self.lr_scale, 8), "rollbacks": self.rollbacks}
+        self._write_event(record)
+        self.reporter.message(f"warning: step {bad_step}: {reason}; rolled back to step {self.step} "
+                              f"with learning rates x{self.lr_scale:g} "
+                              f"(rollback {self.rollbacks} of {self.cfg.max_rollbacks})")
+
+    def _apply_lr_scale(self) -> None:
+        for optimizer, base in ((self.g_optimizer, self.cfg.g_optim.lr), (self.d_optimizer, self.cfg.d_optim.lr)):
+            for group in optimizer.param_groups:
+                group["lr"] = base * self.lr_scale
+
+    def _write_metrics(self, record: dict[str, Any]) -> None:
+        if self._metrics is not None:
+            self._metrics.write(json.dumps(record) + "\n")
+            self._metrics.flush()
+
+    def _write_event(self, record: dict[str, Any]) -> None:
+        """One line of ``events.jsonl``: sample diversity, rollbacks, warnings."""
+        if self._events is not None:
+            self._events.write(json.dumps(record) + "\n")
+            self._events.flush()
+
+    def _check_diversity(self, images: torch.Tensor) -> float:
+        """Mean pairwise distance of the fixed-latent samples (per pixel); warns when it
+        falls below half its peak, a common sign of mode collapse."""
+        flat = images.detach().float().flatten(1).cpu()
+        value = float(torch.pdist(flat[:256]).mean() / math.sqrt(flat.shape[1])) if len(flat) > 1 else 0.0
+        self.diversity_seen += 1
+        if self.diversity_seen > 1:  # the first grid comes from an untrained generator
+            if self.diversity_peak and value < 0.5 * self.diversity_peak:
+                self.reporter.message(
+                    f"warning: step {self.step}: sample diversity {value:.4f} fell below half its peak "
+                    f"{self.diversity_peak:.4f}; possible mode collapse (see samples/)")
+                self._write_event({"step": self.step, "event": "mode_collapse_warning",
+                                   "diversity": round(value, 6), "peak": round(self.diversity_peak, 6)})
+            self.diversity_peak = max(self.diversity_peak or 0.0, value)
+        return value
 
     # the loop ---------------------------------------------------------------------
     def fit(self, total_steps: int) -> None:
         """Train until ``total_steps``; Ctrl-C or SIGTERM saves a checkpoint and raises
-        :class:`TrainingInterrupted`."""
+        :class:`TrainingInterrupted`; NaN/Inf or exploding gradients roll back to the last
+        checkpoint (see :meth:`rollback`)."""
         cfg = self.cfg
         metrics_file = self.run_dir / "metrics.jsonl"
         title = "/".join(name.split(":")[-1] for name in (cfg.model, cfg.loss, cfg.dataset))
@@ -250,25 +369,42 @@ class Trainer:
             signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         except ValueError:  # not in the main thread: leave SIGTERM alone
             previous = None
-        started = window_start = time.perf_counter()
         window_steps = 0
+        sync_every_step = self.device.type == "cpu"  # a host sync costs nothing on the CPU
         try:
-            with open(metrics_file, "a", encoding="utf-8") as metrics:
+            with open(metrics_file, "a", encoding="utf-8") as metrics, \
+                    open(self.run_dir / "events.jsonl", "a", encoding="utf-8") as events:
+                self._metrics, self._events = metrics, events
+                if self.last_checkpoint is None:  # a fresh run: step 0 is the first rollback target
+                    self.save_checkpoint()
+                started = window_start = time.perf_counter()
                 while self.step < total_steps:
                     stats = self.train_step()
                     self.step += 1
                     window_steps += 1
-                    self.reporter.update(self.step)
+                    self._watch(stats)
                     last = self.step == total_steps
-                    if self.step % cfg.log_every == 0 or last:
+                    logs = self.step % cfg.log_every == 0 or last
+                    writes = (logs or self.step % cfg.sample_every == 0 or self.step % cfg.checkpoint_every == 0
+                              or (self.evaluator is not None and self.step % cfg.eval_every == 0))
+                    if sync_every_step or writes:
+                        problem = self._unhealthy(stats)
+                        if problem:
+                            self.rollback(problem)
+                            window_start, window_steps = time.perf_counter(), 0
+                            self.reporter.update(self.step)
+                            continue
+                    self.reporter.update(self.step)
+                    if logs:
                         now = time.perf_counter()
                         images = window_steps * cfg.batch_size * cfg.n_critic
                         record = {"step": self.step, "epoch": self.batches.epoch,
                                   **{k: round(float(v), 6) for k, v in stats.items()},
                                   "images_per_sec": round(images / max(now - window_start, 1e-9), 1),
                                   "elapsed_sec": round(now - started, 3)}
-                        metrics.write(json.dumps(record) + "\n")
-                        metrics.flush()
+                        if self.lr_scale != 1.0:
+                            record["lr_scale"] = self.lr_scale
+                        self._write_metrics(record)
                         self.last_record = record
                         self.reporter.log(record)
                         if self.tensorboard:
@@ -278,8 +414,7 @@ class Trainer:
                         record = {"step": self.step, "eval": self.evaluate()}
                         if self.tensorboard:
                             self.tensorboard.scalars("eval", self.step, record["eval"])
-                        metrics.write(json.dumps(record) + "\n")
-                        metrics.flush()
+                        self._write_metrics(record)
                         self.reporter.log({"step": self.step, **{
                             k: v for k, v in record["eval"].items() if isinstance(v, (int, float))}})
                     if self.step % cfg.sample_every == 0 or last:
@@ -287,12 +422,15 @@ class Trainer:
                     if self.step % cfg.checkpoint_every == 0 or last:
                         self.save_checkpoint()
         except KeyboardInterrupt:
-            if self.last_checkpoint is None or not self.last_checkpoint.name.endswith(f"{self.step:07d}"):
-                self.save_checkpoint()
+            if self.last_checkpoint is None or self.checkpoint_step != self.step:
+                problem = self._unhealthy({})
+                if problem is None:
+                    self.save_checkpoint()
             self.reporter.close()
             raise TrainingInterrupted(
                 f"interrupted at step {self.step}; checkpoint saved in {self.last_checkpoint}") from None
         finally:
+            self._metrics = self._events = None
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
             if self.tensorboard:
@@ -335,6 +473,8 @@ class Trainer:
             images = G(self.fixed_latent, self.fixed_labels)
         finally:
             G.train(was_training)
+        diversity = self._check_diversity(images)
+        self._write_event({"step": self.step, "event": "samples", "diversity": round(diversity, 6)})
         path = self.run_dir / "samples" / f"step-{self.step:07d}.png"
         if self.reference_points is not None:
             save_points(images, path, reference=self.reference_points)
@@ -352,14 +492,27 @@ class Trainer:
         return path
 
     def save_checkpoint(self, name: str | None = None) -> Path:
-        """Write a complete checkpoint for the current step (or ``checkpoints/NAME``)."""
+        """Write a complete checkpoint for the current step (or ``checkpoints/NAME``):
+        networks, optimizers, gradient scalers, data position, every random generator
+        (torch CPU and CUDA, numpy, Python) and the trainer's counters."""
         g_state, g_meta = ckpt.flatten_optimizer("g_optim", self.g_optimizer)
         d_state, d_meta = ckpt.flatten_optimizer("d_optim", self.d_optimizer)
         train_state = {**g_state, **d_state, "rng.torch_cpu": torch.get_rng_state(),
                        **{f"data.{k}": v for k, v in self.batches.state_dict().items()}}
         if self.device.type == "cuda":
             train_state["rng.torch_cuda"] = torch.cuda.get_rng_state(self.device)
-        metadata = {**self.metadata, "g_optim": g_meta, "d_optim": d_meta}
+        rng_meta: dict[str, Any] = {"python": _json_rng(random.getstate())}
+        numpy_state = _numpy_rng_state()
+        if numpy_state is not None:
+            key, rest = numpy_state
+            train_state["rng.numpy_key"] = key
+            rng_meta["numpy"] = rest
+        trainer_meta = {"step": self.step, "rollbacks": self.rollbacks, "lr_scale": self.lr_scale,
+                        "best": list(self.best) if self.best else None,
+                        "diversity_peak": self.diversity_peak, "diversity_seen": self.diversity_seen}
+        metadata = {**self.metadata, "g_optim": g_meta, "d_optim": d_meta,
+                    "scalers": json.dumps({"g": self.g_scaler.state_dict(), "d": self.d_scaler.state_dict()}),
+                    "rng": json.dumps(rng_meta), "trainer": json.dumps(trainer_meta)}
         folder = ckpt.save_checkpoint(
             self.run_dir, self.step,
             {ckpt.GENERATOR_FILE: self.generator.state_dict(),
@@ -368,7 +521,85 @@ class Trainer:
             metadata, keep=self.cfg.keep_checkpoints, name=name)
         if name is None:
             self.last_checkpoint = folder
+            self.checkpoint_step = self.step
         return folder
+
+    def load_checkpoint(self, folder: Path) -> None:
+        """Restore everything :meth:`save_checkpoint` wrote (checksums checked first)."""
+        folder = Path(folder)
+        g_state, _ = ckpt.load_checked(folder / ckpt.GENERATOR_FILE)
+        d_state, _ = ckpt.load_checked(folder / ckpt.DISCRIMINATOR_FILE)
+        state, meta = ckpt.load_checked(folder / ckpt.STATE_FILE)
+        try:
+            self.generator.load_state_dict(g_state)
+            self.discriminator.load_state_dict(d_state)
+            self.g_optimizer.load_state_dict(ckpt.unflatten_optimizer("g_optim", state, meta["g_optim"]))
+            self.d_optimizer.load_state_dict(ckpt.unflatten_optimizer("d_optim", state, meta["d_optim"]))
+            for optimizer in (self.g_optimizer, self.d_optimizer):
+                _match_param_layout(optimizer)
+            scalers = json.loads(meta["scalers"])
+            if scalers["g"]:
+                self.g_scaler.load_state_dict(scalers["g"])
+            if scalers["d"]:
+                self.d_scaler.load_state_dict(scalers["d"])
+            self.batches.load_state_dict({k[len("data."):]: v for k, v in state.items() if k.startswith("data.")})
+            rng = json.loads(meta["rng"])
+            trainer = json.loads(meta["trainer"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise CheckpointError(f"{folder} does not fit this run: {str(exc).splitlines()[0]}") from None
+        torch.set_rng_state(state["rng.torch_cpu"])
+        if self.device.type == "cuda" and "rng.torch_cuda" in state:
+            torch.cuda.set_rng_state(state["rng.torch_cuda"], self.device)
+        random.setstate(_python_rng(rng["python"]))
+        if "numpy" in rng and "rng.numpy_key" in state:
+            _set_numpy_rng_state(state["rng.numpy_key"], rng["numpy"])
+        self.step = self.checkpoint_step = int(trainer["step"])
+        self.rollbacks, self.lr_scale = int(trainer["rollbacks"]), float(trainer["lr_scale"])
+        self.best = tuple(trainer["best"]) if trainer["best"] else None
+        self.diversity_peak, self.diversity_seen = trainer["diversity_peak"], int(trainer["diversity_seen"])
+        self.last_checkpoint = folder
+        self._bad = None
+
+
+def _match_param_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Give restored optimizer state the memory layout of its parameter (e.g. channels-last).
+
+    Checkpoints store tensors contiguous; optimizers build their state with the parameter's
+    strides, and fused kernels step parameter and state as raw memory, so a restored state
+    must be laid out like the parameter again to give the same update.
+    """
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for key, value in optimizer.state.get(param, {}).items():
+                if (isinstance(value, torch.Tensor) and value.shape == param.shape
+                        and value.stride() != param.stride()):
+                    optimizer.state[param][key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
+def _json_rng(state: tuple) -> list:
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def _python_rng(data: list) -> tuple:
+    version, internal, gauss = data
+    return (version, tuple(internal), gauss)
+
+
+def _numpy_rng_state() -> tuple[torch.Tensor, list] | None:
+    try:
+        import numpy as np
+    except ImportError:  # numpy is optional for training
+        return None
+    kind, key, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    return torch.from_numpy(key.astype(np.int64)), [kind, int(pos), int(has_gauss), float(cached)]
+
+
+def _set_numpy_rng_state(key: torch.Tensor, rest: list) -> None:
+    import numpy as np
+
+    kind, pos, has_gauss, cached = rest
+    np.random.set_state((kind, key.numpy().astype(np.uint32), pos, has_gauss, cached))
 
 
 def _raise_keyboard_interrupt(signum, frame):  # noqa: ARG001
