@@ -76,6 +76,7 @@ def main() -> None:
     summary = {s: {"classic_img_s": [round(b, 1) for b, _ in r], "ganzoo_img_s": [round(o, 1) for _, o in r],
                    "median_ratio": round(statistics.median(o / b for b, o in r), 3)} for s, r in rows.items()}
     meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "steps": args.steps, "warmup": args.warmup, "reps": args.reps, "batch": 64, "image_size": 64}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "dcgan_speed.json").write_text(json.dumps({"meta": meta, "results": summary}, indent=2) + "\n")
