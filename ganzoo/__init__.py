@@ -22,6 +22,16 @@ import pluggy
 
 __version__ = "0.1.0"
 
+PLUGIN_API_VERSION = "1.0"
+"""The version of the plugin API (hooks, specs, contracts) this ganzoo provides.
+
+``MAJOR.MINOR``: the minor number grows when something is added (a hook, a spec field
+with a default), the major number when something a plugin relies on changes or goes.
+A plugin declares the versions it supports in its module, e.g. ``GANZOO_API = ">=1,<2"``
+(a version range as in pip); ganzoo skips, with a one-line message, a plugin whose
+range does not admit this version. A plugin that declares nothing is accepted.
+"""
+
 hookimpl = pluggy.HookimplMarker("ganzoo")
 """Decorator for a plugin's hook implementations: ``@ganzoo.hookimpl``."""
 
@@ -32,7 +42,7 @@ if TYPE_CHECKING:
     from .run import Run
     from .sampling import GeneratorHandle
 
-__all__ = ["__version__", "hookimpl", "list", "info", "train", "load"]
+__all__ = ["__version__", "PLUGIN_API_VERSION", "hookimpl", "list", "info", "train", "load"]
 
 
 def _registry():
@@ -45,11 +55,13 @@ def list(kind: str | None = None, pattern: str | None = None) -> "list[str]":  #
     """Names of installed components.
 
     Args:
-        kind: ``"models"``, ``"losses"``, ``"datasets"``, ``"metrics"`` or ``"extractors"``; ``None`` for every kind.
+        kind: ``"models"``, ``"losses"``, ``"datasets"``, ``"metrics"``, ``"extractors"`` or
+            ``"algorithms"``; ``None`` for every kind.
         pattern: an fnmatch pattern on the name, e.g. ``"*gan"``.
 
     Returns:
-        Bare names, sorted (qualified ``plugin:name`` where a bare name is ambiguous).
+        Bare names, sorted; qualified ``plugin:name`` where the bare name means another
+        component (a built-in of the same name) or is ambiguous.
 
     Example:
         >>> ganzoo.list("models", "*gan")
@@ -61,11 +73,7 @@ def list(kind: str | None = None, pattern: str | None = None) -> "list[str]":  #
     kinds = [kind] if kind else [*SPEC_TYPES]
     names: "list[str]" = []
     for k in kinds:
-        entries = registry.list(k, pattern)
-        counts: dict[str, int] = {}
-        for e in entries:
-            counts[e.name] = counts.get(e.name, 0) + 1
-        names += [e.name if counts[e.name] == 1 else e.qualified_name for e in entries]
+        names += [registry.display_name(e) for e in registry.list(k, pattern)]
     return names
 
 

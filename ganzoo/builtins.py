@@ -1,4 +1,4 @@
-"""The core's own plugin: the built-in losses and datasets.
+"""The core's own plugin: the built-in losses, datasets, metrics, extractors and algorithm.
 
 Registered through the ``ganzoo`` entry-point group like every other plugin.
 Models live in ``plugins/`` (import name ``ganzoo_plugins``).
@@ -7,7 +7,10 @@ Models live in ``plugins/`` (import name ``ganzoo_plugins``).
 from __future__ import annotations
 
 from . import hookimpl
-from .specs import DatasetSpec, ExtractorSpec, LossSpec, MetricSpec
+from .specs import AlgorithmSpec, DatasetSpec, ExtractorSpec, LossSpec, MetricSpec
+
+GANZOO_API = ">=1,<2"
+"""The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -171,3 +174,13 @@ def ganzoo_extractors():
         summary="The standard FID Inception-v3 (pool3), pytorch-fid weights from a local file",
         paper="Szegedy et al. 2016; weights as in pytorch-fid / TTUR",
         load=f"{extractors}:load_inception_v3", datasets=("cifar10", "image-folder"))
+
+
+@hookimpl
+def ganzoo_algorithms():
+    yield AlgorithmSpec(
+        name="alternating",
+        summary="n_critic discriminator updates, then one generator update",
+        paper="Goodfellow et al. 2014, Algorithm 1 (arXiv:1406.2661)",
+        step="ganzoo.training.loop:alternating_step",
+    )

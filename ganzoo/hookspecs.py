@@ -1,18 +1,22 @@
 """The hooks a ganzoo plugin can implement.
 
 A plugin is a module (or object) registered under the ``ganzoo`` entry-point group.
-Each hook returns an iterable of specs; ganzoo validates every spec and tags it with
-the plugin's name, so a component is known as ``plugin:name`` and, while that is
-unique, by its bare ``name``.
+Each component hook returns an iterable of specs; ganzoo validates every spec and tags
+it with the plugin's name, so a component is known as ``plugin:name`` and, while that
+is unambiguous, by its bare ``name``. ``ganzoo_commands`` adds subcommands to the CLI.
+
+Every hook is called without arguments, once per process. A plugin may declare the
+plugin-API versions it supports with a module attribute ``GANZOO_API = ">=1,<2"``
+(see :data:`ganzoo.PLUGIN_API_VERSION`).
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 import pluggy
 
-from .specs import DatasetSpec, ExtractorSpec, LossSpec, MetricSpec, ModelSpec
+from .specs import AlgorithmSpec, DatasetSpec, ExtractorSpec, LossSpec, MetricSpec, ModelSpec
 
 hookspec = pluggy.HookspecMarker("ganzoo")
 
@@ -51,11 +55,34 @@ def ganzoo_extractors() -> Iterable[ExtractorSpec]:
     """
 
 
+@hookspec
+def ganzoo_algorithms() -> Iterable[AlgorithmSpec]:
+    """Return the training algorithms (update schedules) this plugin provides, as
+    :class:`~ganzoo.specs.AlgorithmSpec`.
+
+    The step function is imported only when a run uses the algorithm.
+    """
+
+
+@hookspec
+def ganzoo_commands() -> Iterable[Any]:
+    """Return CLI commands to mount under ``ganzoo``.
+
+    Each item is a ``typer.Typer`` whose ``name`` is set (``typer.Typer(name="hello")``),
+    or a pair ``(name, typer_app_or_function)``; a plain function becomes one command.
+    ``ganzoo NAME ...`` then runs it. Names follow the component-name rules; a name that
+    a built-in command uses (``train``, ``list``, ...) or that an earlier plugin took is
+    refused with a one-line warning. Called only when the CLI needs the command list
+    (``ganzoo --help``, or a command name that is not built in), never by ``--version``.
+    """
+
+
 HOOK_FOR_KIND = {
     "model": "ganzoo_models",
     "loss": "ganzoo_losses",
     "dataset": "ganzoo_datasets",
     "metric": "ganzoo_metrics",
     "extractor": "ganzoo_extractors",
+    "algorithm": "ganzoo_algorithms",
 }
 """Which hook yields which kind of component."""

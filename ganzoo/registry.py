@@ -1,8 +1,11 @@
 """The registry: every named component, tagged with the plugin that gave it.
 
-Names are unique per plugin (``plugin:name``); a bare ``name`` works while only one
-plugin registers it. A duplicate registration is refused, never silently replacing
-the first one.
+Names are unique per plugin (``plugin:name``). A bare ``name`` works while it is
+unambiguous: when only one plugin registers it, or when one of those plugins is a
+built-in (shipped with ganzoo: ``core``, ``dcgan``, ...), which keeps the bare name.
+Two third-party plugins registering the same bare name make it ambiguous; the lookup
+error lists the qualified names. A duplicate registration by one plugin is refused,
+never silently replacing the first one.
 
 Example::
 
@@ -21,7 +24,7 @@ from .errors import ConfigError, UnknownComponentError
 from .specs import SPEC_TYPES, ComponentSpec
 
 PLURAL = {"model": "models", "loss": "losses", "dataset": "datasets", "metric": "metrics",
-          "extractor": "extractors"}
+          "extractor": "extractors", "algorithm": "algorithms"}
 
 KIND_ALIASES = {
     "model": "model", "models": "model",
@@ -29,6 +32,7 @@ KIND_ALIASES = {
     "dataset": "dataset", "datasets": "dataset", "data": "dataset",
     "metric": "metric", "metrics": "metric",
     "extractor": "extractor", "extractors": "extractor",
+    "algorithm": "algorithm", "algorithms": "algorithm",
 }
 
 
@@ -43,10 +47,15 @@ def normalize_kind(kind: str) -> str:
 
 @dataclass(frozen=True)
 class Entry:
-    """One registered component: its spec and the plugin that registered it."""
+    """One registered component: its spec and the plugin that registered it.
+
+    ``builtin`` is true for components of the plugins shipped with ganzoo; they keep
+    their bare names when a third-party plugin registers the same name.
+    """
 
     spec: ComponentSpec
     plugin: str
+    builtin: bool = False
 
     @property
     def kind(self) -> str:
@@ -73,13 +82,13 @@ class Registry:
         self.missing_plugins: list[str] = []
         """Plugins that failed to load or are disabled, named in unknown-name errors."""
 
-    def add(self, spec: ComponentSpec, plugin: str) -> Entry:
-        """Register ``spec`` as given by ``plugin``.
+    def add(self, spec: ComponentSpec, plugin: str, builtin: bool = False) -> Entry:
+        """Register ``spec`` as given by ``plugin`` (``builtin``: shipped with ganzoo).
 
         Raises:
             DuplicateComponentError: ``plugin:name`` is already registered.
         """
-        entry = Entry(spec, plugin)
+        entry = Entry(spec, plugin, builtin)
         table = self._entries.setdefault(spec.kind, {})
         if entry.qualified_name in table:
             raise DuplicateComponentError(
@@ -118,18 +127,52 @@ class Registry:
         if name in table:
             return table[name]
         matches = [e for e in table.values() if e.name == name]
+        if not matches:
+            raise UnknownComponentError(self._unknown_message(kind, name))
+        return self._pick(kind, name, matches)
+
+    @staticmethod
+    def _pick(kind: str, name: str, matches: list[Entry]) -> Entry:
+        """The entry a bare ``name`` means among ``matches`` (all of one kind)."""
         if len(matches) == 1:
             return matches[0]
-        if matches:
-            options = ", ".join(sorted(e.qualified_name for e in matches))
-            raise ConfigError(f"{kind} name {name!r} is ambiguous; use one of {options}")
-        raise UnknownComponentError(self._unknown_message(kind, name))
+        builtins = [e for e in matches if e.builtin]
+        if len(builtins) == 1:
+            return builtins[0]
+        options = ", ".join(sorted(e.qualified_name for e in matches))
+        raise ConfigError(f"{kind} name {name!r} is ambiguous; use one of {options}")
 
-    def find(self, name: str) -> list[Entry]:
-        """Every entry of any kind called ``name`` (bare or qualified)."""
+    def display_name(self, entry: Entry) -> str:
+        """The bare name if it means ``entry``, else the qualified ``plugin:name``."""
+        matches = [e for e in self._entries.get(entry.kind, {}).values() if e.name == entry.name]
+        try:
+            return entry.name if self._pick(entry.kind, entry.name, matches) is entry else entry.qualified_name
+        except ConfigError:
+            return entry.qualified_name
+
+    def clashes(self) -> list[tuple[str, str, list[Entry]]]:
+        """``(kind, bare name, entries)`` for every bare name that several plugins register."""
         found = []
         for kind, table in self._entries.items():
-            found += [e for q, e in table.items() if name in (q, e.name)]
+            groups: dict[str, list[Entry]] = {}
+            for e in table.values():
+                groups.setdefault(e.name, []).append(e)
+            found += [(kind, name, sorted(group, key=lambda e: e.plugin))
+                      for name, group in sorted(groups.items()) if len(group) > 1]
+        return found
+
+    def find(self, name: str) -> list[Entry]:
+        """Every entry of any kind called ``name`` (bare or qualified).
+
+        A bare name that a built-in keeps (see :meth:`get`) finds only the built-in's entry.
+        """
+        found = []
+        for kind, table in self._entries.items():
+            matches = [e for q, e in table.items() if name in (q, e.name)]
+            builtins = [e for e in matches if e.builtin]
+            if len(matches) > 1 and len(builtins) == 1 and ":" not in name:
+                matches = builtins
+            found += matches
         return sorted(found, key=lambda e: (e.kind, e.qualified_name))
 
     def lookup(self, name: str) -> Entry:
@@ -142,6 +185,8 @@ class Registry:
         found = self.find(name)
         if len(found) == 1:
             return found[0]
+        if found and len({e.kind for e in found}) == 1:
+            return self._pick(found[0].kind, name, found)  # raises: ambiguous within one kind
         if found:
             raise ConfigError(f"{name!r} names several components ("
                               + ", ".join(f"{e.kind} {e.qualified_name}" for e in found)

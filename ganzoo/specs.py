@@ -247,11 +247,36 @@ class ExtractorSpec(ComponentSpec):
         _check_ref(self.load, f"extractor {self.name!r}: load")
 
 
+@dataclass(frozen=True, kw_only=True)
+class AlgorithmSpec(ComponentSpec):
+    """A training algorithm: the update schedule of one training step.
+
+    The loss says *what* each network minimises; the algorithm says *how* the updates
+    are scheduled (the built-in ``alternating``: ``n_critic`` discriminator updates,
+    then one generator update). The run-config key ``algorithm`` picks one.
+
+    Attributes:
+        step: reference to ``step(trainer) -> dict[str, torch.Tensor]``, which performs
+            one training step on a :class:`ganzoo.training.loop.Trainer` (its networks,
+            optimizers, loss, batches and config) and returns detached scalar tensors
+            for the metrics log (at least ``d_loss`` and ``g_loss``).
+    """
+
+    kind: ClassVar[str] = "algorithm"
+
+    step: str | Callable[..., Any]
+
+    def validate(self) -> None:
+        super().validate()
+        _check_ref(self.step, f"algorithm {self.name!r}: step")
+
+
 SPEC_TYPES: dict[str, type[ComponentSpec]] = {
     "model": ModelSpec,
     "loss": LossSpec,
     "dataset": DatasetSpec,
     "metric": MetricSpec,
     "extractor": ExtractorSpec,
+    "algorithm": AlgorithmSpec,
 }
-"""Component kinds and their spec classes. Algorithms join here later."""
+"""Component kinds and their spec classes (the order ``ganzoo list`` shows them in)."""

@@ -12,6 +12,9 @@ from ganzoo.specs import ModelSpec
 
 from .options import ADAM_DCGAN, NormalisedBackboneConfig
 
+GANZOO_API = ">=1,<2"
+"""The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
+
 
 class CGANConfig(NormalisedBackboneConfig):
     """Conditional GAN options (``--set arch.KEY=VALUE``); G gets the one-hot label with z."""

@@ -8,6 +8,9 @@ from ganzoo.specs import ModelSpec
 from .options import ADAM_DCGAN as ADAM
 from .options import NormalisedBackboneConfig
 
+GANZOO_API = ">=1,<2"
+"""The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
+
 
 class DCGANConfig(NormalisedBackboneConfig):
     """DCGAN architecture options (``--set arch.KEY=VALUE``)."""

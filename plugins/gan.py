@@ -11,6 +11,9 @@ from ganzoo.specs import ModelSpec
 
 from .options import ADAM_DCGAN
 
+GANZOO_API = ">=1,<2"
+"""The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
+
 
 class GANConfig(BaseModel):
     """Options of the fully connected GAN (``--set arch.KEY=VALUE``)."""

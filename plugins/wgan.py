@@ -12,6 +12,9 @@ from ganzoo.specs import ModelSpec
 
 from .options import ConvBackboneConfig
 
+GANZOO_API = ">=1,<2"
+"""The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
+
 
 class WGANConfig(ConvBackboneConfig):
     """WGAN options (``--set arch.KEY=VALUE``)."""

@@ -98,6 +98,7 @@ def _isolated_env(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("GANZOO_DATA_DIR", raising=False)
     monkeypatch.delenv("GANZOO_DISABLE_PLUGINS", raising=False)
+    monkeypatch.delenv("GANZOO_STRICT_PLUGINS", raising=False)
     monkeypatch.delenv("GANZOO_DEBUG", raising=False)
     monkeypatch.chdir(tmp_path)
 

@@ -9,6 +9,7 @@ from importlib import metadata
 
 import pytest
 
+import ganzoo
 import ganzoo.builtins
 import ganzoo_plugins.dcgan
 from ganzoo import hookimpl
@@ -79,14 +80,48 @@ def test_a_duplicate_never_replaces_the_first_registration():
     assert any("already registered" in w for w in warnings)
 
 
-def test_same_name_from_two_plugins_needs_the_qualified_name():
-    manager, _ = new_manager()
+def test_a_builtin_keeps_its_bare_name_and_the_clash_is_named():
+    manager, warnings = new_manager()
     manager.register(plugin(ganzoo_models=[model("dcgan")]), name="other")
     registry = manager.registry
-    with pytest.raises(ConfigError, match="ambiguous.*dcgan:dcgan.*other:dcgan"):
-        registry.get("model", "dcgan")
+    assert registry.get("model", "dcgan").plugin == "dcgan"
+    assert registry.lookup("dcgan").qualified_name == "dcgan:dcgan"
     assert registry.get("model", "other:dcgan").plugin == "other"
-    assert registry.get("model", "dcgan:dcgan").plugin == "dcgan"
+    [warning] = warnings
+    assert "'other'" in warning and "built-in plugin 'dcgan'" in warning and "other:dcgan" in warning
+    assert manager.plugins["other"].warnings == [warning.removeprefix("ganzoo: ")]
+    other = registry.get("model", "other:dcgan")
+    assert registry.display_name(other) == "other:dcgan"
+    assert registry.display_name(registry.get("model", "dcgan")) == "dcgan"
+
+
+def test_two_third_party_plugins_make_a_bare_name_ambiguous(cli, manager):
+    manager.register(plugin(ganzoo_models=[model("twin")]), name="alpha")
+    manager.register(plugin(ganzoo_models=[model("twin")]), name="beta")
+    registry = manager.registry
+    with pytest.raises(ConfigError, match=r"model name 'twin' is ambiguous; use one of alpha:twin, beta:twin"):
+        registry.get("model", "twin")
+    with pytest.raises(ConfigError, match="ambiguous; use one of alpha:twin, beta:twin"):
+        registry.lookup("twin")
+    assert manager.warnings == []  # no built-in involved: the lookup error is the message
+    result = cli("train", "twin")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: model name 'twin' is ambiguous; use one of alpha:twin, beta:twin"
+    import ganzoo
+
+    assert {"alpha:twin", "beta:twin"} <= set(ganzoo.list("models"))
+
+
+def test_builtin_plugins_are_recognised_by_distribution_or_module():
+    from ganzoo.plugins import is_builtin
+
+    assert is_builtin("ganzoo_plugins.dcgan", "ganzoo") and is_builtin("ganzoo.builtins")
+    assert is_builtin("ganzoo_plugins.dcgan")  # registered in-process
+    assert not is_builtin("ganzoo_myplugin") and not is_builtin("")
+    assert not is_builtin("ganzoo_plugins.dcgan", "ganzoo-impostor")
+    manager, _ = new_manager()
+    manager.register(plugin(ganzoo_models=[model("x")]), name="third")
+    assert manager.plugins["dcgan"].builtin and not manager.plugins["third"].builtin
 
 
 def test_unknown_names_get_close_matches():
@@ -203,3 +238,231 @@ def test_dataset_loaders_with_and_without_image_size(tmp_path):
     assert len(load_dataset(manager.registry, "old", tmp_path, image_size=32)) == 4
     assert load_dataset(manager.registry, "new", tmp_path, image_size=32).images.shape[-1] == 32
     assert seen == {"old": "train", "new": 32}
+
+
+# -- the plugin API version ---------------------------------------------------------
+
+def module_plugin(monkeypatch, import_name: str, api=None, **hooks) -> types.ModuleType:
+    """A plugin module importable as ``import_name`` (for fake entry points)."""
+    module = types.ModuleType(import_name)
+    if api is not None:
+        module.GANZOO_API = api
+    for name, impl in plugin(**hooks).__dict__.items():
+        setattr(module, name, impl)
+    monkeypatch.setitem(sys.modules, import_name, module)
+    return module
+
+
+def test_builtins_declare_a_supported_api():
+    from ganzoo.plugins import api_contains
+
+    from .conftest import BUILTIN_PLUGINS
+
+    assert ganzoo.PLUGIN_API_VERSION == "1.0"
+    for name, module in BUILTIN_PLUGINS.items():
+        assert api_contains(module.GANZOO_API), name
+
+
+@pytest.mark.parametrize("ranges, version, expected", [
+    (">=1,<2", "1.0", True), (">=1,<2", "2.0", False), (">=1.1", "1.0", False), ("==1.*", "1.7", True),
+    ("==1.*", "2.0", False), ("~=1.2", "1.9", True), ("~=1.2", "1.1", False), ("~=1.2", "2.0", False),
+    ("!=1.0", "1.0", False), ("<1", "0.9", True), ("==1", "1.0", True), (" >= 1 , < 3 ", "2.5", True),
+])
+def test_api_ranges_match_pip_and_the_fallback_parser(ranges, version, expected):
+    from ganzoo.plugins import _simple_contains, api_contains
+
+    assert api_contains(ranges, version) is expected
+    assert _simple_contains(ranges, version) is expected
+
+
+@pytest.mark.parametrize("bad", ["", "one", ">=x", ">=1,", "~=1"])
+def test_malformed_api_ranges_are_refused_by_both_parsers(bad):
+    from ganzoo.plugins import _simple_contains, api_contains
+
+    with pytest.raises(ValueError):
+        _simple_contains(bad, "1.0")
+    with pytest.raises(ValueError):
+        api_contains(bad)
+
+
+def test_plugins_with_an_unsupported_api_are_skipped_saying_what_to_upgrade(monkeypatch):
+    module_plugin(monkeypatch, "ganzoo_future", api=">=2,<3", ganzoo_models=[model("from-the-future")])
+    module_plugin(monkeypatch, "ganzoo_past", api="<1", ganzoo_models=[model("from-the-past")])
+    module_plugin(monkeypatch, "ganzoo_silent", ganzoo_models=[model("undeclared")])  # declares nothing
+    fake_entry_points(monkeypatch, FakeEntryPoint("core", "ganzoo.builtins"),
+                      FakeEntryPoint("future", "ganzoo_future"), FakeEntryPoint("past", "ganzoo_past"),
+                      FakeEntryPoint("silent", "ganzoo_silent"))
+    warnings: list[str] = []
+    manager = PluginManager(warn=warnings.append)
+    assert {n: p.status for n, p in manager.plugins.items()} == {
+        "core": "loaded", "future": "incompatible", "past": "incompatible", "silent": "loaded"}
+    future, past = warnings
+    assert future.endswith("supports plugin API >=2,<3, but ganzoo 0.1.0 provides 1.0; skipped: upgrade ganzoo")
+    assert "supports plugin API <1" in past and past.endswith("upgrade the plugin (or use an older ganzoo)")
+    assert manager.registry.get("model", "undeclared").plugin == "silent"
+    with pytest.raises(UnknownComponentError, match=r"not loaded: future \(incompatible\), past \(incompatible\)"):
+        manager.registry.get("model", "from-the-future")
+
+
+def test_an_invalid_api_declaration_fails_that_plugin_only(monkeypatch):
+    module_plugin(monkeypatch, "ganzoo_sloppy", api=1.0, ganzoo_models=[model("sloppy")])
+    fake_entry_points(monkeypatch, FakeEntryPoint("core", "ganzoo.builtins"), FakeEntryPoint("sloppy", "ganzoo_sloppy"))
+    warnings: list[str] = []
+    manager = PluginManager(warn=warnings.append)
+    assert manager.plugins["sloppy"].status == "failed"
+    assert "GANZOO_API = 1.0 is not a version range" in warnings[0]
+    assert manager.registry.get("loss", "bce").plugin == "core"
+
+
+# -- broken plugins through the real CLI, strict mode -----------------------------------
+
+def broken_trio(monkeypatch) -> None:
+    """Installed plugins: the core and dcgan, plus one that fails to import, one with a
+    malformed spec and one that wants a newer plugin API."""
+    module_plugin(monkeypatch, "ganzoo_malformed", ganzoo_models=[model("Not A Name")])
+    module_plugin(monkeypatch, "ganzoo_newer", api=">=7", ganzoo_models=[model("newer")])
+    fake_entry_points(monkeypatch, FakeEntryPoint("core", "ganzoo.builtins"),
+                      FakeEntryPoint("dcgan", "ganzoo_plugins.dcgan"),
+                      FakeEntryPoint("crashes", "ganzoo_module_that_is_not_there"),
+                      FakeEntryPoint("malformed", "ganzoo_malformed"),
+                      FakeEntryPoint("newer", "ganzoo_newer"))
+
+
+def test_broken_plugins_leave_the_cli_working_with_one_line_each(monkeypatch):
+    from typer.testing import CliRunner
+
+    from ganzoo.cli import create_app
+
+    broken_trio(monkeypatch)
+    result = CliRunner().invoke(create_app(lambda: PluginManager()), ["list", "--json"])
+    assert result.exit_code == 0
+    assert {"dcgan:dcgan", "core:bce"} <= {c["qualified_name"] for c in json.loads(result.stdout)}
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 3, lines
+    assert "plugin 'crashes' failed to load (ModuleNotFoundError" in lines[0]
+    assert "plugin 'newer' supports plugin API >=7" in lines[1] and "upgrade ganzoo" in lines[1]
+    assert "plugin 'malformed' registered an invalid component (ValueError: invalid model name" in lines[2]
+    listing = CliRunner().invoke(create_app(lambda: PluginManager(warn=lambda line: None)), ["plugins", "--json"])
+    status = {p["name"]: p["status"] for p in json.loads(listing.stdout)}
+    assert status == {"core": "loaded", "dcgan": "loaded", "crashes": "failed", "malformed": "loaded",
+                      "newer": "incompatible"}
+
+
+def test_strict_mode_turns_a_plugin_problem_into_a_one_line_error(monkeypatch):
+    from typer.testing import CliRunner
+
+    from ganzoo.cli import create_app
+
+    broken_trio(monkeypatch)
+    monkeypatch.setenv("GANZOO_STRICT_PLUGINS", "1")
+    for args in (["list"], ["train", "dcgan"], ["plugins"]):
+        result = CliRunner().invoke(create_app(lambda: PluginManager()), args)
+        assert result.exit_code == 4, (args, result.output)
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+        assert result.stderr.startswith("error: plugin 'crashes' failed to load (ModuleNotFoundError")
+        assert result.stderr.strip().endswith("(GANZOO_STRICT_PLUGINS is set)")
+
+
+def test_strict_mode_covers_hooks_specs_and_name_clashes():
+    from ganzoo.plugins import PluginError
+
+    for offender in (plugin(ganzoo_losses=RuntimeError("boom")), plugin(ganzoo_models=[model("Bad")]),
+                     plugin(ganzoo_models=[model("dcgan")])):
+        manager = PluginManager(entry_points=False, strict=True)
+        manager.register(ganzoo.builtins, name="core")
+        manager.register(ganzoo_plugins.dcgan, name="dcgan")
+        manager.register(offender, name="offender")
+        with pytest.raises(PluginError, match="plugin 'offender'") as caught:
+            manager.registry  # noqa: B018
+        assert caught.value.exit_code == 4 and "\n" not in str(caught.value)
+    relaxed = PluginManager(entry_points=False, strict=False)
+    relaxed.register(plugin(ganzoo_models=[model("Bad")]), name="offender")
+    assert relaxed.registry.list("models") == [] and relaxed.problems
+
+
+# -- CLI commands from plugins -----------------------------------------------------------
+
+def command_plugin():
+    import typer
+
+    hello = typer.Typer(name="hello", help="Greetings from a plugin.")
+
+    @hello.command("greet")
+    def greet(who: str = typer.Option("world", "--who")):
+        """Greet someone."""
+        typer.echo(f"hello {who}")
+
+    @hello.command("wave")
+    def wave():
+        """Wave."""
+        typer.echo("~~~")
+
+    def ping():
+        """Answer pong."""
+        typer.echo("pong")
+
+    return plugin(ganzoo_commands=[hello, ("ping", ping), ("train", ping), ("Bad Name", ping), 42])
+
+
+def test_plugin_commands_are_mounted_and_clashes_refused(cli, manager):
+    manager.register(command_plugin(), name="cmds")
+    assert cli("hello", "greet", "--who", "zoo").stdout == "hello zoo\n"
+    assert cli("hello", "wave").stdout == "~~~\n"
+    assert cli("ping").stdout == "pong\n"
+    train = cli("train", "dcgna")  # still the built-in train
+    assert train.exit_code == 2 and "unknown model 'dcgna'" in train.stderr
+    assert sum("registered an invalid command" in w for w in manager.warnings) == 3
+    assert any("command 'train' clashes with a built-in ganzoo command" in w for w in manager.warnings)
+    listing = cli("--help").stdout
+    assert "hello" in listing and "ping" in listing and "Answer pong" in listing
+    plugins = {p["name"]: p for p in json.loads(cli("plugins", "--json").stdout)}
+    assert plugins["cmds"]["commands"] == ["hello", "ping"]
+    assert cli("nope").exit_code == 2
+
+
+def test_a_command_hook_that_raises_does_not_break_the_cli(cli, manager):
+    manager.register(plugin(ganzoo_commands=RuntimeError("no commands today")), name="moody")
+    manager.register(command_plugin(), name="cmds")
+    assert cli("ping").stdout == "pong\n"
+    assert cli("list", "models", "--json").exit_code == 0
+    assert any("ganzoo_commands() raised (RuntimeError: no commands today)" in w for w in manager.warnings)
+
+
+def test_version_loads_no_plugins_but_help_lists_plugin_commands():
+    from typer.testing import CliRunner
+
+    from ganzoo.cli import create_app
+
+    made = []
+
+    def factory():
+        made.append(1)
+        m = PluginManager(entry_points=False)
+        m.register(command_plugin(), name="cmds")
+        return m
+
+    app = create_app(factory)
+    assert CliRunner().invoke(app, ["--version"]).stdout.startswith("ganzoo ") and made == []
+    assert "ping" in CliRunner().invoke(app, ["--help"]).stdout and made == [1]
+
+
+# -- algorithms --------------------------------------------------------------------------
+
+def test_algorithms_are_a_component_kind(cli):
+    from ganzoo.specs import AlgorithmSpec
+
+    listing = json.loads(cli("list", "algorithms", "--json").stdout)
+    assert [(c["qualified_name"], c["summary"]) for c in listing] == [
+        ("core:alternating", "n_critic discriminator updates, then one generator update")]
+    info = cli("info", "alternating")
+    assert info.exit_code == 0 and "step: ganzoo.training.loop:alternating_step" in info.stdout
+    assert json.loads(cli("info", "alternating", "--json").stdout)["step"] == "ganzoo.training.loop:alternating_step"
+    with pytest.raises(ValueError, match="step must be a callable"):
+        AlgorithmSpec(name="bad", summary="no step", step="not a reference").validate()
+    manager, warnings = new_manager()
+    manager.register(plugin(ganzoo_algorithms=[
+        AlgorithmSpec(name="simultaneous", summary="G and D step together", step="mypkg.algo:step"),
+        model("wrong-kind"),
+    ]), name="algos")
+    assert manager.registry.get("algorithm", "simultaneous").plugin == "algos"
+    assert any("ganzoo_algorithms() returned ModelSpec, expected AlgorithmSpec" in w for w in warnings)

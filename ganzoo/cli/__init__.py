@@ -1,7 +1,9 @@
 """The ``ganzoo`` command line: a thin layer over the Python API.
 
 ``create_app(manager)`` builds the typer app around a plugin manager, so tests can
-drive the CLI with in-process plugins.
+drive the CLI with in-process plugins. Commands that plugins add through the
+``ganzoo_commands`` hook are mounted lazily: only ``ganzoo --help`` (to list them) and
+a command name that is not built in load the plugins for that; ``--version`` never does.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any, Callable
 import typer
 from typer.core import TyperGroup
 
-from ..errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, GanzooError
+from ..errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, GanzooError, one_line
 from ..plugins import PluginManager, get_plugin_manager
 from ..settings import env_flag
 
@@ -25,9 +27,14 @@ EPILOG = (
 )
 
 
+BUILTIN_COMMANDS = frozenset({"list", "info", "plugins", "plugin", "train", "sample", "eval", "bench",
+                              "help", "version"})
+"""Command names no plugin may take (the built-in commands, and names reserved for ganzoo)."""
+
+
 def fail(message: str, code: int) -> None:
     """Print ``error: message`` on stderr and exit with ``code``."""
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {one_line(message)}", err=True)
     raise typer.Exit(code)
 
 
@@ -59,19 +66,26 @@ _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "C
 
 
 class OneLineErrorGroup(TyperGroup):
-    """Usage errors (bad option values, unknown options) as one line on stderr, exit 2."""
+    """Usage errors (bad option values, unknown options) as one line on stderr, exit 2;
+    ganzoo errors raised outside a command (e.g. strict plugin loading while listing
+    plugin commands) as one line with their exit code."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:
             code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                 standalone_mode=False, **extra)
+        except GanzooError as exc:
+            if env_flag(DEBUG_ENV):
+                raise
+            typer.echo(f"error: {exc}", err=True)
+            code = exc.exit_code
         except _ClickException as exc:
             ctx = getattr(exc, "ctx", None)
             if type(exc).__name__ == "NoArgsIsHelpError":
                 code = EXIT_USAGE  # the help text is already printed
             else:
                 where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-                typer.echo(f"error: {exc.format_message()}{where}", err=True)
+                typer.echo(f"error: {one_line(exc.format_message())}{where}", err=True)
                 code = exc.exit_code
         except typer.Abort:
             typer.echo("error: aborted", err=True)
@@ -80,6 +94,40 @@ class OneLineErrorGroup(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+class PluginCommandGroup(OneLineErrorGroup):
+    """The root group: the built-in commands, then those of plugins (loaded on demand).
+
+    ``plugin_commands`` is set on a subclass made per app by :func:`create_app`: a
+    function returning ``{name: click command}``.
+    """
+
+    plugin_commands: Callable[[], dict[str, Any]] | None = None
+
+    def _plugin_commands(self) -> dict[str, Any]:
+        loader = type(self).plugin_commands
+        return loader() if loader is not None else {}
+
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name not in self.commands:
+            command = self._plugin_commands().get(cmd_name)
+        return command
+
+    def list_commands(self, ctx):
+        names = list(super().list_commands(ctx))
+        return names + sorted(n for n in self._plugin_commands() if n not in names)
+
+
+def plugin_click_command(name: str, obj: Any):
+    """A plugin's typer app (or plain function) as a click command called ``name``."""
+    if not isinstance(obj, typer.Typer):
+        function, obj = obj, typer.Typer(add_completion=False)
+        obj.command(name)(function)
+    command = typer.main.get_command(obj)
+    command.name = name
+    return command
 
 
 class Context:
@@ -103,20 +151,36 @@ class Context:
 
 def create_app(manager: PluginManager | Callable[[], PluginManager] | None = None) -> typer.Typer:
     """Build the CLI around ``manager`` (default: the installed plugins)."""
-    from . import catalog, evaluation, training
+    from . import catalog, evaluation, plugin, training
 
+    ctx = Context(manager)
+    builtin_names: set[str] = set()
+    mounted: dict[str, Any] | None = None
+
+    def load_plugin_commands() -> dict[str, Any]:
+        nonlocal mounted
+        if mounted is None:
+            mounted = {}
+            manager = ctx.manager
+            for name, (plugin_name, obj) in manager.commands(reserved=builtin_names).items():
+                try:
+                    mounted[name] = plugin_click_command(name, obj)
+                except Exception as exc:  # noqa: BLE001 - a broken command costs only itself
+                    manager.report_problem(plugin_name, exc, f"command {name!r} cannot be mounted")
+        return mounted
+
+    group = type("GanzooGroup", (PluginCommandGroup,), {"plugin_commands": staticmethod(load_plugin_commands)})
     app = typer.Typer(
         name="ganzoo",
         help="ganzoo: a plugin-based zoo of generative adversarial networks.\n\n"
              "Example: ganzoo train dcgan --loss bce --dataset mnist --steps 2000",
         epilog=EPILOG,
         no_args_is_help=True,
-        cls=OneLineErrorGroup,
+        cls=group,
         add_completion=False,
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    ctx = Context(manager)
 
     @app.callback(invoke_without_command=True)
     def _root(context: typer.Context,
@@ -134,6 +198,10 @@ def create_app(manager: PluginManager | Callable[[], PluginManager] | None = Non
     training.register(app, ctx)
     evaluation.register(app, ctx)
     evaluation.register_bench(app, ctx)
+    plugin.register(app, ctx)
+    builtin_names.update(BUILTIN_COMMANDS)
+    builtin_names.update(c.name for c in app.registered_commands if c.name)
+    builtin_names.update(g.name for g in app.registered_groups if g.name)
     return app
 
 

@@ -38,7 +38,16 @@ def describe(entry: Entry, registry) -> dict[str, Any]:
     elif spec.kind == "dataset":
         data.update(channels=spec.channels, image_size=spec.image_size, point_dim=spec.point_dim,
                     num_classes=spec.num_classes, size=spec.size, files=list(spec.files))
+    elif spec.kind == "algorithm":
+        data.update(step=_ref_name(spec.step))
     return data
+
+
+def _ref_name(ref: Any) -> str:
+    """A reference as text: the ``module:attribute`` string, or a callable's import path."""
+    if isinstance(ref, str):
+        return ref
+    return f"{getattr(ref, '__module__', '?')}:{getattr(ref, '__qualname__', repr(ref))}"
 
 
 def _plain(value: Any) -> Any:
@@ -55,8 +64,8 @@ def register(app: typer.Typer, ctx) -> None:
     @app.command("list")
     @handle_errors
     def list_command(
-        kind: Optional[str] = typer.Argument(None, help="models, losses, datasets, metrics or extractors (default: all); "
-                                                        "or a pattern"),
+        kind: Optional[str] = typer.Argument(None, help="models, losses, datasets, metrics, extractors or "
+                                                        "algorithms (default: all); or a pattern"),
         pattern: Optional[str] = typer.Argument(None, help="fnmatch pattern on names, e.g. '*gan'"),
         as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
     ) -> None:
@@ -95,7 +104,8 @@ def register(app: typer.Typer, ctx) -> None:
     @handle_errors
     def info_command(
         name: str = typer.Argument(..., help="a component name, bare or plugin:name"),
-        kind: Optional[str] = typer.Option(None, "--kind", help="model, loss or dataset, if the name is ambiguous"),
+        kind: Optional[str] = typer.Option(None, "--kind", help="model, loss, dataset, metric, extractor or "
+                                                                "algorithm, if the name is ambiguous"),
         as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
     ) -> None:
         """Show a component: summary, paper, options with defaults, compatible losses.
@@ -133,6 +143,8 @@ def register(app: typer.Typer, ctx) -> None:
                           f"classes: {data['num_classes'] or 'none'}, samples: {data['size'] or 'unknown'}")
             if data["files"]:
                 console.print(f"files: {', '.join(data['files'])}")
+        if entry.kind == "algorithm":
+            console.print(f"step: {data['step']}", highlight=False)
         if data["recommended_settings"]:
             console.print("recommended settings: " + json.dumps(data["recommended_settings"]), highlight=False)
 
@@ -144,10 +156,16 @@ def register(app: typer.Typer, ctx) -> None:
     ) -> None:
         """List installed plugins: distribution, version, status and what each registers.
 
+        Statuses: loaded, loaded with errors, failed, disabled (GANZOO_DISABLE_PLUGINS) and
+        incompatible (its GANZOO_API range excludes this ganzoo's plugin API).
+
         Examples: ganzoo plugins | ganzoo plugins --errors | GANZOO_DISABLE_PLUGINS=dcgan ganzoo list
         """
+        from . import BUILTIN_COMMANDS
+
         manager = ctx.manager
         manager.registry  # noqa: B018 - build it so components and hook errors are recorded
+        manager.commands(reserved=BUILTIN_COMMANDS)  # and CLI commands
         infos = sorted(manager.plugins.values(), key=lambda p: p.name)
         if as_json:
             typer.echo(json.dumps([p.as_dict() for p in infos], indent=2))
@@ -158,8 +176,9 @@ def register(app: typer.Typer, ctx) -> None:
             table.add_column(column)
         for p in infos:
             status = p.status if not p.errors or p.status != "loaded" else "loaded with errors"
-            table.add_row(p.name, p.distribution or "-", p.version or "-", status,
-                          ", ".join(c.split(" ", 1)[1].split(":", 1)[1] for c in p.components) or "-")
+            registers = [c.split(" ", 1)[1].split(":", 1)[1] for c in p.components]
+            registers += [f"`ganzoo {c}`" for c in p.commands]
+            table.add_row(p.name, p.distribution or "-", p.version or "-", status, ", ".join(registers) or "-")
         console.print(table)
         failing = [p for p in infos if p.errors]
         if errors:

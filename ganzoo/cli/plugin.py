@@ -1,0 +1,115 @@
+"""``ganzoo plugin new`` and ``ganzoo plugin check``: write and test third-party plugins."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List
+
+import typer
+
+from ..errors import EXIT_RUNTIME, GanzooError
+
+STATUS_STYLE = {"pass": "green", "fail": "bold red", "skip": "dim", "warn": "yellow"}
+
+
+class ConformanceError(GanzooError):
+    """``ganzoo plugin check`` found failures (exit code 1)."""
+
+    exit_code = EXIT_RUNTIME
+
+
+def register(app: typer.Typer, ctx) -> None:
+    from . import handle_errors
+
+    group = typer.Typer(
+        name="plugin",
+        help="Write and check plugins: plugin new NAME, plugin check NAME.\n\n"
+             "`ganzoo plugin new NAME` writes a ready ganzoo-NAME package; `ganzoo plugin check NAME` "
+             "runs the conformance kit on an installed plugin.",
+        no_args_is_help=True,
+        add_completion=False,
+    )
+
+    @group.command("new")
+    @handle_errors
+    def new_command(
+        name: str = typer.Argument(..., help="plugin name: lowercase letters, digits and hyphens "
+                                             "(the package is ganzoo-NAME, the module ganzoo_NAME)"),
+        directory: Path = typer.Option(Path("."), "--dir", help="folder in which ganzoo-NAME/ is created"),
+    ) -> None:
+        """Write a ready plugin package ganzoo-NAME: pyproject.toml with the entry point, one
+        example model (networks, options, defaults), a README and tests using the conformance kit.
+
+        Refuses a bad name or an existing folder (exit 2). Prints the new folder on stdout.
+
+        Examples: ganzoo plugin new mygan | ganzoo plugin new style-gan --dir ~/src
+        """
+        from ..scaffold import create_plugin, template_values
+
+        path = create_plugin(name, directory)
+        model = template_values(name)["model"]
+        typer.echo(f"created {path}; next:\n"
+                   f"  pip install -e {path}\n"
+                   f"  ganzoo plugin check {name}\n"
+                   f"  ganzoo train {model} --dataset mnist --steps 200", err=True)
+        typer.echo(str(path))
+
+    @group.command("check")
+    @handle_errors
+    def check_command(
+        names: List[str] = typer.Argument(..., help="installed plugin names (see `ganzoo plugins`)"),
+        compile_: bool = typer.Option(False, "--compile", help="also run a torch.compile smoke test of "
+                                                                "every model (slow on CPU)"),
+        load_data: bool = typer.Option(False, "--load-data", help="also load every dataset the plugin "
+                                                                  "registers (offline; skipped when its "
+                                                                  "files are missing)"),
+        losses: List[str] = typer.Option([], "--loss", "-l", help="train models only with this loss "
+                                                                 "(repeatable; default: every compatible loss)"),
+        as_json: bool = typer.Option(False, "--json", help="Print the reports as JSON on stdout."),
+    ) -> None:
+        """Run the conformance kit on installed plugins: every component's spec; for models the
+        output shapes and dtypes across image sizes and channels, the conditional contract,
+        a safetensors round trip, determinism, bf16 autocast and two training steps with every
+        compatible loss; cheap functional checks of losses, metrics and algorithms.
+
+        Exit 0 when every check passes (warnings allowed), 1 when any fails.
+
+        Examples: ganzoo plugin check mygan | ganzoo plugin check core dcgan --json
+        """
+        from ..testing import check_plugin
+
+        reports = [check_plugin(name, manager=ctx.manager, compile=compile_, load_data=load_data,
+                                losses=losses or None) for name in names]
+        if as_json:
+            typer.echo(json.dumps([r.as_dict() for r in reports], indent=2))
+        else:
+            _print_reports(reports)
+        failed = [(r.plugin, res) for r in reports for res in r.failures]
+        if failed:
+            shown = "; ".join(f"{res.component}: {res.check}" for _, res in failed[:5])
+            more = f" (+{len(failed) - 5} more)" if len(failed) > 5 else ""
+            plugins = ", ".join(sorted({p for p, _ in failed}))
+            raise ConformanceError(f"{len(failed)} check(s) failed in plugin {plugins}: {shown}{more}")
+
+    app.add_typer(group, name="plugin")
+
+
+def _print_reports(reports) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console()
+    for report in reports:
+        console.print(f"[bold]plugin {escape(report.plugin)}[/bold] ({report.seconds:.1f} s)", highlight=False)
+        table = Table(box=None, show_edge=False, pad_edge=False)
+        for column in ("status", "component", "check", "details"):
+            table.add_column(column, no_wrap=column != "details")
+        for result in report.results:
+            style = STATUS_STYLE.get(result.status, "")
+            table.add_row(f"[{style}]{result.status.upper()}[/{style}]", escape(result.component),
+                          escape(result.check), escape(result.message))
+        console.print(table, highlight=False)
+        counts = report.counts()
+        console.print(", ".join(f"{n} {status}" for status, n in counts.items() if n) + "\n", highlight=False)
