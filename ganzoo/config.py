@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any, Literal, Mapping
 
 from pydantic import (BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt,
                       PositiveFloat, PositiveInt, ValidationError, field_validator)
+from pydantic_core import PydanticCustomError
 
 from .errors import ConfigError
 from .registry import Registry
@@ -31,7 +33,52 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 DEFAULT_DATASET = "mnist"
-DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:[0-9]{1,4})?)\Z")
+"""``\\Z``, not ``$`` (which also matches before a final newline); ASCII digits, at most 4 of them."""
+MAX_SEED = 2**63 - 1
+"""Seeds go to torch's 64-bit generators (plus small offsets), so they must fit in 63 bits."""
+MAX_EPOCHS = 1_000_000
+MAX_IMAGE_SIZE = 4096
+"""Upper bounds that catch typos (``--image-size 640000``) before they become an out-of-memory crash."""
+
+
+MAX_NAME_BYTES = 255
+"""The longest file or folder name most file systems take (NAME_MAX)."""
+
+
+def _too_long(name: str) -> bool:
+    return len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES
+
+
+def _finite(value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _check_json_safe(value: Any, path: tuple = ()) -> None:
+    """Refuse what config.json cannot hold faithfully, however deeply nested: NaN and
+    infinities (JSON has none; they would come back as null) and strings that are not
+    UTF-8 (unpaired surrogates). The error's ``at`` names the nested key for the message."""
+    problem = None
+    if isinstance(value, float) and not math.isfinite(value):
+        problem = "must be a finite number"
+    elif isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            problem = "must be valid UTF-8 text (it holds an unpaired surrogate)"
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_json_safe(key, path)
+            _check_json_safe(item, (*path, key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check_json_safe(item, (*path, index))
+    if problem:
+        got = f" (got {value!r:.80})" if path else ""
+        raise PydanticCustomError("json_unsafe", problem + "{got}",
+                                  {"at": ".".join(str(part) for part in path), "got": got})
 
 
 class OptimizerConfig(BaseModel):
@@ -52,6 +99,11 @@ class OptimizerConfig(BaseModel):
         if not all(0.0 <= b < 1.0 for b in betas):
             raise ValueError("each beta must be in [0, 1)")
         return betas
+
+    @field_validator("lr", "eps", "weight_decay", "momentum")
+    @classmethod
+    def _finite_number(cls, value: float) -> float:
+        return _finite(value)
 
 
 class RunConfig(BaseModel):
@@ -107,6 +159,8 @@ class RunConfig(BaseModel):
                                       "learning rates by this")
     max_rollbacks: NonNegativeInt = Field(3, description="rollbacks allowed before the run stops; 0 = stop "
                                           "at the first NaN/Inf")
+    sync_batchnorm: bool = Field(False, description="with several GPU processes, batch-norm statistics over "
+                                                    "the global batch (SyncBatchNorm); CUDA only")
     notes: list[str] = Field(default_factory=list,
                              description="what ganzoo changed while resolving the config, and why")
 
@@ -120,8 +174,47 @@ class RunConfig(BaseModel):
     @field_validator("run_name")
     @classmethod
     def _run_name_is_a_name(cls, value: str | None) -> str | None:
-        if value is not None and (not value or "/" in value or "\\" in value or value in {".", ".."}):
+        if value is not None and (not value or "/" in value or "\\" in value or value in {".", ".."}
+                                  or "\x00" in value):
             raise ValueError("must be a plain folder name")
+        if value is not None and _too_long(value):
+            raise ValueError(f"must be at most {MAX_NAME_BYTES} bytes long")
+        return value
+
+    @field_validator("out", "data_dir")
+    @classmethod
+    def _path_is_usable(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("must be a path without NUL characters")
+        if value is not None and any(_too_long(part) for part in re.split(r"[/\\]", value)):
+            raise ValueError(f"each folder name must be at most {MAX_NAME_BYTES} bytes long")
+        return value
+
+    @field_validator("epochs")
+    @classmethod
+    def _epochs_in_range(cls, value: float | None) -> float | None:
+        if value is not None and math.isfinite(value) and value > MAX_EPOCHS:
+            raise ValueError(f"must be at most {MAX_EPOCHS:,}")
+        return value
+
+    @field_validator("seed")
+    @classmethod
+    def _seed_fits(cls, value: int) -> int:
+        if value > MAX_SEED:
+            raise ValueError("must be at most 2**63 - 1")
+        return value
+
+    @field_validator("image_size")
+    @classmethod
+    def _image_size_in_range(cls, value: int | None) -> int | None:
+        if value is not None and value > MAX_IMAGE_SIZE:
+            raise ValueError(f"must be at most {MAX_IMAGE_SIZE}")
+        return value
+
+    @field_validator("*")
+    @classmethod
+    def _json_safe(cls, value: Any) -> Any:
+        _check_json_safe(value)
         return value
 
 
@@ -147,7 +240,7 @@ def parse_set(assignment: str) -> dict[str, Any]:
         raise ConfigError(f"--set expects key=value (e.g. --set arch.ngf=32), got {assignment!r}")
     try:
         value: Any = json.loads(raw)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, a number of over 4300 digits, nesting too deep
         value = raw
     nested: dict[str, Any] = {}
     cursor = nested
@@ -161,7 +254,13 @@ def parse_set(assignment: str) -> dict[str, Any]:
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """Read a JSON or TOML config file into a dict."""
     path = Path(path)
-    if not path.is_file():
+    try:
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except OSError as exc:  # a name too long, a loop of links...
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    if is_dir:
+        raise ConfigError(f"config file {path} is a folder, not a file")
+    if not is_file:
         raise ConfigError(f"config file not found: {path}")
     try:
         if path.suffix.lower() == ".toml":
@@ -170,8 +269,10 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
             data = json.loads(path.read_text(encoding="utf-8"))
         else:
             raise ConfigError(f"config file must end in .json or .toml: {path}")
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad JSON/TOML or UTF-8, huge numbers, deep nesting
         raise ConfigError(f"cannot parse config file {path}: {exc}") from None
+    except OSError as exc:  # unreadable (permissions), or it vanished
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a table/object at the top level")
     return data
@@ -180,12 +281,15 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
     """One line naming the first offending key, e.g. ``batch_size: must be > 0 (got -1)``."""
     first = exc.errors()[0]
-    key = prefix + ".".join(str(part) for part in first["loc"])
+    at = (first.get("ctx") or {}).get("at")  # a nested key (see _check_json_safe)
+    key = prefix + ".".join(str(part) for part in (*first["loc"], *([at] if at else [])))
     if first["type"] == "extra_forbidden":
         return f"unknown config key {key!r}"
     message = first["msg"].removeprefix("Value error, ")
     shown = first.get("input")
-    suffix = "" if isinstance(shown, (dict, list)) or shown is None else f" (got {shown!r})"
+    text = repr(shown)
+    text = text if len(text) <= 80 else text[:77] + "..."  # a 10,000-character value: its start
+    suffix = "" if isinstance(shown, (dict, list)) or shown is None else f" (got {text})"
     more = len(exc.errors()) - 1
     return f"invalid config value for {key!r}: {message}{suffix}" + (f" (+{more} more)" if more else "")
 
@@ -204,7 +308,7 @@ def user_layer(*, model: str | None = None, loss: str | None = None, dataset: st
         if value is not None and key not in set_layer:
             user[key] = value
     for key in ("model", "loss", "dataset"):
-        if key in user and not isinstance(user[key], str):
+        if key in user and (not isinstance(user[key], str) or not user[key].strip()):
             raise ConfigError(f"invalid config value for {key!r}: must be a name")
     return user
 
@@ -285,6 +389,13 @@ def resolve_config(
     if losses is not None and loss_entry.name not in losses and loss_entry.qualified_name not in losses:
         raise ConfigError(f"model {model_entry.name!r} does not train with loss {loss_entry.name!r}; "
                           f"use one of {', '.join(losses)}")
+    for key, kind, names in (("eval_metrics", "metric", cfg.eval_metrics or ()),
+                             ("eval_extractor", "extractor", [cfg.eval_extractor] if cfg.eval_extractor else ())):
+        for name in names:  # refused now, not at the first evaluation (or never)
+            try:
+                registry.get(kind, name)
+            except ConfigError as exc:
+                raise type(exc)(f"invalid config value for {key!r}: {exc}") from None
     config_class = model_entry.spec.config_class
     if config_class is not None:
         try:

@@ -15,12 +15,24 @@ from .settings import env_flag
 OFFLINE_ENV = "GANZOO_OFFLINE"
 
 
+def _check_data_dir(data_dir: Path) -> None:
+    """Refuse a ``--data-dir`` that exists but is not a folder, or cannot even be looked at."""
+    try:
+        is_file = data_dir.exists() and not data_dir.is_dir()
+    except OSError as exc:  # a name too long, a loop of links, no permission on a parent...
+        raise DataUnavailableError(f"cannot use data folder {data_dir}: {exc.strerror or exc}") from None
+    if is_file:
+        raise DataUnavailableError(f"data folder {data_dir} is not a folder; point --data-dir / "
+                                   f"$GANZOO_DATA_DIR at a folder")
+
+
 def _torchvision_idx(dataset_class, folder_name: str, data_dir: Path, split: str,
                      num_classes: int) -> ImageData:
     """Read one of torchvision's IDX datasets (MNIST layout: ``<root>/<Name>/raw/``)."""
     if split not in ("train", "test"):
         raise DataUnavailableError(f"unknown split {split!r} for {folder_name}; use train or test")
     data_dir = Path(data_dir).expanduser()
+    _check_data_dir(data_dir)
     train = split == "train"
     raw = data_dir / folder_name / "raw"
     try:
@@ -33,8 +45,10 @@ def _torchvision_idx(dataset_class, folder_name: str, data_dir: Path, split: str
         before = _existing(data_dir, raw)
         try:
             ds = dataset_class(root=str(data_dir), train=train, download=True)
-        except Exception:  # noqa: BLE001 - no network, read-only folder, bad checksum...
+        except BaseException as exc:  # no network, read-only folder, bad checksum, full disk, Ctrl-C...
             _remove_new(data_dir, raw, before)
+            if not isinstance(exc, Exception):
+                raise  # Ctrl-C: the partial files are gone; stop as asked
             ds = None
     if ds is None:
         files = ", ".join(name.removesuffix(".gz") for name, _ in dataset_class.resources)
@@ -99,6 +113,7 @@ def load_cifar10(data_dir: Path, split: str = "train", image_size: int | None = 
 
     _check_split(split, "cifar10")
     data_dir = Path(data_dir).expanduser()
+    _check_data_dir(data_dir)
     train = split == "train"
     folder = data_dir / CIFAR10.base_folder
     archive = data_dir / CIFAR10.filename
@@ -113,10 +128,12 @@ def load_cifar10(data_dir: Path, split: str = "train", image_size: int | None = 
         before = _existing(data_dir, folder) | ({archive} if archive_present else set())
         try:
             ds = CIFAR10(root=str(data_dir), train=train, download=True)
-        except Exception:  # noqa: BLE001 - no network, read-only folder, bad checksum...
+        except BaseException as exc:  # no network, read-only folder, bad checksum, full disk, Ctrl-C...
             if not archive_present:
                 archive.unlink(missing_ok=True)
             _remove_new(data_dir, folder, before)
+            if not isinstance(exc, Exception):
+                raise  # Ctrl-C: the partial files are gone; stop as asked
             ds = None
     if ds is None:
         names = [name for name, _ in CIFAR10.train_list + CIFAR10.test_list] + [CIFAR10.meta["filename"]]
@@ -200,10 +217,14 @@ def load_image_folder(data_dir: Path, split: str = "train", image_size: int | No
     _check_split(split, "image-folder")
     folder = Path(data_dir).expanduser()
     size = image_size or FOLDER_IMAGE_SIZE
-    if not folder.exists():
+    try:
+        exists, is_dir = folder.exists(), folder.is_dir()
+    except OSError as exc:  # a name too long, a loop of links...
+        raise DataUnavailableError(f"cannot use image folder {folder}: {exc.strerror or exc}") from None
+    if not exists:
         raise DataUnavailableError(f"image folder {folder} does not exist; "
                                    f"pass the folder of images as --data-dir")
-    if not folder.is_dir():
+    if not is_dir:
         raise DataUnavailableError(f"{folder} is not a folder; pass the folder of images as --data-dir")
     paths = find_images(folder)
     if not paths:

@@ -21,11 +21,29 @@ EXIT_UNAVAILABLE = 4
 EXIT_CHECKPOINT = 5
 EXIT_INTERRUPTED = 130
 
+EXIT_CODES = frozenset({EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_CHECKPOINT,
+                        EXIT_INTERRUPTED})
+"""Every exit code the CLI documents."""
+
+_LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
+
+
+def one_line(text: str) -> str:
+    """``text`` with every line break escaped (``\\n``, ``\\u2028``, ...), so it prints as one line.
+
+    A user's value (a path, a name) inside a message must not split the message:
+    ``str.splitlines`` finds no break in the result.
+    """
+    return str(text).translate(_LINE_BREAKS)
+
 
 class GanzooError(Exception):
     """Base class: an error with a one-line message meant for the user."""
 
     exit_code = EXIT_RUNTIME
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class ConfigError(GanzooError):

@@ -160,9 +160,10 @@ def save_checkpoint(run_dir: Path, step: int, files: dict[str, dict[str, torch.T
         else:
             os.rename(tmp, final)
         _fsync_dir(root)
-    except OSError as exc:
+    except (OSError, SafetensorError) as exc:  # safetensors reports a full disk as SafetensorError
         shutil.rmtree(tmp, ignore_errors=True)
-        raise CheckpointWriteError(f"cannot write checkpoint {final}: {exc.strerror or exc}") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise CheckpointWriteError(f"cannot write checkpoint {final}: {reason}") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -183,7 +184,11 @@ def resolve_checkpoint(path: str | Path) -> Path:
     """The checkpoint folder that ``path`` names: a run directory (its latest
     checkpoint), a checkpoints folder, a checkpoint folder, or a file inside one."""
     p = Path(path).expanduser()
-    if not p.exists():
+    try:
+        exists = p.exists()
+    except OSError as exc:  # a name too long, a loop of links...
+        raise CheckpointError(f"cannot use {p}: {exc.strerror or exc}") from None
+    if not exists:
         raise CheckpointError(f"no such run or checkpoint: {p}")
     if p.is_file():
         if p.suffix != ".safetensors":

@@ -1,0 +1,501 @@
+"""Bad paths, a full disk and an interrupted download (issue 6): one ``error:`` line, a
+documented exit code, no traceback, and no half-written files.
+
+The generated (hypothesis) cases are in test_fuzz.py.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from urllib.error import URLError
+
+import pytest
+
+from ganzoo.errors import EXIT_CHECKPOINT, EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE
+
+from .conftest import TINY
+
+ROOT = os.geteuid() == 0 if hasattr(os, "geteuid") else False
+needs_permissions = pytest.mark.skipif(ROOT, reason="root ignores file permissions")
+
+
+def one_error_line(result) -> str:
+    """The single stderr line (an ``error:`` line), after checking there is nothing else."""
+    assert "Traceback" not in result.output, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "internal error" not in lines[0], lines[0]
+    return lines[0]
+
+
+def tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
+
+
+def leftovers(root: Path) -> list[str]:
+    """Temporary files and folders of interrupted writes (``.tmp-``) anywhere under ``root``."""
+    return [p for p in tree(root) if ".tmp-" in Path(p).name or Path(p).name.startswith(".tmp")]
+
+
+# --------------------------------------------------------------------------- paths
+
+def test_missing_data_dir(cli, tmp_path):
+    result = cli("train", "dcgan", "--data-dir", str(tmp_path / "nowhere"), *TINY)
+    assert result.exit_code == EXIT_USAGE
+    assert str(tmp_path / "nowhere" / "MNIST" / "raw") in one_error_line(result)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "nowhere").exists()
+
+
+def test_data_dir_that_is_a_file(cli, tmp_path):
+    blocker = tmp_path / "data.txt"
+    blocker.write_text("not a folder")
+    result = cli("train", "dcgan", "--data-dir", str(blocker), *TINY)
+    assert result.exit_code == EXIT_USAGE
+    assert f"data folder {blocker} is not a folder" in one_error_line(result)
+    assert tree(tmp_path) == ["data.txt"]
+
+
+def test_data_dir_file_is_refused_even_when_online(cli, tmp_path, monkeypatch):
+    """Without GANZOO_OFFLINE the loader would try to download into it; it says what is wrong."""
+    monkeypatch.delenv("GANZOO_OFFLINE")
+    blocker = tmp_path / "data.txt"
+    blocker.write_text("not a folder")
+    for dataset in ("mnist", "fashion-mnist", "cifar10"):
+        result = cli("train", "dcgan", "--dataset", dataset, "--data-dir", str(blocker), *TINY,
+                     "--image-size", "32")
+        assert result.exit_code == EXIT_USAGE, result.output
+        assert "is not a folder" in one_error_line(result)
+    assert tree(tmp_path) == ["data.txt"]
+
+
+def test_out_under_a_file(cli, data_dir, tmp_path):
+    (tmp_path / "blocker").write_text("")
+    result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--out", str(tmp_path / "blocker" / "runs"))
+    assert result.exit_code == EXIT_USAGE
+    assert "cannot create run directory" in one_error_line(result)
+    assert (tmp_path / "blocker").read_text() == ""
+
+
+@needs_permissions
+def test_unwritable_out(cli, data_dir, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--out", str(locked / "runs"))
+        assert result.exit_code == EXIT_USAGE
+        assert "cannot create run directory" in one_error_line(result)
+        assert tree(locked) == []
+    finally:
+        locked.chmod(0o700)
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("missing.toml", None, "config file not found"),
+    ("folder.json", "DIR", "is a folder, not a file"),
+    ("bad.json", b'{"steps": 3,', "cannot parse config file"),
+    ("bad.toml", b"steps = = 3", "cannot parse config file"),
+    ("binary.toml", b"\x89PNG\r\n\x1a\n\xff\xfe\x00", "cannot parse config file"),
+    ("binary.json", b"\xff\xfe\x00\x01", "cannot parse config file"),
+    ("huge.json", b'{"steps": ' + b"9" * 5000 + b"}", "cannot parse config file"),
+    ("deep.json", b"[" * 100000 + b"]" * 100000, "cannot parse config file"),
+    ("deep.toml", b"a = " + b"[" * 100000 + b"]" * 100000, "cannot parse config file"),
+    ("list.json", b"[1, 2]", "must hold a table/object"),
+    ("run.yaml", b"steps: 3", "must end in .json or .toml"),
+    ("inf.json", b'{"steps": 3, "epochs": Infinity}', "invalid config value for 'epochs': must be a finite"),
+    ("nan.toml", b"gp = nan", "invalid config value for 'gp'"),
+])
+def test_bad_config_files(cli, data_dir, tmp_path, name, content, message):
+    path = tmp_path / "configs" / name
+    path.parent.mkdir()
+    if content == "DIR":
+        path.mkdir()
+    elif content is not None:
+        path.write_bytes(content)
+    result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--config", str(path))
+    assert result.exit_code == EXIT_USAGE
+    assert message in one_error_line(result)
+    assert not (tmp_path / "runs").exists()
+
+
+@needs_permissions
+def test_unreadable_config_file(cli, data_dir, tmp_path):
+    path = tmp_path / "secret.toml"
+    path.write_text("steps = 3\n")
+    path.chmod(0o000)
+    try:
+        result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--config", str(path))
+        assert result.exit_code == EXIT_USAGE
+        assert "cannot read config file" in one_error_line(result)
+    finally:
+        path.chmod(0o600)
+
+
+def test_huge_and_deep_set_values_are_read_as_text(cli, data_dir, tmp_path):
+    for value, key in (("9" * 5000, "steps"), ("[" * 5000 + "]" * 5000, "arch.ngf")):
+        result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--set", f"{key}={value}")
+        assert result.exit_code == EXIT_USAGE
+        line = one_error_line(result)
+        assert f"invalid config value for '{key}'" in line and len(line) < 300
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["epochs=1e300"], "invalid config value for 'epochs': must be at most 1,000,000"),
+    (["g_optim.lr=Infinity"], "invalid config value for 'g_optim.lr': must be a finite number"),
+    (["seed=18446744073709551616"], "invalid config value for 'seed': must be at most 2**63 - 1"),
+    (["image_size=1000000"], "invalid config value for 'image_size': must be at most 4096"),
+    (['run_name="a\\u0000b"'], "invalid config value for 'run_name': must be a plain folder name"),
+    (['out="runs\\u0000x"'], "invalid config value for 'out'"),
+    (['out="\\udcff"'], "invalid config value for 'out': must be valid UTF-8 text"),
+    (["device=cuda:99999999999999999999"], "invalid config value for 'device'"),
+    (['device="cpu\\n"'], "invalid config value for 'device'"),
+])
+def test_out_of_range_values_are_refused_before_anything_runs(cli, data_dir, tmp_path, sets, message):
+    result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, *[f"--set={s}" for s in sets])
+    assert result.exit_code == EXIT_USAGE
+    assert message in one_error_line(result)
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.fixture
+def run(cli, data_dir, tmp_path) -> Path:
+    result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--run-name", "r",
+                 "--set", "checkpoint_every=1")
+    assert result.exit_code == 0, result.output
+    return tmp_path / "runs" / "r"
+
+
+def test_sample_into_a_missing_folder(cli, run, tmp_path):
+    result = cli("sample", str(run), "--out", str(tmp_path / "no" / "such" / "grid.png"))
+    assert result.exit_code == EXIT_USAGE
+    assert "does not exist" in one_error_line(result)
+    assert not (tmp_path / "no").exists()
+
+
+def test_eval_on_paths_that_are_no_run(cli, run, tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "picture.png").write_bytes(b"\x89PNG")
+    for path in (tmp_path / "missing", tmp_path / "empty", tmp_path / "picture.png", tmp_path / "runs",
+                 run / "samples"):
+        before = tree(tmp_path)
+        result = cli("eval", str(path), "--metrics", "fid", "-n", "16")
+        assert result.exit_code == EXIT_CHECKPOINT, (path, result.output)
+        one_error_line(result)
+        assert tree(tmp_path) == before
+
+
+def test_eval_checks_options_before_loading_anything(cli, tmp_path):
+    """Options that need no checkpoint are refused first, even for a run that is not there."""
+    for args, message in ((["-n", "1"], "-n must be at least 2"),
+                          (["--seed", str(2**64)], "--seed must be in 0..2**63-1"),
+                          (["--seed", "-1"], "--seed must be in 0..2**63-1"),
+                          (["--device", "tpu"], "--device must be"),
+                          (["--metrics", "fid,nope"], "unknown metric 'nope'"),
+                          (["--extractor", "nope"], "unknown extractor 'nope'")):
+        result = cli("eval", str(tmp_path / "missing"), *args)
+        assert result.exit_code == EXIT_USAGE, (args, result.output)
+        assert message in one_error_line(result)
+
+
+# --------------------------------------------------------------------------- a full disk
+
+def _disk_full(path=None) -> OSError:
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), *([str(path)] if path else []))
+
+
+def test_full_disk_while_writing_a_checkpoint(cli, data_dir, tmp_path, monkeypatch):
+    """The second checkpoint's first file fills the disk: the first checkpoint stays the
+    latest, complete one, and no temporary folder is left."""
+    from ganzoo.training import checkpoint as ckpt
+
+    calls = {"n": 0}
+    real_save_file = ckpt.save_file
+
+    def full_disk_save_file(tensors, filename, metadata=None):
+        calls["n"] += 1
+        if calls["n"] == 4:  # 3 files a checkpoint: the 2nd checkpoint's first file
+            Path(filename).write_bytes(b"\x00" * 100)  # half-written
+            raise _disk_full(filename)
+        return real_save_file(tensors, filename, metadata)
+
+    monkeypatch.setattr(ckpt, "save_file", full_disk_save_file)
+    result = cli("train", "dcgan", "-q", "--data-dir", str(data_dir), *TINY, "--run-name", "full",
+                 "--set", "checkpoint_every=1")
+    assert result.exit_code == EXIT_RUNTIME
+    assert "No space left on device" in one_error_line(result)
+    assert result.stdout == ""
+    run = tmp_path / "runs" / "full"
+    assert leftovers(run) == []
+    latest = (run / "checkpoints" / "latest").read_text().strip()
+    assert [p.name for p in (run / "checkpoints").iterdir() if p.is_dir()] == [latest]
+    assert sorted(p.name for p in (run / "checkpoints" / latest).iterdir()) == [
+        "discriminator.safetensors", "generator.safetensors", "train_state.safetensors"]
+    import ganzoo
+
+    assert ganzoo.load(run).step == int(latest.split("-")[1])  # what latest names is complete
+    for line in (run / "metrics.jsonl").read_text().splitlines():
+        json.loads(line)
+
+
+def test_full_disk_while_writing_a_sample_grid_during_training(cli, data_dir, tmp_path, monkeypatch):
+    from ganzoo.training import loop
+
+    def full_disk_save_image(tensor, fp, **kwargs):
+        Path(fp).write_bytes(b"\x89PNG\r\n")  # half-written
+        raise _disk_full(fp)
+
+    monkeypatch.setattr(loop, "save_image", full_disk_save_image)
+    result = cli("train", "dcgan", "-q", "--data-dir", str(data_dir), *TINY, "--run-name", "grid")
+    assert result.exit_code == EXIT_RUNTIME
+    assert "No space left on device" in one_error_line(result)
+    assert result.stdout == ""
+    run = tmp_path / "runs" / "grid"
+    assert leftovers(run) == [] and list((run / "samples").iterdir()) == []
+
+
+def test_full_disk_while_sampling(cli, run, tmp_path, monkeypatch):
+    import numpy as np
+
+    from ganzoo.training import loop
+
+    def full_disk_save_image(tensor, fp, **kwargs):
+        Path(fp).write_bytes(b"\x89PNG\r\n")
+        raise _disk_full(fp)
+
+    def full_disk_savez(file, **arrays):
+        Path(file).write_bytes(b"PK\x03\x04")
+        raise _disk_full(file)
+
+    monkeypatch.setattr(loop, "save_image", full_disk_save_image)
+    monkeypatch.setattr(np, "savez", full_disk_savez)
+    out = tmp_path / "out"
+    out.mkdir()
+    for args in (["--out", str(out / "grid.png")], ["--format", "npz", "--out", str(out / "s.npz")],
+                 ["--interpolate", "4", "--out", str(out / "walk.png")]):
+        result = cli("sample", str(run), *args)
+        assert result.exit_code == EXIT_RUNTIME, result.output
+        assert "No space left on device" in one_error_line(result)
+        assert result.stdout == "" and tree(out) == []
+
+
+def test_real_full_device_during_sampling(cli, run, tmp_path):
+    """/dev/full: the real ENOSPC from the real PNG writer."""
+    if not Path("/dev/full").is_char_device():
+        pytest.skip("no /dev/full")
+    link_dir = tmp_path / "full"
+    link_dir.mkdir()
+    target = link_dir / "grid.png"
+    import ganzoo.training.loop as loop
+
+    real = loop.save_image
+
+    def to_dev_full(tensor, fp, **kwargs):  # the temporary file is /dev/full
+        os.symlink("/dev/full", fp)
+        return real(tensor, fp, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(loop, "save_image", to_dev_full)
+        result = cli("sample", str(run), "--out", str(target))
+    assert Path("/dev/full").is_char_device()  # written through, never replaced
+    assert result.exit_code == EXIT_RUNTIME, result.output
+    assert "No space left on device" in one_error_line(result)
+    assert tree(link_dir) == []
+
+
+def test_full_disk_in_safetensors_while_checkpointing(cli, data_dir, tmp_path, monkeypatch):
+    """safetensors writes through its own temporary file and, on a full disk, raises exactly this
+    (checked with RLIMIT_FSIZE: 'I/O error: File too large (os error 27)')."""
+    from safetensors import SafetensorError
+
+    from ganzoo.training import checkpoint as ckpt
+
+    def full_disk_save_file(tensors, filename, metadata=None):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(ckpt, "save_file", full_disk_save_file)
+    result = cli("train", "dcgan", "-q", "--data-dir", str(data_dir), *TINY, "--run-name", "f")
+    assert result.exit_code == EXIT_RUNTIME
+    assert "No space left on device" in one_error_line(result)
+    assert leftovers(tmp_path / "runs" / "f") == []
+
+
+def _fail_fsync_of(name_part: str, monkeypatch):
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if name_part in os.readlink(f"/proc/self/fd/{fd}"):
+            raise _disk_full()
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_full_disk_while_moving_latest_leaves_no_temporary_file(cli, data_dir, tmp_path, monkeypatch):
+    _fail_fsync_of(".latest.tmp-", monkeypatch)
+    result = cli("train", "dcgan", "-q", "--data-dir", str(data_dir), *TINY, "--run-name", "l")
+    assert result.exit_code == EXIT_RUNTIME
+    one_error_line(result)
+    assert leftovers(tmp_path / "runs" / "l") == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_full_disk_while_writing_config_json_leaves_no_run_directory(cli, data_dir, tmp_path, monkeypatch):
+    _fail_fsync_of(".config.json.tmp-", monkeypatch)
+    result = cli("train", "dcgan", "-q", "--data-dir", str(data_dir), *TINY, "--run-name", "c")
+    assert result.exit_code == EXIT_RUNTIME
+    one_error_line(result)
+    assert not (tmp_path / "runs" / "c").exists()
+
+
+# --------------------------------------------------------------------------- an interrupted download
+
+class FakeDownload:
+    """Stands in for torchvision's download_and_extract_archive: writes part of the file, then
+    fails as told. ``complete`` calls succeed first (writing the file and its extracted copy)."""
+
+    def __init__(self, error: BaseException, complete: int = 0):
+        self.error, self.complete, self.calls = error, complete, 0
+
+    def __call__(self, url, download_root, extract_root=None, filename=None, md5=None, **kwargs):
+        self.calls += 1
+        root = Path(download_root)
+        root.mkdir(parents=True, exist_ok=True)
+        name = filename or url.rsplit("/", 1)[-1]
+        if self.calls <= self.complete:
+            (root / name).write_bytes(b"\x1f\x8b complete archive")
+            (root / name.removesuffix(".gz")).write_bytes(b"extracted")
+            return
+        (root / name).write_bytes(b"\x1f\x8b partial")
+        raise self.error
+
+
+@pytest.mark.parametrize("error, complete, code", [
+    (URLError("connection reset by peer"), 0, EXIT_USAGE),
+    (ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"), 2, EXIT_USAGE),
+    (RuntimeError("File not found or corrupted."), 1, EXIT_USAGE),
+    (_disk_full(), 1, EXIT_USAGE),
+    (KeyboardInterrupt(), 2, EXIT_INTERRUPTED),
+], ids=["network-down", "reset-after-two-files", "corrupt", "disk-full", "ctrl-c"])
+def test_interrupted_mnist_download_leaves_nothing(cli, tmp_path, monkeypatch, error, complete, code):
+    import torchvision.datasets.mnist as tv_mnist
+
+    monkeypatch.delenv("GANZOO_OFFLINE")
+    fake = FakeDownload(error, complete)
+    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", fake)
+    data = tmp_path / "data"
+    (data / "MNIST").mkdir(parents=True)
+    (data / "keep.txt").write_text("mine")
+    result = cli("train", "dcgan", "--data-dir", str(data), *TINY)
+    assert fake.calls > complete
+    assert result.exit_code == code, result.output
+    line = one_error_line(result)
+    assert ("interrupted" if code == EXIT_INTERRUPTED else "could not be downloaded") in line
+    assert tree(data) == ["MNIST", "keep.txt"]  # what was there stays; nothing new does
+    assert not (tmp_path / "runs").exists()
+
+
+def test_interrupted_download_into_a_new_folder_removes_it(cli, tmp_path, monkeypatch):
+    import torchvision.datasets.mnist as tv_mnist
+
+    monkeypatch.delenv("GANZOO_OFFLINE")
+    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", FakeDownload(KeyboardInterrupt(), 1))
+    result = cli("train", "dcgan", "--data-dir", str(tmp_path / "new" / "data"), *TINY)
+    assert result.exit_code == EXIT_INTERRUPTED
+    one_error_line(result)
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("error, code", [(OSError(errno.ECONNRESET, "Connection reset by peer"), EXIT_USAGE),
+                                         (KeyboardInterrupt(), EXIT_INTERRUPTED)])
+def test_interrupted_cifar_download_leaves_nothing(cli, tmp_path, monkeypatch, error, code):
+    import torchvision.datasets.cifar as tv_cifar
+
+    def fake(url, download_root, extract_root=None, filename=None, md5=None, **kwargs):
+        root = Path(download_root)
+        (root / filename).write_bytes(b"\x1f\x8b partial archive")
+        (root / "cifar-10-batches-py").mkdir(exist_ok=True)
+        (root / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"partial")
+        raise error
+
+    monkeypatch.delenv("GANZOO_OFFLINE")
+    monkeypatch.setattr(tv_cifar, "download_and_extract_archive", fake)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "keep.txt").write_text("mine")
+    result = cli("train", "dcgan", "--dataset", "cifar10", "--data-dir", str(data), *TINY, "--image-size", "32")
+    assert result.exit_code == code, result.output
+    one_error_line(result)
+    assert tree(data) == ["keep.txt"]
+
+
+# --------------------------------------------------------------------------- real processes
+
+def test_real_process_one_line_and_debug_traceback(data_dir, tmp_path):
+    """``python -m ganzoo``: the real stderr is one line; GANZOO_DEBUG=1 shows the traceback."""
+    env = {**os.environ, "GANZOO_DISABLE_PLUGINS": ""}
+    args = [sys.executable, "-m", "ganzoo", "train", "dcgan", "--data-dir", str(data_dir), *TINY,
+            "--set", "batch_size=0"]
+    plain = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
+    assert plain.returncode == EXIT_USAGE
+    assert plain.stderr == "error: invalid config value for 'batch_size': Input should be greater than 0 (got 0)\n"
+    assert plain.stdout == ""
+    debug = subprocess.run([sys.executable, "-m", "ganzoo", "info", "nosuchthing"], capture_output=True,
+                           text=True, env={**env, "GANZOO_DEBUG": "1"}, timeout=300)
+    assert debug.returncode == EXIT_RUNTIME
+    assert "Traceback" in debug.stderr and "UnknownComponentError" in debug.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+# --------------------------------------------------------------------------- bugs in other files
+
+def test_sample_with_a_junk_device(cli, run):
+    result = cli("sample", str(run), "--device", "tpu", "--out", "g.png")
+    assert result.exit_code == EXIT_USAGE
+    one_error_line(result)
+
+
+def test_sample_with_a_huge_seed(cli, run):
+    result = cli("sample", str(run), "--seed", str(2**64), "--out", "g.png")
+    assert result.exit_code == EXIT_USAGE
+    one_error_line(result)
+
+
+def test_line_breaks_in_user_text_never_split_the_error(cli, tmp_path):
+    result = cli("train", "dcgan", "--no-such\u2028option")
+    assert result.exit_code == EXIT_USAGE
+    one_error_line(result)
+
+
+def test_run_path_with_a_too_long_name(cli, tmp_path):
+    result = cli("eval", str(tmp_path / ("x" * 300)))
+    assert result.exit_code == EXIT_CHECKPOINT
+    one_error_line(result)
+
+
+def test_sample_out_with_a_too_long_name(cli, run, tmp_path):
+    result = cli("sample", str(run), "--out", str(tmp_path / ("x" * 300) / "g.png"))
+    assert result.exit_code == EXIT_USAGE
+    one_error_line(result)
+
+
+def test_too_long_names_are_refused_before_anything_runs(cli, data_dir, run, tmp_path):
+    long = "x" * 300
+    for args, message in ((["--run-name", long], "invalid config value for 'run_name'"),
+                          (["--out", str(tmp_path / long)], "invalid config value for 'out'"),
+                          (["--config", str(tmp_path / (long + ".toml"))], "cannot read config file"),
+                          (["--data-dir", str(tmp_path / long)], "invalid config value for 'data_dir'")):
+        result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, *args)
+        assert result.exit_code == EXIT_USAGE, (args, result.output)
+        assert message in one_error_line(result)
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["r"]  # only the fixture's run
+    result = cli("eval", str(run), "--data-dir", str(tmp_path / long))
+    assert result.exit_code == EXIT_USAGE
+    assert "cannot use data folder" in one_error_line(result)
