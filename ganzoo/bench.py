@@ -6,6 +6,10 @@ Reported: images/s (real images the discriminator sees), ms per step (median, p1
 peak memory (process RSS on CPU, allocated memory on CUDA), FLOPs per step
 (``torch.utils.flop_counter``) and the achieved FLOP/s as a fraction of this device's
 measured matrix-multiply peak at the same precision.
+
+Under torchrun (or ``ganzoo bench --nproc N``) it times the DDP step of N processes: the
+batch is the global batch, images/s count all ranks, FLOPs and the peak are rank 0's
+share and one process's peak. :func:`scaling` compares N processes with one.
 """
 
 from __future__ import annotations
@@ -69,24 +73,31 @@ def bench(registry: Registry, model: str, *, loss: str | None = None, dataset: s
     """Benchmark one model's training step; returns a dict of figures (see module docstring)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from .data import InMemoryBatches, shape_of
-    from .run import build_loss, build_networks, resolve_algorithm, resolve_device
+    from . import distributed
+    from .data import DataShape, InMemoryBatches
+    from .run import build_loss, build_networks, check_model_fits, resolve_algorithm, resolve_device
     from .training.loop import Trainer
     from .training.progress import Reporter
 
     flags = {"batch_size": batch_size, "image_size": image_size, "device": device,
              "precision": precision, "compile": compile}
     cfg = resolve_config(registry, model, loss=loss, dataset=dataset, flags=flags, sets=sets)
-    dev = resolve_device(cfg.device)
+    ctx = distributed.from_environment()  # under torchrun: time the DDP step of N processes
+    dev = distributed.setup(ctx, resolve_device(cfg.device))
     spec = registry.get("dataset", cfg.dataset).spec
-    data = synthetic_data(spec, cfg.image_size, max(4 * cfg.batch_size * cfg.n_critic, 256))
-    shape = shape_of(data, cfg.image_size)
+    shape = (DataShape(num_classes=spec.num_classes, point_dim=spec.point_dim) if spec.point_dim else
+             DataShape(channels=spec.channels, image_size=cfg.image_size or spec.image_size,
+                       num_classes=spec.num_classes))
+    check_model_fits(registry.get("model", cfg.model).spec, shape, labelled=spec.num_classes is not None,
+                     dataset=spec.name)
     nets = build_networks(registry, cfg, shape, dev)
+    data = synthetic_data(spec, cfg.image_size, max(4 * cfg.batch_size * cfg.n_critic, 256))
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(cfg, nets, build_loss(registry, cfg.loss),
-                          InMemoryBatches(data, cfg.batch_size, dev, image_size=shape.image_size or None),
+                          InMemoryBatches(data, cfg.batch_size, dev, image_size=shape.image_size or None,
+                                          rank=ctx.rank, world_size=ctx.world_size),
                           Path(tmp), {}, Reporter(enabled=False),
-                          step_fn=resolve_algorithm(registry, cfg.algorithm))
+                          step_fn=resolve_algorithm(registry, cfg.algorithm), dist=ctx)
         for _ in range(warmup):
             trainer.train_step()
         with FlopCounterMode(display=False) as counter:
@@ -97,10 +108,12 @@ def bench(registry: Registry, model: str, *, loss: str | None = None, dataset: s
         times = []
         for _ in range(steps):
             _sync(dev)
+            distributed.barrier(ctx)
             started = time.perf_counter()
             trainer.train_step()
             _sync(dev)
             times.append(time.perf_counter() - started)
+        distributed.teardown()
     median = statistics.median(times)
     quantiles = statistics.quantiles(times, n=10) if len(times) > 1 else [median] * 9
     peak = matmul_peak(dev, cfg.precision)
@@ -108,6 +121,7 @@ def bench(registry: Registry, model: str, *, loss: str | None = None, dataset: s
               else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     return {
         "model": cfg.model, "loss": cfg.loss, "dataset": cfg.dataset, "device": str(dev),
+        "processes": ctx.world_size, "threads_per_process": torch.get_num_threads(),
         "precision": cfg.precision, "compile": cfg.compile, "batch_size": cfg.batch_size,
         "n_critic": cfg.n_critic, "sample_shape": list(shape.sample_shape), "steps": steps,
         "images_per_sec": round(cfg.batch_size * cfg.n_critic / median, 2),
@@ -118,3 +132,33 @@ def bench(registry: Registry, model: str, *, loss: str | None = None, dataset: s
         "flops_per_step": flops, "achieved_flops_per_sec": round(flops / median),
         "matmul_peak_flops_per_sec": round(peak), "peak_fraction": flops / median / peak,
     }
+
+
+def scaling(argv: list[str], nproc: int) -> dict[str, Any]:
+    """Run ``ganzoo bench ARGV --json`` on 1 and on ``nproc`` processes through torch's
+    launcher, each process with the same number of threads (cores / nproc), and return
+    both results with the scaling efficiency ``(images/s on N) / (N x images/s on 1)``."""
+    import json
+    import os
+
+    from .distributed import DistributedError, launch
+
+    threads = max(1, (os.cpu_count() or 1) // nproc)
+    results = {}
+    for n in (1, nproc):
+        done = launch(n, ["bench", *argv, "--json"], capture=True, threads=threads)
+        if done.returncode:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise DistributedError(f"bench on {n} process(es) failed (exit code {done.returncode}): {last}")
+        try:
+            results[n] = json.loads(done.stdout)
+        except ValueError:
+            raise DistributedError(f"bench on {n} process(es) printed no JSON") from None
+    summary = []
+    for one, many in zip(results[1], results[nproc]):
+        speedup = many["images_per_sec"] / one["images_per_sec"]
+        summary.append({"model": one["model"], "processes": nproc, "threads_per_process": threads,
+                        "images_per_sec_1": one["images_per_sec"], f"images_per_sec_{nproc}": many["images_per_sec"],
+                        "speedup": round(speedup, 3), "efficiency": round(speedup / nproc, 3),
+                        "one": one, "many": many})
+    return {"results": summary}

@@ -124,12 +124,22 @@ class InMemoryBatches:
     Each epoch is a fresh permutation drawn from its own generator; the last partial
     batch of an epoch is dropped. ``state_dict()`` captures the exact position so a
     resumed run sees the same batches.
+
+    With ``world_size`` processes, ``batch_size`` is the global batch: every rank walks
+    the same order and takes its own ``batch_size / world_size`` slice of each batch
+    (sharding by index), so the state is the same on every rank and a run can resume
+    on any number of processes.
     """
 
     def __init__(self, data: ImageData | PointData, batch_size: int, device: torch.device | str,
-                 image_size: int | None = None, seed: int = 0) -> None:
+                 image_size: int | None = None, seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
         if batch_size > len(data):
             raise ConfigError(f"batch_size {batch_size} is larger than the dataset ({len(data)} samples)")
+        if batch_size % world_size:
+            raise ConfigError(f"batch_size {batch_size} does not split evenly over {world_size} processes "
+                              f"(it is the global batch; use a multiple of {world_size})")
+        self.rank, self.world_size = rank, world_size
+        self.local_batch_size = batch_size // world_size
         self.device = torch.device(device)
         self.points = isinstance(data, PointData)
         self.images = (data.points if self.points else data.images).to(self.device)
@@ -152,7 +162,8 @@ class InMemoryBatches:
             self.order = torch.randperm(len(self.images), generator=self.generator)
             self.position = 0
             self.epoch += 1
-        index = self.order[self.position:self.position + self.batch_size].to(self.device)
+        start = self.position + self.rank * self.local_batch_size
+        index = self.order[start:start + self.local_batch_size].to(self.device)
         self.position += self.batch_size
         images = self.images.index_select(0, index)
         if not self.points:

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import torch
 
 from . import __version__
-from .config import RunConfig, arch_config
+from .config import DEVICE_PATTERN, RunConfig, arch_config
 from .data import DataShape, ImageData, InMemoryBatches, PointData, default_data_dir, shape_of
 from .errors import CheckpointError, ComponentUnavailableError, ConfigError
 from .losses import Loss
@@ -26,6 +26,8 @@ from .training.progress import Reporter, make_reporter
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU; refuses devices that are not there."""
+    if not isinstance(name, str) or not DEVICE_PATTERN.match(name):
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
@@ -269,8 +271,28 @@ def train(cfg: RunConfig, registry: Registry, reporter: Reporter | None = None,
     With ``resume_from`` (a checkpoint folder, see :func:`resume`), training continues in
     that checkpoint's run directory from the exact state it saved.
     """
-    reporter = reporter or make_reporter()
-    device = resolve_device(cfg.device)
+    from . import distributed
+
+    dist_ctx = distributed.from_environment()
+    device = distributed.setup(dist_ctx, resolve_device(cfg.device))
+    try:
+        return _train(cfg, registry, reporter, resume_from, dist_ctx, device)
+    finally:
+        distributed.teardown()
+
+
+def _train(cfg: RunConfig, registry: Registry, reporter: Reporter | None, resume_from: Path | None,
+           dist_ctx, device: torch.device) -> Run:
+    from . import distributed
+
+    if dist_ctx.is_main:
+        reporter = reporter or make_reporter()
+    else:
+        from .training.progress import Reporter as SilentReporter
+
+        reporter = SilentReporter(enabled=False)  # only rank 0 reports
+    if cfg.sync_batchnorm and dist_ctx.enabled and device.type != "cuda":
+        raise ConfigError("sync_batchnorm needs CUDA devices (SyncBatchNorm has no CPU kernel)")
     if cfg.logger == "tensorboard":
         from .training.progress import check_tensorboard
 
@@ -285,13 +307,19 @@ def train(cfg: RunConfig, registry: Registry, reporter: Reporter | None = None,
     if uses_labels(nets) and data.labels is None:
         raise ConfigError(f"model {model_spec.name!r} uses class labels and needs a labelled dataset; "
                           f"{dataset_spec.name} has no labels")
-    batches = InMemoryBatches(data, cfg.batch_size, device, image_size=shape.image_size, seed=cfg.seed)
+    if dist_ctx.rank:  # same initial weights everywhere; a stream of its own from here on
+        torch.manual_seed(cfg.seed + dist_ctx.rank)
+    if cfg.sync_batchnorm and dist_ctx.enabled:
+        nets.generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(nets.generator)
+        nets.discriminator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(nets.discriminator)
+    batches = InMemoryBatches(data, cfg.batch_size, device, image_size=shape.image_size, seed=cfg.seed,
+                              rank=dist_ctx.rank, world_size=dist_ctx.world_size)
     evaluator = None
-    if cfg.eval_every:
+    if cfg.eval_every and cfg.eval_metrics is None:
+        cfg = cfg.model_copy(update={"eval_metrics": ["modes"] if shape.kind == "points" else ["fid"]})
+    if cfg.eval_every and dist_ctx.is_main:
         from .metrics.evaluate import Evaluator
 
-        if cfg.eval_metrics is None:
-            cfg = cfg.model_copy(update={"eval_metrics": ["modes"] if shape.kind == "points" else ["fid"]})
         evaluator = Evaluator(registry, cfg.dataset, cfg.eval_metrics, n=cfg.eval_samples, split="test",
                               extractor=cfg.eval_extractor, seed=cfg.seed, data_dir=cfg.data_dir,
                               image_size=shape.image_size if shape.kind == "image" else None, device=device)
@@ -299,24 +327,39 @@ def train(cfg: RunConfig, registry: Registry, reporter: Reporter | None = None,
         cfg = cfg.model_copy(update={"steps": max(1, math.ceil(cfg.epochs * batches.batches_per_epoch / cfg.n_critic))})
 
     step_fn = resolve_algorithm(registry, cfg.algorithm)
-    _seed_host_generators(cfg.seed)
+    _seed_host_generators(cfg.seed + dist_ctx.rank)
     from .training.loop import Trainer
 
-    run_dir = new_run_dir(cfg) if resume_from is None else Path(cfg.out) / str(cfg.run_name)
+    if resume_from is not None:
+        run_dir = Path(cfg.out) / str(cfg.run_name)
+    else:  # rank 0 names and creates the run directory; the others learn its name
+        run_dir = distributed.from_main(dist_ctx, lambda: new_run_dir(cfg))
     trainer = Trainer(cfg, nets, loss, batches, run_dir, checkpoint_metadata(cfg, shape), reporter, evaluator,
-                      step_fn=step_fn)
+                      step_fn=step_fn, dist=dist_ctx)
     if resume_from is not None:
         trainer.load_checkpoint(resume_from)  # a bad checkpoint fails here, before anything is written
+    if resume_from is not None and dist_ctx.is_main:
         for name in ("metrics.jsonl", "events.jsonl"):
             _truncate_metrics(run_dir / name, trainer.step)
         with open(run_dir / "events.jsonl", "a", encoding="utf-8") as events:
             events.write(json.dumps({"step": trainer.step, "event": "resumed", "checkpoint": resume_from.name,
                                      "target_steps": cfg.steps}) + "\n")
-    ckpt.atomic_write_text(run_dir / "config.json", cfg.model_dump_json(indent=2) + "\n")
+    if dist_ctx.is_main:
+        try:
+            ckpt.atomic_write_text(run_dir / "config.json", cfg.model_dump_json(indent=2) + "\n")
+        except BaseException:  # a full disk, Ctrl-C: leave no new run directory without its config
+            if resume_from is None:
+                import shutil
+
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
     classes = f"{shape.num_classes} classes" if shape.num_classes else "unlabelled"
     reporter.message(f"run directory: {run_dir}")
     reporter.message(f"data: {dataset_spec.name}, {len(data):,} samples of shape "
                      f"{'x'.join(map(str, shape.sample_shape))}, {classes}; device {device}")
+    if dist_ctx.enabled:
+        reporter.message(f"distributed: {dist_ctx.world_size} processes ({distributed.backend_for(device)}), "
+                         f"global batch {cfg.batch_size} = {dist_ctx.world_size} x {batches.local_batch_size}")
     for note in cfg.notes:
         reporter.message(f"note: {note}")
     if resume_from is not None:

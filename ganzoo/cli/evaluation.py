@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import List, Optional
 
@@ -37,12 +38,24 @@ def register(app: typer.Typer, ctx) -> None:
 
           ganzoo eval runs/gan-toy-ring-20261128-120000 --metrics modes -n 2500
         """
+        from ..config import DEVICE_PATTERN, MAX_SEED
         from ..errors import ConfigError
         from ..metrics.evaluate import evaluate
 
         names = [m.strip() for m in metrics.split(",") if m.strip()]
         if not names:
             raise ConfigError("--metrics needs at least one metric (see `ganzoo list metrics`)")
+        # everything that needs no checkpoint is checked before one is loaded
+        if n < 2:
+            raise ConfigError(f"-n must be at least 2, got {n}")
+        if not 0 <= seed <= MAX_SEED:
+            raise ConfigError(f"--seed must be in 0..2**63-1, got {seed}")
+        if not DEVICE_PATTERN.match(device):
+            raise ConfigError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
+        for name in names:
+            ctx.registry.get("metric", name)
+        if extractor is not None:
+            ctx.registry.get("extractor", extractor)
         result = evaluate(run, names, n=n, split=split, extractor=extractor, seed=seed,
                           data_dir=data_dir, device=device, registry=ctx.registry)
         if as_json:
@@ -75,6 +88,8 @@ def register_bench(app: typer.Typer, ctx) -> None:
         steps: int = typer.Option(20, "--steps", help="timed steps (after the warm-up)"),
         warmup: int = typer.Option(3, "--warmup", help="untimed warm-up steps"),
         sets: List[str] = typer.Option([], "--set", help="any config key, e.g. --set arch.ngf=32"),
+        nproc: Optional[int] = typer.Option(None, "--nproc", help="also time N processes (DDP through "
+                                            "torchrun) and report the scaling efficiency against 1"),
         as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
     ) -> None:
         """Time training steps on synthetic data: images/s, ms/step, memory, FLOPs, peak fraction.
@@ -84,6 +99,8 @@ def register_bench(app: typer.Typer, ctx) -> None:
           ganzoo bench dcgan --image-size 64 --batch-size 64 --device cpu
 
           ganzoo bench dcgan sngan --precision bf16 --json
+
+          ganzoo bench dcgan --nproc 2 --device cpu
         """
         from rich.console import Console
         from rich.table import Table
@@ -93,9 +110,37 @@ def register_bench(app: typer.Typer, ctx) -> None:
 
         if steps < 1 or warmup < 0:
             raise ConfigError("--steps must be at least 1 and --warmup at least 0")
+        if nproc is not None and "WORLD_SIZE" not in os.environ:
+            import sys
+
+            from ..bench import scaling
+            from ..distributed import strip_option
+
+            if nproc < 2:
+                raise ConfigError("--nproc must be at least 2 (it compares N processes with 1)")
+            argv = sys.argv[1:]
+            if "bench" not in argv:
+                raise ConfigError("--nproc needs the ganzoo command line")
+            argv = [a for a in strip_option(argv[argv.index("bench") + 1:], "--nproc") if a != "--json"]
+            report = scaling(argv, nproc)
+            if as_json:
+                typer.echo(json.dumps(report, indent=2))
+                return
+            table = Table(box=None)
+            for column in ("model", "processes", "threads each", "img/s on 1", f"img/s on {nproc}",
+                           "speedup", "efficiency"):
+                table.add_column(column)
+            for r in report["results"]:
+                table.add_row(r["model"].split(":")[-1], str(nproc), str(r["threads_per_process"]),
+                              f"{r['images_per_sec_1']:.1f}", f"{r[f'images_per_sec_{nproc}']:.1f}",
+                              f"{r['speedup']:.2f}x", f"{100 * r['efficiency']:.0f}%")
+            Console().print(table)
+            return
         rows = [bench(ctx.registry, m, loss=loss, dataset=dataset, device=device, batch_size=batch_size,
                       image_size=image_size, precision=precision, compile=compile_, steps=steps,
                       warmup=warmup, sets=sets) for m in (models or ["dcgan"])]
+        if os.environ.get("RANK", "0") != "0":  # under torchrun: rank 0 reports for the job
+            return
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
             return

@@ -46,6 +46,9 @@ def register(app: typer.Typer, ctx) -> None:
                                              "a run directory or a checkpoint folder"),
         force: bool = typer.Option(False, "--force", help="with --resume: resume even if model, loss, data "
                                    "or training settings differ from the checkpoint's"),
+        nproc: Optional[int] = typer.Option(None, "--nproc", help="train on N local processes with DDP, "
+                                            "started by torch's launcher (torchrun); --batch-size is the "
+                                            "global batch"),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress output"),
     ) -> None:
         """Train a model; writes config.json, metrics.jsonl, sample grids and checkpoints.
@@ -59,9 +62,12 @@ def register(app: typer.Typer, ctx) -> None:
           ganzoo train dcgan --dataset mnist --eval-every 1000 --eval-metrics fid,modes
 
           ganzoo train --resume latest --steps 4000
+
+          ganzoo train dcgan --nproc 2 --batch-size 128    (same as: torchrun --nproc-per-node 2 -m ganzoo train ...)
         """
         from ..config import resolve_config
-        from ..errors import ConfigError
+        from ..distributed import DistributedError
+        from ..errors import ConfigError, TrainingInterrupted
         from ..run import resume as resume_run
         from ..run import train
         from ..training.progress import make_reporter
@@ -74,6 +80,24 @@ def register(app: typer.Typer, ctx) -> None:
                  if eval_metrics else None}
         if lr is not None:
             flags.update(g_optim={"lr": lr}, d_optim={"lr": lr})
+        if nproc is not None:
+            import os
+            import sys
+
+            from ..distributed import launch, strip_option
+
+            if nproc < 1:
+                raise ConfigError("--nproc must be at least 1")
+            if "WORLD_SIZE" not in os.environ:  # not yet under torchrun: start the workers
+                if "train" not in sys.argv[1:]:
+                    raise ConfigError("--nproc needs the ganzoo command line; use torchrun -m ganzoo train ...")
+                code = launch(nproc, strip_option(sys.argv[1:], "--nproc"))
+                if code == 130:
+                    raise TrainingInterrupted("interrupted")
+                if code:
+                    raise DistributedError(f"the {nproc}-process run failed (exit code {code}); "
+                                           "the failing rank's error is printed above")
+                return
         reporter = make_reporter(enabled=not quiet)
         if resume is not None:
             run = resume_run(ctx.registry, resume, model=model, force=force, reporter=reporter, loss=loss,
@@ -86,8 +110,11 @@ def register(app: typer.Typer, ctx) -> None:
             cfg = resolve_config(ctx.registry, model, loss=loss, dataset=dataset, config_file=config,
                                  flags=flags, sets=sets)
             run = train(cfg, ctx.registry, reporter)
-        typer.echo(f"trained {run.step} steps; run directory: {run.path}", err=True)
-        typer.echo(str(run.path))
+        from ..distributed import from_environment
+
+        if from_environment().is_main:  # under torchrun, one line for the whole job
+            typer.echo(f"trained {run.step} steps; run directory: {run.path}", err=True)
+            typer.echo(str(run.path))
 
     @app.command("sample")
     @handle_errors
@@ -124,15 +151,23 @@ def register(app: typer.Typer, ctx) -> None:
         from ..sampling import load
         from ..training.loop import save_grid
 
+        from ..config import MAX_SEED
+
         if n < 1 or (nrow is not None and nrow < 1):
             raise ConfigError("-n and --nrow must be at least 1")
+        if not 0 <= seed <= MAX_SEED:
+            raise ConfigError(f"--seed must be in 0..2**63-1, got {seed}")
         if fmt not in ("png", "npz"):
             raise ConfigError(f"--format must be png or npz, got {fmt!r}")
         if out == Path("grid.png") and fmt == "npz":
             out = Path("samples.npz")
         if out.suffix.lower() != f".{fmt}":
             raise ConfigError(f"--out must name a .{fmt} file, got {out}")
-        if not out.parent.is_dir():
+        try:
+            folder_ok = out.parent.is_dir()
+        except OSError as exc:  # a name too long, a loop of links...
+            raise ConfigError(f"cannot use folder {out.parent}: {exc.strerror or exc}") from None
+        if not folder_ok:
             raise ConfigError(f"folder {out.parent} does not exist")
         if interpolate is not None and fmt != "png":
             raise ConfigError("--interpolate writes a PNG grid; drop --format npz")

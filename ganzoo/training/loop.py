@@ -8,6 +8,7 @@ discriminator's parameters do not collect gradients during the generator update.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -23,6 +24,7 @@ from torchvision.utils import save_image
 
 from ..config import OptimizerConfig, RunConfig
 from ..data import InMemoryBatches
+from ..distributed import SINGLE, DistContext, any_true, barrier
 from ..errors import CheckpointError, GanzooError, TrainingInterrupted
 from ..losses import Loss, gradient_penalty, r1_penalty
 from ..networks import Networks, generate, split_outputs
@@ -125,15 +127,15 @@ def alternating_step(trainer: "Trainer") -> dict[str, torch.Tensor]:
         real, labels = t.batches.next()
         g_labels = labels if G.num_classes else None
         d_labels = labels if D.num_classes else None
-        z = G.sample_latent(cfg.batch_size, device=t.device)
-        with t._autocast():
+        z = t.sample_latent()
+        with t.autocast():
             if i == cfg.n_critic - 1:
                 fake = t.g_forward(z, g_labels)
             else:
                 with torch.no_grad():
                     fake = t.g_forward(z, g_labels)
-            real_logits, real_classes = t._discriminate(real, d_labels)
-            fake_logits, fake_classes = t._discriminate(fake.detach(), d_labels)
+            real_logits, real_classes = t.discriminate(real, d_labels)
+            fake_logits, fake_classes = t.discriminate(fake.detach(), d_labels)
         d_loss = loss.d_loss(real_logits, fake_logits)
         if aux_weight:
             d_loss = d_loss + aux_weight * (F.cross_entropy(real_classes, labels)
@@ -146,7 +148,7 @@ def alternating_step(trainer: "Trainer") -> dict[str, torch.Tensor]:
             penalty = r1 if penalty is None else penalty + r1
         if penalty is not None:
             d_loss = d_loss + penalty
-        d_norm = t._update(d_loss, t.d_optimizer, t.d_scaler)
+        d_norm = t.update(d_loss, t.d_optimizer, t.d_scaler)
         if cfg.weight_clip:
             with torch.no_grad():
                 for p in D.parameters():
@@ -154,12 +156,12 @@ def alternating_step(trainer: "Trainer") -> dict[str, torch.Tensor]:
 
     D.requires_grad_(False)
     try:
-        with t._autocast():
-            g_logits, g_classes = t._discriminate(fake, d_labels)
+        with t.autocast():
+            g_logits, g_classes = t.discriminate(fake, d_labels, frozen=True)
         g_loss = loss.g_loss(g_logits)
         if aux_weight:
             g_loss = g_loss + aux_weight * F.cross_entropy(g_classes, labels)
-        g_norm = t._update(g_loss, t.g_optimizer, t.g_scaler)
+        g_norm = t.update(g_loss, t.g_optimizer, t.g_scaler)
     finally:
         D.requires_grad_(True)
     stats = {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
@@ -191,9 +193,10 @@ class Trainer:
 
     def __init__(self, cfg: RunConfig, nets: Networks, loss: Loss, batches: InMemoryBatches,
                  run_dir: Path, metadata: dict[str, str], reporter: Reporter, evaluator=None,
-                 step_fn=None) -> None:
+                 step_fn=None, dist: DistContext = SINGLE) -> None:
         self.cfg = cfg
         self.step_fn = step_fn or alternating_step
+        self.dist = dist
         self.generator = nets.generator
         self.discriminator = nets.discriminator
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
@@ -203,10 +206,25 @@ class Trainer:
             self.discriminator.to(memory_format=torch.channels_last)
         if batches.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        # Forward passes may go through compiled wrappers; parameters, state_dict and
-        # requires_grad always use the modules themselves (checkpoint keys stay plain).
-        self.g_forward = torch.compile(self.generator) if cfg.compile else self.generator
-        self.d_forward = torch.compile(self.discriminator) if cfg.compile else self.discriminator
+        # Forward passes may go through DDP and compiled wrappers; parameters, state_dict
+        # and requires_grad always use the modules themselves (checkpoint keys stay plain).
+        g_module, d_module = self.generator, self.discriminator
+        if dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [batches.device.index] if batches.device.type == "cuda" else None
+            g_module = DDP(self.generator, device_ids=ids)
+            d_module = DDP(self.discriminator, device_ids=ids)
+        self.g_forward = torch.compile(g_module) if cfg.compile else g_module
+        self.d_forward = torch.compile(d_module) if cfg.compile else d_module
+        # The generator update goes through the discriminator's own module: its parameters
+        # are frozen then, so DDP must neither wait for nor sync their (absent) gradients.
+        self.d_frozen_forward = self.d_forward
+        if dist.enabled:
+            self.d_frozen_forward = torch.compile(self.discriminator) if cfg.compile else self.discriminator
+        # Latents come from one seeded stream of global batches; each rank takes its slice,
+        # so N processes draw the same latents as one (see ganzoo.distributed).
+        self.latent_generator = torch.Generator().manual_seed(cfg.seed + 3)
         self.loss = loss
         self.batches = batches
         self.device = batches.device
@@ -251,18 +269,27 @@ class Trainer:
         self.reference_points = batches.images[:2000].float().cpu() if batches.points else None
 
     # one step ------------------------------------------------------------------
-    def _autocast(self):
+    def autocast(self):
         return torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
                               enabled=self.autocast_dtype is not None)
 
-    def _discriminate(self, x: torch.Tensor, labels: torch.Tensor | None):
+    def sample_latent(self) -> torch.Tensor:
+        """This rank's share of a global batch of latents, on the training device."""
+        local = self.batches.local_batch_size
+        z = self.generator.sample_latent(self.cfg.batch_size, generator=self.latent_generator, device="cpu")
+        if self.dist.enabled:
+            z = z[self.dist.rank * local:(self.dist.rank + 1) * local]
+        return z.to(self.device, non_blocking=True)
+
+    def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None, frozen: bool = False):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        logits, classes = split_outputs(self.d_forward(x, labels))
+        forward = self.d_frozen_forward if frozen else self.d_forward
+        logits, classes = split_outputs(forward(x, labels))
         # losses are computed in float32 whatever the autocast precision
         return logits.float(), (classes.float() if classes is not None else None)
 
-    def _update(self, loss: torch.Tensor, optimizer, scaler) -> torch.Tensor | None:
+    def update(self, loss: torch.Tensor, optimizer, scaler) -> torch.Tensor | None:
         """Backward and step; returns the gradient norm (before the step) when the health
         check watches gradients (not under fp16, whose scaler already skips inf steps)."""
         optimizer.zero_grad(set_to_none=True)
@@ -293,9 +320,14 @@ class Trainer:
             bad = bad | (torch.stack(norms).max() > self.cfg.max_grad_norm)
         self._bad = bad if self._bad is None else (self._bad | bad)
 
-    def _unhealthy(self, stats: dict[str, torch.Tensor]) -> str | None:
-        """Why the steps since the last check went wrong, or ``None`` (syncs with the device)."""
+    def _unhealthy(self, stats: dict[str, torch.Tensor], collective: bool = True) -> str | None:
+        """Why the steps since the last check went wrong on any rank, or ``None`` (syncs
+        with the device; with several processes, every rank must call it at the same step
+        unless ``collective`` is off)."""
         flag, self._bad = self._bad, None
+        if self.dist.enabled and collective:
+            flag = any_true(flag if flag is not None else torch.zeros((), dtype=torch.bool, device=self.device),
+                            self.dist)
         if flag is None or not bool(flag):
             return None
         shown = ", ".join(f"{k}={float(v):.4g}" for k, v in stats.items()
@@ -372,8 +404,10 @@ class Trainer:
         window_steps = 0
         sync_every_step = self.device.type == "cpu"  # a host sync costs nothing on the CPU
         try:
-            with open(metrics_file, "a", encoding="utf-8") as metrics, \
-                    open(self.run_dir / "events.jsonl", "a", encoding="utf-8") as events:
+            main = self.dist.is_main  # only rank 0 writes files
+            with (open(metrics_file, "a", encoding="utf-8") if main else contextlib.nullcontext()) as metrics, \
+                    (open(self.run_dir / "events.jsonl", "a", encoding="utf-8") if main
+                     else contextlib.nullcontext()) as events:
                 self._metrics, self._events = metrics, events
                 if self.last_checkpoint is None:  # a fresh run: step 0 is the first rollback target
                     self.save_checkpoint()
@@ -386,7 +420,7 @@ class Trainer:
                     last = self.step == total_steps
                     logs = self.step % cfg.log_every == 0 or last
                     writes = (logs or self.step % cfg.sample_every == 0 or self.step % cfg.checkpoint_every == 0
-                              or (self.evaluator is not None and self.step % cfg.eval_every == 0))
+                              or (cfg.eval_every is not None and self.step % cfg.eval_every == 0))
                     if sync_every_step or writes:
                         problem = self._unhealthy(stats)
                         if problem:
@@ -404,6 +438,8 @@ class Trainer:
                                   "elapsed_sec": round(now - started, 3)}
                         if self.lr_scale != 1.0:
                             record["lr_scale"] = self.lr_scale
+                        if self.dist.enabled:  # losses are rank 0's share of the batch
+                            record["world_size"] = self.dist.world_size
                         self._write_metrics(record)
                         self.last_record = record
                         self.reporter.log(record)
@@ -423,9 +459,9 @@ class Trainer:
                         self.save_checkpoint()
         except KeyboardInterrupt:
             if self.last_checkpoint is None or self.checkpoint_step != self.step:
-                problem = self._unhealthy({})
+                problem = self._unhealthy({}, collective=False)  # other ranks may be gone
                 if problem is None:
-                    self.save_checkpoint()
+                    self.save_checkpoint(sync=False)
             self.reporter.close()
             raise TrainingInterrupted(
                 f"interrupted at step {self.step}; checkpoint saved in {self.last_checkpoint}") from None
@@ -465,8 +501,10 @@ class Trainer:
     # outputs -----------------------------------------------------------------------
     @torch.no_grad()
     def save_samples(self) -> Path:
-        """A grid from the fixed latent batch: ``samples/step-NNNNNNN.png``."""
+        """A grid from the fixed latent batch: ``samples/step-NNNNNNN.png`` (rank 0 only)."""
         G = self.generator
+        if not self.dist.is_main:
+            return self.run_dir / "samples" / f"step-{self.step:07d}.png"
         was_training = G.training
         G.eval()
         try:
@@ -491,13 +529,25 @@ class Trainer:
             self.tensorboard.image(self.step, grid)
         return path
 
-    def save_checkpoint(self, name: str | None = None) -> Path:
+    def save_checkpoint(self, name: str | None = None, sync: bool = True) -> Path:
         """Write a complete checkpoint for the current step (or ``checkpoints/NAME``):
         networks, optimizers, gradient scalers, data position, every random generator
-        (torch CPU and CUDA, numpy, Python) and the trainer's counters."""
+        (torch CPU and CUDA, numpy, Python) and the trainer's counters.
+
+        With several processes only rank 0 writes; the others wait for it (``sync``) so
+        that any rank may read the checkpoint right after, e.g. to roll back.
+        """
+        if not self.dist.is_main:
+            folder = self.run_dir / ckpt.CHECKPOINTS_DIR / (name or f"step-{self.step:07d}")
+            if name is None:
+                if sync:
+                    barrier(self.dist)
+                self.last_checkpoint, self.checkpoint_step = folder, self.step
+            return folder
         g_state, g_meta = ckpt.flatten_optimizer("g_optim", self.g_optimizer)
         d_state, d_meta = ckpt.flatten_optimizer("d_optim", self.d_optimizer)
         train_state = {**g_state, **d_state, "rng.torch_cpu": torch.get_rng_state(),
+                       "rng.latent": self.latent_generator.get_state(),
                        **{f"data.{k}": v for k, v in self.batches.state_dict().items()}}
         if self.device.type == "cuda":
             train_state["rng.torch_cuda"] = torch.cuda.get_rng_state(self.device)
@@ -522,6 +572,8 @@ class Trainer:
         if name is None:
             self.last_checkpoint = folder
             self.checkpoint_step = self.step
+            if sync:
+                barrier(self.dist)
         return folder
 
     def load_checkpoint(self, folder: Path) -> None:
@@ -545,15 +597,21 @@ class Trainer:
             self.batches.load_state_dict({k[len("data."):]: v for k, v in state.items() if k.startswith("data.")})
             rng = json.loads(meta["rng"])
             trainer = json.loads(meta["trainer"])
+            self.latent_generator.set_state(state["rng.latent"])
         except (KeyError, ValueError, TypeError, RuntimeError) as exc:
             raise CheckpointError(f"{folder} does not fit this run: {str(exc).splitlines()[0]}") from None
-        torch.set_rng_state(state["rng.torch_cpu"])
-        if self.device.type == "cuda" and "rng.torch_cuda" in state:
-            torch.cuda.set_rng_state(state["rng.torch_cuda"], self.device)
-        random.setstate(_python_rng(rng["python"]))
-        if "numpy" in rng and "rng.numpy_key" in state:
-            _set_numpy_rng_state(state["rng.numpy_key"], rng["numpy"])
         self.step = self.checkpoint_step = int(trainer["step"])
+        if self.dist.rank == 0:  # the saved generators are rank 0's
+            torch.set_rng_state(state["rng.torch_cpu"])
+            if self.device.type == "cuda" and "rng.torch_cuda" in state:
+                torch.cuda.set_rng_state(state["rng.torch_cuda"], self.device)
+            random.setstate(_python_rng(rng["python"]))
+            if "numpy" in rng and "rng.numpy_key" in state:
+                _set_numpy_rng_state(state["rng.numpy_key"], rng["numpy"])
+        else:  # other ranks: fresh, reproducible streams of their own
+            rank_seed = self.cfg.seed + 1_000_003 * self.dist.rank + self.step
+            torch.manual_seed(rank_seed)
+            random.seed(rank_seed)
         self.rollbacks, self.lr_scale = int(trainer["rollbacks"]), float(trainer["lr_scale"])
         self.best = tuple(trainer["best"]) if trainer["best"] else None
         self.diversity_peak, self.diversity_seen = trainer["diversity_peak"], int(trainer["diversity_seen"])
