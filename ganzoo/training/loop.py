@@ -238,7 +238,7 @@ class Trainer:
         self.d_scaler = torch.amp.GradScaler(self.device.type, enabled=fp16)
         self.evaluator = evaluator
         self.tensorboard = None
-        if cfg.logger == "tensorboard":
+        if cfg.logger == "tensorboard" and dist.is_main:
             from .progress import TensorBoardLogger
 
             self.tensorboard = TensorBoardLogger(self.run_dir)
