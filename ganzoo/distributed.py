@@ -165,10 +165,33 @@ def launch(nproc: int, argv: list[str], module: str = "ganzoo", capture: bool = 
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     if capture:
         return subprocess.run(command, env=env, capture_output=True, text=True)
+    return _launch_here(command[3:], env["OMP_NUM_THREADS"])
+
+
+def _launch_here(launcher_args: list[str], threads: str) -> int:
+    """torchrun in this process: the workers print their own one-line errors, and the
+    launcher's failure report (a traceback and a table) is replaced by the exit code of
+    the first rank that failed."""
+    import logging
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    os.environ["OMP_NUM_THREADS"] = threads
+    quiet = logging.getLogger("torch.distributed.elastic")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # "failed (exitcode ...)" lines: the workers said it already
     try:
-        return subprocess.call(command, env=env)
+        run(parse_args(launcher_args))
+        return 0
+    except ChildFailedError as exc:
+        _, failure = exc.get_first_failure()
+        code = failure.exitcode
+        return code if isinstance(code, int) and 0 < code < 256 else 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        quiet.setLevel(level)
 
 
 def strip_option(argv: list[str], name: str) -> list[str]:

@@ -167,3 +167,14 @@ def test_bench_nproc_reports_scaling_against_one_process(tmp_path):
     assert row["many"]["batch_size"] == row["one"]["batch_size"] == 32  # the global batch
     assert row["speedup"] == pytest.approx(row["images_per_sec_2"] / row["images_per_sec_1"], abs=2e-3)
     assert row["efficiency"] == pytest.approx(row["speedup"] / 2, abs=2e-3) and row["efficiency"] > 0
+
+
+def test_nproc_failure_is_one_line_per_rank_and_the_ranks_exit_code(data_dir, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "ganzoo", "train", "dcgan", "--nproc", "2", "--data-dir",
+                             str(data_dir), "--steps", "2", "--batch-size", "7", *TINY_NET, "--out",
+                             str(tmp_path / "runs"), "--quiet"], capture_output=True, text=True, timeout=240)
+    assert result.returncode == 2  # the workers' usage error, not the launcher's generic 1
+    lines = result.stderr.strip().splitlines()
+    assert sorted(line[:15] for line in lines) == ["error: [rank 0]", "error: [rank 1]"], result.stderr
+    assert all("does not split evenly over 2 processes" in line for line in lines)
+    assert "Traceback" not in result.stderr and not (tmp_path / "runs").exists()

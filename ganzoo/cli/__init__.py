@@ -9,6 +9,7 @@ a command name that is not built in load the plugins for that; ``--version`` nev
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from typing import Any, Callable
 
@@ -34,7 +35,9 @@ BUILTIN_COMMANDS = frozenset({"list", "info", "plugins", "plugin", "train", "sam
 
 def fail(message: str, code: int) -> None:
     """Print ``error: message`` on stderr and exit with ``code``."""
-    typer.echo(f"error: {one_line(message)}", err=True)
+    rank = os.environ.get("RANK") if os.environ.get("WORLD_SIZE", "1") != "1" else None
+    where = f"[rank {rank}] " if rank is not None else ""  # under torchrun, say which worker
+    typer.echo(f"error: {where}{one_line(message)}", err=True)
     raise typer.Exit(code)
 
 
@@ -47,6 +50,8 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         try:
             return func(*args, **kwargs)
+        except typer.Exit:  # a deliberate exit with its own code (e.g. from launched workers)
+            raise
         except GanzooError as exc:
             fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:

@@ -66,8 +66,7 @@ def register(app: typer.Typer, ctx) -> None:
           ganzoo train dcgan --nproc 2 --batch-size 128    (same as: torchrun --nproc-per-node 2 -m ganzoo train ...)
         """
         from ..config import resolve_config
-        from ..distributed import DistributedError
-        from ..errors import ConfigError, TrainingInterrupted
+        from ..errors import ConfigError
         from ..run import resume as resume_run
         from ..run import train
         from ..training.progress import make_reporter
@@ -92,11 +91,8 @@ def register(app: typer.Typer, ctx) -> None:
                 if "train" not in sys.argv[1:]:
                     raise ConfigError("--nproc needs the ganzoo command line; use torchrun -m ganzoo train ...")
                 code = launch(nproc, strip_option(sys.argv[1:], "--nproc"))
-                if code == 130:
-                    raise TrainingInterrupted("interrupted")
-                if code:
-                    raise DistributedError(f"the {nproc}-process run failed (exit code {code}); "
-                                           "the failing rank's error is printed above")
+                if code:  # the failing rank printed its one-line error; exit as it did
+                    raise typer.Exit(code)
                 return
         reporter = make_reporter(enabled=not quiet)
         if resume is not None:
