@@ -158,14 +158,6 @@ def new_run_dir(cfg: RunConfig) -> Path:
 
 def resolve_algorithm(registry: Registry, name: str) -> Callable[..., Any]:
     """The step function of a registered update schedule (``ganzoo list algorithms``)."""
-    from .specs import SPEC_TYPES
-
-    if "algorithm" not in SPEC_TYPES:  # pragma: no cover - before the algorithm kind existed
-        from .training.loop import alternating_step
-
-        if name.split(":")[-1] != "alternating":
-            raise ConfigError(f"unknown algorithm {name!r}")
-        return alternating_step
     entry = registry.get("algorithm", name)
     return _resolve(entry.spec.step, f"algorithm {entry.qualified_name!r}")
 
@@ -226,8 +218,7 @@ def resume(registry: Registry, target: str | Path, *, model: str | None = None, 
     if str(target) == "latest":
         target = find_run(flags.get("out") or "runs", flags.get("run_name"), model)
     folder = ckpt.resolve_checkpoint(target)
-    for name in (ckpt.GENERATOR_FILE, ckpt.DISCRIMINATOR_FILE):  # every checksum, before anything is written
-        ckpt.load_checked(folder / name)
+    # the config comes from a checked file; train() checks the rest before writing anything
     _, meta = ckpt.load_checked(folder / ckpt.STATE_FILE)
     try:
         saved = RunConfig.model_validate_json(meta["config"])
@@ -250,8 +241,8 @@ def resume(registry: Registry, target: str | Path, *, model: str | None = None, 
     return train(cfg, registry, reporter, resume_from=folder)
 
 
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop ``metrics.jsonl`` lines written after ``step`` (they are about to be redone)."""
+def _truncate_jsonl(path: Path, step: int) -> None:
+    """Drop the lines of a ``.jsonl`` log written after ``step`` (they are about to be redone)."""
     if not path.is_file():
         return
     kept = []
@@ -340,7 +331,7 @@ def _train(cfg: RunConfig, registry: Registry, reporter: Reporter | None, resume
         trainer.load_checkpoint(resume_from)  # a bad checkpoint fails here, before anything is written
     if resume_from is not None and dist_ctx.is_main:
         for name in ("metrics.jsonl", "events.jsonl"):
-            _truncate_metrics(run_dir / name, trainer.step)
+            _truncate_jsonl(run_dir / name, trainer.step)
         with open(run_dir / "events.jsonl", "a", encoding="utf-8") as events:
             events.write(json.dumps({"step": trainer.step, "event": "resumed", "checkpoint": resume_from.name,
                                      "target_steps": cfg.steps}) + "\n")

@@ -463,8 +463,9 @@ class Trainer:
                 if problem is None:
                     self.save_checkpoint(sync=False)
             self.reporter.close()
-            raise TrainingInterrupted(
-                f"interrupted at step {self.step}; checkpoint saved in {self.last_checkpoint}") from None
+            saved = ("checkpoint saved in" if self.checkpoint_step == self.step
+                     else "the steps since were unhealthy; last good checkpoint:")
+            raise TrainingInterrupted(f"interrupted at step {self.step}; {saved} {self.last_checkpoint}") from None
         finally:
             self._metrics = self._events = None
             if previous is not None:
