@@ -23,8 +23,11 @@ from typing import Any
 
 import torch
 
+from .components import build_algorithm, build_loss, build_networks, check_algorithm_fits, check_model_fits
+from .components import resolve_device
 from .config import resolve_config
-from .data import ImageData, PointData
+from .data import KIND_OF_NAME, InMemoryBatches, ItemData, PointData, shape_of
+from .errors import ConfigError
 from .registry import Registry
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -55,15 +58,36 @@ def matmul_peak(device: torch.device, precision: str = "fp32", sizes: tuple[int,
     return best_rate
 
 
-def synthetic_data(spec, image_size: int | None, n: int, seed: int = 0) -> ImageData | PointData:
-    """Random data with the dataset's shape and class count."""
+def synthetic_data(spec, image_size: int | None, n: int, seed: int = 0) -> ItemData:
+    """Random data with the dataset's shape, class count and fields (extra image fields
+    like ``target`` have the image's shape; ``*_b`` fields form a second, unpaired stream)."""
     gen = torch.Generator().manual_seed(seed)
     labels = torch.randint(0, spec.num_classes, (n,), generator=gen) if spec.num_classes else None
     if spec.point_dim:
         return PointData(torch.randn(n, spec.point_dim, generator=gen), labels, spec.num_classes)
     size = image_size or spec.image_size
-    images = torch.randint(0, 256, (n, spec.channels, size, size), generator=gen, dtype=torch.uint8)
-    return ImageData(images, labels, spec.num_classes)
+
+    def images() -> torch.Tensor:
+        return torch.randint(0, 256, (n, spec.channels, size, size), generator=gen, dtype=torch.uint8)
+
+    fields = {"image": images(), **({"label": labels} if labels is not None else {})}
+    classes = {"label": spec.num_classes} if spec.num_classes else {}
+    second: list[str] = []
+    for name in spec.fields:
+        kind = KIND_OF_NAME.get(name)
+        if kind == "image":
+            fields[name] = images()
+        elif kind == "label":
+            fields[name] = torch.randint(0, spec.num_classes or 2, (n,), generator=gen)
+            classes[name] = spec.num_classes or 2
+        elif kind == "mask":
+            fields[name] = (torch.rand(n, 1, size, size, generator=gen) > 0.5).to(torch.uint8)
+        else:
+            raise ConfigError(f"ganzoo bench cannot make synthetic {name!r} data; benchmark with the real dataset")
+        if name.endswith("_b"):
+            second.append(name)
+    streams = [tuple(f for f in fields if f not in second)] + ([tuple(second)] if second else [])
+    return ItemData(fields, classes=classes, streams=streams)
 
 
 def bench(registry: Registry, model: str, *, loss: str | None = None, dataset: str | None = None,
@@ -74,8 +98,6 @@ def bench(registry: Registry, model: str, *, loss: str | None = None, dataset: s
     from torch.utils.flop_counter import FlopCounterMode
 
     from . import distributed
-    from .data import DataShape, InMemoryBatches
-    from .run import build_loss, build_networks, check_model_fits, resolve_algorithm, resolve_device
     from .training.loop import Trainer
     from .training.progress import Reporter
 
@@ -85,19 +107,18 @@ def bench(registry: Registry, model: str, *, loss: str | None = None, dataset: s
     ctx = distributed.from_environment()  # under torchrun: time the DDP step of N processes
     dev = distributed.setup(ctx, resolve_device(cfg.device))
     spec = registry.get("dataset", cfg.dataset).spec
-    shape = (DataShape(num_classes=spec.num_classes, point_dim=spec.point_dim) if spec.point_dim else
-             DataShape(channels=spec.channels, image_size=cfg.image_size or spec.image_size,
-                       num_classes=spec.num_classes))
-    check_model_fits(registry.get("model", cfg.model).spec, shape, labelled=spec.num_classes is not None,
-                     dataset=spec.name)
+    algorithm = build_algorithm(registry, cfg)
+    per_step = algorithm.batches_per_step()
+    data = synthetic_data(spec, cfg.image_size, max(4 * cfg.batch_size * per_step, 256))
+    shape = shape_of(data, cfg.image_size)
+    check_model_fits(registry.get("model", cfg.model).spec, shape, dataset=spec.name)
     nets = build_networks(registry, cfg, shape, dev)
-    data = synthetic_data(spec, cfg.image_size, max(4 * cfg.batch_size * cfg.n_critic, 256))
+    check_algorithm_fits(registry, cfg, nets, shape)
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(cfg, nets, build_loss(registry, cfg.loss),
                           InMemoryBatches(data, cfg.batch_size, dev, image_size=shape.image_size or None,
                                           rank=ctx.rank, world_size=ctx.world_size),
-                          Path(tmp), {}, Reporter(enabled=False),
-                          step_fn=resolve_algorithm(registry, cfg.algorithm), dist=ctx)
+                          Path(tmp), {}, Reporter(enabled=False), algorithm=algorithm, dist=ctx)
         for _ in range(warmup):
             trainer.train_step()
         with FlopCounterMode(display=False) as counter:
@@ -123,8 +144,8 @@ def bench(registry: Registry, model: str, *, loss: str | None = None, dataset: s
         "model": cfg.model, "loss": cfg.loss, "dataset": cfg.dataset, "device": str(dev),
         "processes": ctx.world_size, "threads_per_process": torch.get_num_threads(),
         "precision": cfg.precision, "compile": cfg.compile, "batch_size": cfg.batch_size,
-        "n_critic": cfg.n_critic, "sample_shape": list(shape.sample_shape), "steps": steps,
-        "images_per_sec": round(cfg.batch_size * cfg.n_critic / median, 2),
+        "n_critic": cfg.n_critic, "batches_per_step": per_step, "sample_shape": list(shape.sample_shape),
+        "steps": steps, "images_per_sec": round(cfg.batch_size * per_step / median, 2),
         "ms_per_step": {"median": round(median * 1e3, 2), "p10": round(quantiles[0] * 1e3, 2),
                         "p90": round(quantiles[-1] * 1e3, 2)},
         "peak_memory_mb": round(memory / 2 ** 20, 1),

@@ -58,6 +58,21 @@ def ganzoo_losses():
         factory="ganzoo.losses:HingeLoss",
         defaults={"n_critic": 1, "g_optim": ADAM_HINGE, "d_optim": ADAM_HINGE},
     )
+    relativistic = "Jolicoeur-Martineau 2018, The relativistic discriminator (arXiv:1807.00734)"
+    yield LossSpec(
+        name="rgan",
+        summary="Relativistic standard GAN: softplus(-(D(x) - D(G(z)))) for D, roles swapped for G",
+        paper=relativistic,
+        factory="ganzoo.losses:RelativisticLoss",
+        defaults={"n_critic": 1, "g_optim": ADAM_DCGAN, "d_optim": ADAM_DCGAN},
+    )
+    yield LossSpec(
+        name="ragan",
+        summary="Relativistic average GAN: each score against the other batch's mean score",
+        paper=relativistic,
+        factory="ganzoo.losses:RelativisticAverageLoss",
+        defaults={"n_critic": 1, "g_optim": ADAM_DCGAN, "d_optim": ADAM_DCGAN},
+    )
     yield LossSpec(
         name="lsgan",
         summary="Least squares with targets a=0, b=1, c=1",
@@ -182,5 +197,5 @@ def ganzoo_algorithms():
         name="alternating",
         summary="n_critic discriminator updates, then one generator update",
         paper="Goodfellow et al. 2014, Algorithm 1 (arXiv:1406.2661)",
-        step="ganzoo.training.loop:alternating_step",
+        step="ganzoo.algorithms:Alternating",
     )

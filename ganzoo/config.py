@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from pydantic import (BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt,
-                      PositiveFloat, PositiveInt, ValidationError, field_validator)
+                      PositiveFloat, PositiveInt, ValidationError, field_validator, model_validator)
 from pydantic_core import PydanticCustomError
 
 from .errors import ConfigError
@@ -106,10 +106,19 @@ class OptimizerConfig(BaseModel):
         return _finite(value)
 
 
-class RunConfig(BaseModel):
-    """Everything that defines a training run. ``config.json`` is this, fully resolved."""
+OPTIMIZER_KEY = re.compile(r"^[a-z][a-z0-9]*_optim$")
+"""Run-config keys that hold an optimizer's settings (``g_optim``, ``d_optim``, ``e_optim``...)."""
 
-    model_config = ConfigDict(extra="forbid")
+
+class RunConfig(BaseModel):
+    """Everything that defines a training run. ``config.json`` is this, fully resolved.
+
+    Besides the fields below, a run config holds one :class:`OptimizerConfig` per further
+    optimizer group a model declares (a key ending in ``_optim``, e.g. ``e_optim``); any other
+    unknown key is refused.
+    """
+
+    model_config = ConfigDict(extra="allow")
 
     model: str = Field(description="model name (plugin:name once resolved)")
     loss: str = Field(description="loss name (plugin:name once resolved)")
@@ -151,7 +160,10 @@ class RunConfig(BaseModel):
     eval_metrics: list[str] | None = Field(None, description="metrics to evaluate (default: fid for images, modes for points)")
     eval_samples: PositiveInt = Field(2000, description="generated samples per evaluation during training")
     eval_extractor: str | None = Field(None, description="feature extractor (default: the dataset's)")
-    algorithm: str = Field("alternating", description="update schedule (see `ganzoo list algorithms`)")
+    algorithm: str = Field("alternating", description="training algorithm (default: the model's; see "
+                                                     "`ganzoo list algorithms`)")
+    algo: dict[str, Any] = Field(default_factory=dict,
+                                 description="the algorithm's own options (see `ganzoo info ALGORITHM`)")
     max_grad_norm: PositiveFloat | None = Field(
         1e5, description="a gradient norm above this counts as exploding and triggers a rollback; "
                          "null = only NaN/Inf do")
@@ -216,6 +228,38 @@ class RunConfig(BaseModel):
     def _json_safe(cls, value: Any) -> Any:
         _check_json_safe(value)
         return value
+
+    @model_validator(mode="after")
+    def _extra_keys_are_optimizers(self) -> "RunConfig":
+        for key, value in list((self.__pydantic_extra__ or {}).items()):
+            if not OPTIMIZER_KEY.match(key):
+                raise PydanticCustomError("extra_forbidden", "unknown config key", {"at": key})
+            if isinstance(value, OptimizerConfig):
+                continue
+            try:
+                self.__pydantic_extra__[key] = OptimizerConfig.model_validate(value)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(part) for part in (key, *first["loc"]))
+                if first["type"] == "extra_forbidden":
+                    raise PydanticCustomError("extra_forbidden", "unknown config key", {"at": where}) from None
+                raise PydanticCustomError("optimizer", "{msg}", {"at": where, "msg": first["msg"]}) from None
+        return self
+
+    @property
+    def optimizer_keys(self) -> list[str]:
+        """Every optimizer group's key: ``g_optim``, ``d_optim`` and any further ``*_optim``."""
+        return ["g_optim", "d_optim", *sorted(self.__pydantic_extra__ or {})]
+
+    def optimizer(self, key: str) -> OptimizerConfig:
+        """The settings of optimizer group ``key`` (e.g. ``"e_optim"``)."""
+        if key in ("g_optim", "d_optim"):
+            return getattr(self, key)
+        found = (self.__pydantic_extra__ or {}).get(key)
+        if found is None:
+            raise ConfigError(f"the run config has no {key} (the optimizer of a module group); give it with "
+                              f"--set {key}.lr=... or in the model's defaults")
+        return found
 
 
 # ---------------------------------------------------------------------------
@@ -286,6 +330,8 @@ def format_validation_error(exc: ValidationError, prefix: str = "") -> str:
     if first["type"] == "extra_forbidden":
         return f"unknown config key {key!r}"
     message = first["msg"].removeprefix("Value error, ")
+    if not first["loc"] and at:  # a nested optimizer key (see RunConfig._extra_keys_are_optimizers)
+        return f"invalid config value for {key!r}: {message}"
     shown = first.get("input")
     text = repr(shown)
     text = text if len(text) <= 80 else text[:77] + "..."  # a 10,000-character value: its start
@@ -299,7 +345,7 @@ def user_layer(*, model: str | None = None, loss: str | None = None, dataset: st
                sets: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """What the user asked for: config file < flags < ``--set``, plus the names given."""
     file_layer = read_config_file(config_file) if config_file else {}
-    flag_layer = {k: v for k, v in (flags or {}).items() if v is not None}
+    flag_layer = {k: v for k, v in (flags or {}).items() if v is not None and k != "lr"}
     set_layer: dict[str, Any] = {}
     for assignment in sets:
         set_layer = deep_merge(set_layer, parse_set(assignment))
@@ -340,15 +386,25 @@ def config_diff(old: RunConfig, new: RunConfig, ignore: frozenset[str] = frozens
             if key.split(".")[0] not in ignore and a.get(key) != b.get(key)]
 
 
+def _apply_lr(merged: dict[str, Any], flags: Mapping[str, Any] | None) -> None:
+    """``--lr``: the learning rate of every optimizer group in ``merged``."""
+    lr = (flags or {}).get("lr")
+    if lr is None:
+        return
+    for key in {"g_optim", "d_optim", *(k for k in merged if OPTIMIZER_KEY.match(k))}:
+        merged[key] = {**(merged.get(key) or {}), "lr": lr}
+
+
 def resume_config(registry: Registry, saved: RunConfig, **user_args: Any) -> RunConfig:
     """The config of a resumed run: the checkpoint's own config with what the user
     gave on top (names resolved like :func:`resolve_config`; no model or loss defaults
     are layered again)."""
     user = user_layer(**user_args)
-    for kind in ("model", "loss", "dataset"):
+    for kind in ("model", "loss", "dataset", "algorithm"):
         if kind in user:
             user[kind] = registry.get(kind, user[kind]).qualified_name
     merged = deep_merge(saved.model_dump(mode="json"), user)
+    _apply_lr(merged, user_args.get("flags"))
     try:
         cfg = RunConfig.model_validate(merged)
     except ValidationError as exc:
@@ -376,11 +432,17 @@ def resolve_config(
                       flags=flags, sets=sets)
     model_entry = registry.get("model", user.get("model", model))
     loss_entry = registry.get("loss", user.get("loss") or model_entry.spec.default_loss)
-    dataset_entry = registry.get("dataset", user.get("dataset") or DEFAULT_DATASET)
+    dataset_entry = registry.get("dataset", user.get("dataset") or model_entry.spec.default_dataset
+                                 or DEFAULT_DATASET)
+    if "algorithm" in user and (not isinstance(user["algorithm"], str) or not user["algorithm"].strip()):
+        raise ConfigError("invalid config value for 'algorithm': must be a name")
+    algorithm_entry = registry.get("algorithm", user.get("algorithm") or model_entry.spec.algorithm)
 
-    merged = deep_merge(deep_merge(model_entry.spec.defaults, loss_entry.spec.defaults), user)
+    model_layer = deep_merge({"algorithm": algorithm_entry.qualified_name}, model_entry.spec.defaults)
+    merged = deep_merge(deep_merge(model_layer, loss_entry.spec.defaults), user)
     merged.update(model=model_entry.qualified_name, loss=loss_entry.qualified_name,
-                  dataset=dataset_entry.qualified_name)
+                  dataset=dataset_entry.qualified_name, algorithm=algorithm_entry.qualified_name)
+    _apply_lr(merged, flags)
     try:
         cfg = RunConfig.model_validate(merged)
     except ValidationError as exc:
@@ -406,6 +468,16 @@ def resolve_config(
     elif cfg.arch:
         raise ConfigError(f"unknown config key 'arch.{next(iter(cfg.arch))}': "
                           f"model {model_entry.name!r} has no options")
+    options_class = algorithm_entry.spec.config_class
+    if options_class is not None:
+        try:
+            options = options_class.model_validate(cfg.algo)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc, prefix="algo.")) from None
+        cfg.algo = options.model_dump(mode="json")
+    elif cfg.algo:
+        raise ConfigError(f"unknown config key 'algo.{next(iter(cfg.algo))}': "
+                          f"algorithm {algorithm_entry.name!r} has no options")
     if (cfg.gp or cfg.r1) and cfg.arch.get("d_norm") == "batch":
         penalty = "gradient penalty (gp)" if cfg.gp else "R1 penalty"
         if user.get("arch", {}).get("d_norm") == "batch":
@@ -426,3 +498,14 @@ def arch_config(registry: Registry, cfg: RunConfig) -> Any:
     """The model's own config object for ``cfg`` (or ``None`` if it has none)."""
     config_class = registry.get("model", cfg.model).spec.config_class
     return config_class.model_validate(cfg.arch) if config_class is not None else None
+
+
+def algorithm_options(registry: Registry, cfg: RunConfig) -> Any:
+    """The algorithm's options object for ``cfg`` (or ``None`` if it has none)."""
+    config_class = registry.get("algorithm", cfg.algorithm).spec.config_class
+    if config_class is None:
+        return None
+    try:
+        return config_class.model_validate(cfg.algo)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, prefix="algo.")) from None

@@ -122,6 +122,55 @@ def any_true(flag: torch.Tensor, ctx: DistContext) -> torch.Tensor:
     return value[0] > 0
 
 
+def average_gradients(params) -> None:
+    """Average the gradients of ``params`` over all ranks in place (one all-reduce of a flat
+    buffer): the data-parallel update for modules that are not wrapped in DDP."""
+    import torch.distributed as dist
+    from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads or not dist.is_initialized():
+        return
+    flat = _flatten_dense_tensors(grads)
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    for grad, synced in zip(grads, _unflatten_dense_tensors(flat, grads)):
+        grad.copy_(synced)
+
+
+SETUP_TIMEOUT_ENV = "GANZOO_DIST_SETUP_TIMEOUT"
+"""Seconds the other ranks wait for rank 0's one-off setup work (default 3600)."""
+
+
+def main_only(ctx: DistContext, make):
+    """``make()`` on rank 0 only (its result there, ``None`` elsewhere) while the other ranks
+    wait, for as long as ``$GANZOO_DIST_SETUP_TIMEOUT`` (default an hour) rather than the
+    collectives' timeout: rank 0 may be training a feature extractor. Rank 0's error is
+    raised on every rank."""
+    if not ctx.enabled:
+        return make()
+    import torch.distributed as dist
+
+    try:
+        seconds = float(os.environ.get(SETUP_TIMEOUT_ENV, "3600"))
+    except ValueError:
+        raise ConfigError(f"{SETUP_TIMEOUT_ENV} must be a number of seconds") from None
+    group = dist.new_group(backend="gloo", timeout=timedelta(seconds=seconds))
+    box: list = [None]
+    result = None
+    if ctx.is_main:
+        try:
+            result = make()
+        except GanzooError as exc:
+            box[0] = (type(exc).__name__, str(exc))
+    dist.broadcast_object_list(box, src=0, group=group)
+    dist.destroy_process_group(group)
+    if box[0] is not None:
+        name, message = box[0]
+        raise (ConfigError if name.endswith("ConfigError") else DistributedError)(message)
+    return result
+
+
 def from_main(ctx: DistContext, make):
     """``make()`` run on rank 0 only, its result (or its error) given to every rank."""
     if not ctx.enabled:

@@ -19,10 +19,17 @@ class Loss:
     """The loss contract.
 
     ``d_loss(real, fake)`` is minimised by the discriminator (critic), ``g_loss(fake)``
-    by the generator; both take raw discriminator outputs of shape ``[N]``.
+    by the generator; both take raw discriminator outputs (``[N]``, or a map of patch
+    logits ``[N, ...]`` for PatchGAN discriminators, averaged over every element).
+
+    A loss that needs more declares it in ``needs`` and gets it as a keyword argument:
+    ``"real_logits"``: ``g_loss(fake, real_logits=...)`` (relativistic losses; the
+    algorithm scores the real batch with the frozen discriminator); ``"labels"``:
+    ``d_loss(real, fake, labels=...)`` and ``g_loss(fake, labels=...)``.
     """
 
     name = "loss"
+    needs: frozenset[str] = frozenset()
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -119,6 +126,72 @@ class LeastSquaresLoss(Loss):
 
     def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
         return 0.5 * (fake_logits - self.c).square().mean()
+
+
+class RelativisticLoss(Loss):
+    """The relativistic standard GAN, RSGAN (Jolicoeur-Martineau 2018): the critic scores how
+    much more real a real sample is than a paired fake one.
+
+    With ``C`` the raw critic: ``d_loss = mean(softplus(-(C(x_r) - C(x_f))))``,
+    ``g_loss = mean(softplus(-(C(x_f) - C(x_r))))``, pairing the i-th real and fake sample.
+    """
+
+    name = "rgan"
+    needs = frozenset({"real_logits"})
+
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        return F.softplus(-(real_logits - fake_logits)).mean()
+
+    def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
+        if real_logits is None:
+            raise ValueError("the relativistic loss needs real_logits for the generator's loss")
+        return F.softplus(-(fake_logits - real_logits)).mean()
+
+
+class RelativisticAverageLoss(Loss):
+    """The relativistic average standard GAN, RaSGAN (Jolicoeur-Martineau 2018, eq. 8-9).
+
+    ``D~(x_r) = sigmoid(C(x_r) - mean C(x_f))``, ``D~(x_f) = sigmoid(C(x_f) - mean C(x_r))``;
+    ``d_loss = -mean log D~(x_r) - mean log(1 - D~(x_f))
+    = mean(softplus(-(C_r - mean C_f))) + mean(softplus(C_f - mean C_r))`` and, with the roles
+    swapped, ``g_loss = mean(softplus(-(C_f - mean C_r))) + mean(softplus(C_r - mean C_f))``.
+    """
+
+    name = "ragan"
+    needs = frozenset({"real_logits"})
+
+    @staticmethod
+    def _terms(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        return F.softplus(-(first - second.mean())).mean() + F.softplus(second - first.mean()).mean()
+
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        return self._terms(real_logits, fake_logits)
+
+    def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
+        if real_logits is None:
+            raise ValueError("the relativistic average loss needs real_logits for the generator's loss")
+        return self._terms(fake_logits, real_logits)
+
+
+def discriminator_term(loss: Loss, real_logits: torch.Tensor, fake_logits: torch.Tensor,
+                       labels: torch.Tensor | None = None) -> torch.Tensor:
+    """``loss.d_loss`` called with what the loss declares it needs."""
+    if "labels" in loss.needs:
+        return loss.d_loss(real_logits, fake_logits, labels=labels)
+    return loss.d_loss(real_logits, fake_logits)
+
+
+def generator_term(loss: Loss, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None,
+                   labels: torch.Tensor | None = None) -> torch.Tensor:
+    """``loss.g_loss`` called with what the loss declares it needs."""
+    kwargs = {}
+    if "real_logits" in loss.needs:
+        if real_logits is None:
+            raise ValueError(f"loss {loss.name!r} needs the real logits for the generator's loss")
+        kwargs["real_logits"] = real_logits
+    if "labels" in loss.needs:
+        kwargs["labels"] = labels
+    return loss.g_loss(fake_logits, **kwargs)
 
 
 # ---------------------------------------------------------------------------

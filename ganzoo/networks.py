@@ -1,18 +1,33 @@
-"""The generator and discriminator contracts every model implements.
+"""The network contracts every model implements, and the named set a model builds.
 
-A model's ``build(arch, data)`` returns :class:`Networks`. The training loop,
-sampling and checkpoints rely only on what is declared here, never on a model's
-internals.
+A model's ``build(arch, data)`` returns :class:`Networks`: named modules (``generator``,
+``discriminator``, ``encoder``, ``g_ab``, ...), which optimizer each trainable module is
+updated by (an optimizer *group*, named by its run-config key, e.g. ``g_optim``), and which
+modules a user needs at inference (``export``). The training loop, checkpoints and sampling
+rely only on what is declared here, never on a model's internals.
+
+What a trained model can do follows from the classes of its exported modules:
+a :class:`Generator` samples (``G(z, labels)``), a :class:`Translator` maps images to images,
+an :class:`Encoder` maps samples to latents.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from typing import Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from .errors import ComponentUnavailableError
+
+GROUP_PATTERN = re.compile(r"^[a-z][a-z0-9]*_optim$")
+"""Optimizer group names: run-config keys ending in ``_optim`` (``g_optim``, ``e_optim``, ...)."""
+
+MODULE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+"""Module names: they become file names (``<name>.safetensors``)."""
+
+RESERVED_MODULES = frozenset({"train_state"})
 
 
 class Generator(nn.Module):
@@ -70,12 +85,177 @@ class Discriminator(nn.Module):
         raise NotImplementedError
 
 
-@dataclass
-class Networks:
-    """What a model's ``build`` returns."""
+class Translator(nn.Module):
+    """Maps an image to an image (pix2pix, CycleGAN, super-resolution, inpainting, ...).
 
-    generator: Generator
-    discriminator: Discriminator
+    ``forward(x)`` (or ``forward(x, domain)`` with ``num_domains``) takes a batch of the
+    ``input_field`` in [-1, 1] and returns a batch shaped like ``out_shape`` in [-1, 1].
+
+    Attributes:
+        in_shape: ``(channels, height, width)`` of one input.
+        out_shape: ``(channels, height, width)`` of one output.
+        input_field: the data field it reads (e.g. ``"image"``).
+        output_field: the field it produces: the paired ``"target"``, or ``"image_b"`` for
+            the other domain of unpaired data; previews show it beside the output when the
+            data pairs it with the input.
+        num_domains: for multi-domain translators (StarGAN): ``forward(x, domain)``.
+    """
+
+    def __init__(self, in_shape: tuple[int, ...], out_shape: tuple[int, ...], *, input_field: str = "image",
+                 output_field: str = "target", num_domains: int | None = None) -> None:
+        super().__init__()
+        self.in_shape = tuple(in_shape)
+        self.out_shape = tuple(out_shape)
+        self.input_field = input_field
+        self.output_field = output_field
+        self.num_domains = num_domains
+
+    def forward(self, x: torch.Tensor, domain: torch.Tensor | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class Encoder(nn.Module):
+    """Maps samples to latent vectors (BiGAN / ALI, VQ-GAN's encoder, ...).
+
+    ``forward(x)`` returns ``[N, latent_dim]``; a stochastic encoder (ALI) samples in training
+    mode and returns its mean in eval mode.
+
+    Attributes:
+        in_shape: the sample shape it reads.
+        latent_dim: size of the latent vectors it returns.
+    """
+
+    def __init__(self, in_shape: tuple[int, ...], latent_dim: int) -> None:
+        super().__init__()
+        self.in_shape = tuple(in_shape)
+        self.latent_dim = latent_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+LEGACY_GROUPS = {"g_optim": ("generator",), "d_optim": ("discriminator",)}
+"""The optimizer groups of a generator/discriminator pair."""
+
+
+class Networks:
+    """What a model's ``build`` returns: named modules, their optimizer groups and exports.
+
+    Args:
+        generator, discriminator: the classic pair (``Networks(G, D)``); they are named
+            ``generator`` and ``discriminator`` and updated by ``g_optim`` and ``d_optim``.
+        modules: name -> module, for any other set (names become checkpoint file names).
+        optimizers: optimizer group (a run-config key such as ``g_optim``) -> the names of
+            the modules it updates. Modules in no group are not trained (but are saved).
+        export: the modules a user needs at inference, e.g. ``("g_ab", "g_ba")``; by
+            default every :class:`Generator`, :class:`Translator` and :class:`Encoder`.
+
+    Example (CycleGAN)::
+
+        Networks(modules={"g_ab": g_ab, "g_ba": g_ba, "d_a": d_a, "d_b": d_b},
+                 optimizers={"g_optim": ("g_ab", "g_ba"), "d_optim": ("d_a", "d_b")})
+    """
+
+    def __init__(self, generator: nn.Module | None = None, discriminator: nn.Module | None = None, *,
+                 modules: Mapping[str, nn.Module] | None = None,
+                 optimizers: Mapping[str, Sequence[str]] | None = None,
+                 export: Sequence[str] | None = None) -> None:
+        named: dict[str, nn.Module] = {}
+        if generator is not None:
+            named["generator"] = generator
+        if discriminator is not None:
+            named["discriminator"] = discriminator
+        for name, module in (modules or {}).items():
+            if name in named:
+                raise ValueError(f"module {name!r} is given twice")
+            named[name] = module
+        self.modules: dict[str, nn.Module] = named
+        if optimizers is None:
+            optimizers = {g: n for g, n in LEGACY_GROUPS.items() if n[0] in named}
+        self.optimizers: dict[str, tuple[str, ...]] = {g: tuple(n) for g, n in optimizers.items()}
+        if export is None:
+            export = [n for n, m in named.items() if isinstance(m, (Generator, Translator, Encoder))]
+        self.export: tuple[str, ...] = tuple(export)
+
+    # the classic pair, by name
+    @property
+    def generator(self) -> nn.Module | None:
+        return self.modules.get("generator")
+
+    @generator.setter
+    def generator(self, module: nn.Module) -> None:
+        self.modules["generator"] = module
+
+    @property
+    def discriminator(self) -> nn.Module | None:
+        return self.modules.get("discriminator")
+
+    @discriminator.setter
+    def discriminator(self, module: nn.Module) -> None:
+        self.modules["discriminator"] = module
+
+    def __getitem__(self, name: str) -> nn.Module:
+        return self.modules[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.modules
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.modules)
+
+    def items(self):
+        return self.modules.items()
+
+    def group_of(self, name: str) -> str | None:
+        """The optimizer group that updates module ``name``, or ``None`` (not trained)."""
+        return next((g for g, names in self.optimizers.items() if name in names), None)
+
+    @property
+    def is_pair(self) -> bool:
+        """Exactly the classic generator/discriminator pair with its two groups."""
+        return set(self.modules) == {"generator", "discriminator"} and self.optimizers == LEGACY_GROUPS
+
+    def to(self, device: torch.device | str) -> "Networks":
+        for module in self.modules.values():
+            module.to(device)
+        return self
+
+    def validate(self, model: str) -> None:
+        """Raise :class:`ComponentUnavailableError` naming what breaks the contract."""
+        if not self.modules:
+            raise ComponentUnavailableError(f"model {model!r}: build() returned no modules")
+        for name, module in self.modules.items():
+            if not isinstance(name, str) or not MODULE_PATTERN.match(name) or name in RESERVED_MODULES:
+                raise ComponentUnavailableError(f"model {model!r}: module name {name!r} must be lowercase "
+                                                "letters, digits and underscores (and not train_state)")
+            if not isinstance(module, nn.Module):
+                raise ComponentUnavailableError(f"model {model!r}: {name} is a {type(module).__name__}, "
+                                                "not a torch.nn.Module")
+        seen: dict[str, str] = {}
+        for group, names in self.optimizers.items():
+            if not GROUP_PATTERN.match(group):
+                raise ComponentUnavailableError(f"model {model!r}: optimizer group {group!r} must be a config "
+                                                "key ending in _optim (e.g. g_optim)")
+            for name in names:
+                if name not in self.modules:
+                    raise ComponentUnavailableError(f"model {model!r}: optimizer group {group} names "
+                                                    f"module {name!r}, which build() did not return")
+                if name in seen:
+                    raise ComponentUnavailableError(f"model {model!r}: module {name} is in two optimizer "
+                                                    f"groups ({seen[name]} and {group})")
+                seen[name] = group
+        for name in self.export:
+            if name not in self.modules:
+                raise ComponentUnavailableError(f"model {model!r}: export names module {name!r}, "
+                                                "which build() did not return")
+        if not self.optimizers:
+            raise ComponentUnavailableError(f"model {model!r}: no optimizer groups (pass optimizers=..., "
+                                            "e.g. {'g_optim': ('generator',), 'd_optim': ('discriminator',)})")
+
+
+def exported(nets: Networks, kind: type) -> list[str]:
+    """Names of the exported modules that are instances of ``kind`` (e.g. :class:`Translator`)."""
+    return [name for name in nets.export if isinstance(nets.modules[name], kind)]
 
 
 @torch.no_grad()
@@ -90,6 +270,18 @@ def generate(generator: Generator, z: torch.Tensor, labels: torch.Tensor | None 
     return torch.cat(chunks)
 
 
+@torch.no_grad()
+def apply_in_chunks(module: nn.Module, x: torch.Tensor, *extra: torch.Tensor | None,
+                    batch_size: int = 256) -> torch.Tensor:
+    """``module(x[i:j], *extra[i:j])`` over chunks on the module's device; a float CPU tensor."""
+    device = next(module.parameters()).device
+    chunks = []
+    for start in range(0, len(x), batch_size):
+        args = [e[start:start + batch_size].to(device) if e is not None else None for e in extra]
+        chunks.append(module(x[start:start + batch_size].to(device), *args).float().cpu())
+    return torch.cat(chunks)
+
+
 def split_outputs(output) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``(logits, class_logits or None)`` from a discriminator's output."""
     if isinstance(output, tuple):
@@ -98,17 +290,90 @@ def split_outputs(output) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 
 def uses_labels(nets: Networks) -> bool:
-    """Whether training needs labelled data: a conditional G or D, or an auxiliary classifier."""
-    d = nets.discriminator
-    return bool(nets.generator.num_classes or d.num_classes or d.aux_classes)
+    """Whether training needs labelled data: a conditional generator or discriminator, or
+    an auxiliary classifier, anywhere in the set."""
+    for module in nets.modules.values():
+        if getattr(module, "num_classes", None) or getattr(module, "aux_classes", None):
+            return True
+    return False
 
 
-def check_networks(nets: Networks, shape: tuple[int, ...], model: str) -> None:
-    """Fail clearly if a model's networks break the contract for ``shape``.
+def check_networks(nets: Networks, shape, model: str) -> None:
+    """Fail clearly if a model's networks break the contract for ``shape`` (a
+    :class:`~ganzoo.data.DataShape`, or the sample shape of the classic pair).
 
-    Runs the generator and discriminator on two samples in eval mode (no gradients,
-    batch-norm statistics untouched).
+    The classic pair: the generator and discriminator are run on two samples. Other sets:
+    each :class:`Translator` on two inputs and each :class:`Encoder` on two samples. All in
+    eval mode (no gradients, batch-norm statistics untouched).
     """
+    nets.validate(model)
+    sample_shape = tuple(shape.sample_shape) if hasattr(shape, "sample_shape") else tuple(shape)
+    if nets.is_pair:
+        _check_pair(nets, sample_shape, model)
+        return
+    fields = getattr(shape, "fields", {})
+    for name, module in nets.modules.items():
+        if isinstance(module, Translator):
+            for role, field, own in (("reads", module.input_field, module.in_shape),
+                                     ("makes", module.output_field, module.out_shape)):
+                if field in fields and tuple(fields[field].shape) != tuple(own):
+                    raise ComponentUnavailableError(
+                        f"model {model!r}: {name} {role} {field} of shape {tuple(own)}, the data's is "
+                        f"{tuple(fields[field].shape)}")
+            _check_translator(name, module, model)
+        elif isinstance(module, Encoder):
+            _check_encoder(name, module, model)
+        elif isinstance(module, Generator):
+            if name == "generator" and tuple(module.out_shape) != sample_shape:
+                raise ComponentUnavailableError(f"model {model!r}: generator makes samples of shape "
+                                                f"{tuple(module.out_shape)}, expected {sample_shape}")
+            _check_generator(name, module, model)
+
+
+def _evaluating(module: nn.Module):
+    class _Eval:
+        def __enter__(self):
+            self.was = module.training
+            module.eval()
+
+        def __exit__(self, *exc):
+            module.train(self.was)
+    return _Eval()
+
+
+def _device(module: nn.Module) -> torch.device:
+    return next(iter(module.parameters()), torch.empty(0)).device
+
+
+def _check_generator(name: str, g: Generator, model: str) -> torch.Tensor:
+    with _evaluating(g), torch.no_grad():
+        labels = torch.zeros(2, dtype=torch.long, device=_device(g))
+        images = g(g.sample_latent(2), labels if g.num_classes else None)
+    if tuple(images.shape[1:]) != tuple(g.out_shape):
+        raise ComponentUnavailableError(f"model {model!r}: {name} makes samples of shape "
+                                        f"{tuple(images.shape[1:])}, its out_shape says {tuple(g.out_shape)}")
+    return images
+
+
+def _check_translator(name: str, t: Translator, model: str) -> None:
+    with _evaluating(t), torch.no_grad():
+        x = torch.zeros(2, *t.in_shape, device=_device(t))
+        domain = torch.zeros(2, dtype=torch.long, device=x.device) if t.num_domains else None
+        y = t(x, domain) if t.num_domains else t(x)
+    if tuple(y.shape) != (2, *t.out_shape):
+        raise ComponentUnavailableError(f"model {model!r}: {name} maps {tuple(t.in_shape)} to "
+                                        f"{tuple(y.shape[1:])}, its out_shape says {tuple(t.out_shape)}")
+
+
+def _check_encoder(name: str, e: Encoder, model: str) -> None:
+    with _evaluating(e), torch.no_grad():
+        z = e(torch.zeros(2, *e.in_shape, device=_device(e)))
+    if tuple(z.shape) != (2, e.latent_dim):
+        raise ComponentUnavailableError(f"model {model!r}: {name} returned {tuple(z.shape)}, expected "
+                                        f"[N, latent_dim={e.latent_dim}]")
+
+
+def _check_pair(nets: Networks, shape: tuple[int, ...], model: str) -> None:
     g, d = nets.generator, nets.discriminator
     if not isinstance(g, Generator) or not isinstance(d, Discriminator):
         raise ComponentUnavailableError(

@@ -2,108 +2,35 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
+import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from . import __version__
-from .config import DEVICE_PATTERN, RunConfig, arch_config
-from .data import DataShape, ImageData, InMemoryBatches, PointData, default_data_dir, shape_of
+from . import distributed
+from .components import (build_algorithm, build_loss, build_networks, check_algorithm_fits, check_model_fits,
+                         checkpoint_metadata, load_dataset, resolve_device)
+from .config import RESUME_SAFE_KEYS, RunConfig, config_diff, resume_config
+from .data import InMemoryBatches, shape_of
 from .errors import CheckpointError, ComponentUnavailableError, ConfigError
-from .losses import Loss
-from .networks import Networks, check_networks, uses_labels
+from .metrics.evaluate import Evaluator
+from .networks import Generator, exported, uses_labels
 from .registry import Registry
-from .specs import DatasetSpec, ModelSpec, resolve_ref
+from .sampling import ModelHandle, load
+from .specs import DatasetSpec, ModelSpec
 from .training import checkpoint as ckpt
+from .training.loop import Trainer
 from .training.progress import Reporter, make_reporter
 
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; refuses devices that are not there."""
-    if not isinstance(name, str) or not DEVICE_PATTERN.match(name):
-        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {name!r} requested but CUDA is not available; use --device cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {name!r} does not exist ({torch.cuda.device_count()} GPUs)")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("device 'mps' requested but it is not available; use --device cpu")
-    return device
-
-
-def _resolve(ref, what: str) -> Callable[..., Any]:
-    try:
-        return resolve_ref(ref)
-    except Exception as exc:  # noqa: BLE001 - the plugin's code failed to import
-        raise ComponentUnavailableError(f"{what} cannot be loaded: {type(exc).__name__}: {exc}") from None
-
-
-def load_dataset(registry: Registry, name: str, data_dir: str | Path | None, split: str = "train",
-                 image_size: int | None = None) -> ImageData | PointData:
-    """Load a registered dataset from ``data_dir`` (else ``$GANZOO_DATA_DIR`` or the cache)."""
-    entry = registry.get("dataset", name)
-    loader = _resolve(entry.spec.load, f"dataset {entry.qualified_name!r}")
-    folder = Path(data_dir).expanduser() if data_dir else default_data_dir()
-    try:
-        params = inspect.signature(loader).parameters.values()
-    except (TypeError, ValueError):  # some builtins have no signature: pass everything
-        params = ()
-    if not params or any(p.name == "image_size" or p.kind is p.VAR_KEYWORD for p in params):
-        return loader(folder, split, image_size=image_size)
-    return loader(folder, split)  # loaders written before image_size existed
-
-
-def check_model_fits(spec: ModelSpec, shape: DataShape, labelled: bool, dataset: str = "the dataset") -> None:
-    """Refuse, before training, data that the model says it cannot handle."""
-    if shape.kind not in spec.data_kinds:
-        raise ConfigError(f"model {spec.name!r} trains on {' or '.join(spec.data_kinds)} data; "
-                          f"{dataset} is {shape.kind} data")
-    if spec.needs_labels and not labelled:
-        raise ConfigError(f"model {spec.name!r} is conditional and needs a labelled dataset; "
-                          f"{dataset} has no labels")
-    if shape.kind == "points":
-        return
-    if spec.channels is not None and shape.channels not in spec.channels:
-        raise ConfigError(f"model {spec.name!r} supports {spec.channels} channels, the data has {shape.channels}")
-    if spec.min_image_size is not None and shape.image_size < spec.min_image_size:
-        raise ConfigError(f"model {spec.name!r} needs images of at least {spec.min_image_size}px; "
-                          f"set --image-size (the data is {shape.image_size}px)")
-    if spec.max_image_size is not None and shape.image_size > spec.max_image_size:
-        raise ConfigError(f"model {spec.name!r} supports images up to {spec.max_image_size}px")
-
-
-def build_networks(registry: Registry, cfg: RunConfig, shape: DataShape, device: torch.device) -> Networks:
-    """Build, seed and check a model's networks for ``shape`` (weights seeded by ``cfg.seed``)."""
-    entry = registry.get("model", cfg.model)
-    build = _resolve(entry.spec.build, f"model {entry.qualified_name!r}")
-    torch.manual_seed(cfg.seed)
-    nets = build(arch_config(registry, cfg), shape)
-    nets.generator.to(device)
-    nets.discriminator.to(device)
-    check_networks(nets, shape.sample_shape, entry.name)
-    return nets
-
-
-def build_loss(registry: Registry, name: str) -> Loss:
-    entry = registry.get("loss", name)
-    return _resolve(entry.spec.factory, f"loss {entry.qualified_name!r}")()
-
-
-def checkpoint_metadata(cfg: RunConfig, shape: DataShape) -> dict[str, str]:
-    """String metadata for every checkpoint file: enough to rebuild the generator."""
-    return {"ganzoo_version": __version__, "model": cfg.model, "loss": cfg.loss,
-            "dataset": cfg.dataset, "config": cfg.model_dump_json(),
-            "data_shape": json.dumps(asdict(shape))}
+__all__ = ["Run", "train", "resume", "find_run", "new_run_dir",
+           # the components, where earlier versions had them
+           "build_loss", "build_networks", "check_model_fits", "load_dataset", "resolve_device",
+           "checkpoint_metadata"]
 
 
 @dataclass
@@ -129,10 +56,8 @@ class Run:
         with open(self.path / "metrics.jsonl", encoding="utf-8") as handle:
             return [json.loads(line) for line in handle if line.strip()]
 
-    def load(self, device: str = "cpu"):
-        """The trained generator, ready to sample (see :func:`ganzoo.load`)."""
-        from .sampling import load
-
+    def load(self, device: str = "cpu") -> ModelHandle:
+        """The trained model, ready to sample or translate (see :func:`ganzoo.load`)."""
         return load(self.path, device=device)
 
 
@@ -154,12 +79,6 @@ def new_run_dir(cfg: RunConfig) -> Path:
     except OSError as exc:
         raise ConfigError(f"cannot create run directory {path}: {exc.strerror or exc}") from None
     return path
-
-
-def resolve_algorithm(registry: Registry, name: str) -> Callable[..., Any]:
-    """The step function of a registered update schedule (``ganzoo list algorithms``)."""
-    entry = registry.get("algorithm", name)
-    return _resolve(entry.spec.step, f"algorithm {entry.qualified_name!r}")
 
 
 def _seed_host_generators(seed: int) -> None:
@@ -212,8 +131,6 @@ def resume(registry: Registry, target: str | Path, *, model: str | None = None, 
             :func:`~ganzoo.config.resolve_config`; only settings that do not change what is
             trained (``RESUME_SAFE_KEYS``) may differ from the checkpoint's without ``force``.
     """
-    from .config import RESUME_SAFE_KEYS, config_diff, resume_config
-
     flags = user_args.get("flags") or {}
     if str(target) == "latest":
         target = find_run(flags.get("out") or "runs", flags.get("run_name"), model)
@@ -224,7 +141,7 @@ def resume(registry: Registry, target: str | Path, *, model: str | None = None, 
         saved = RunConfig.model_validate_json(meta["config"])
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"{folder} carries no valid run config: {str(exc).splitlines()[0]}") from None
-    for kind in ("model", "loss", "dataset"):
+    for kind in ("model", "loss", "dataset", "algorithm"):
         name = getattr(saved, kind)
         if not registry.list(kind, name):
             raise ComponentUnavailableError(
@@ -241,20 +158,6 @@ def resume(registry: Registry, target: str | Path, *, model: str | None = None, 
     return train(cfg, registry, reporter, resume_from=folder)
 
 
-def _truncate_jsonl(path: Path, step: int) -> None:
-    """Drop the lines of a ``.jsonl`` log written after ``step`` (they are about to be redone)."""
-    if not path.is_file():
-        return
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            if json.loads(line).get("step", 0) <= step:
-                kept.append(line)
-        except (ValueError, AttributeError):
-            continue  # a line cut short by a crash
-    ckpt.atomic_write_text(path, "".join(f"{line}\n" for line in kept))
-
-
 def train(cfg: RunConfig, registry: Registry, reporter: Reporter | None = None,
           resume_from: Path | None = None) -> Run:
     """Train from a resolved config. Everything is checked before the run directory exists.
@@ -262,8 +165,6 @@ def train(cfg: RunConfig, registry: Registry, reporter: Reporter | None = None,
     With ``resume_from`` (a checkpoint folder, see :func:`resume`), training continues in
     that checkpoint's run directory from the exact state it saved.
     """
-    from . import distributed
-
     dist_ctx = distributed.from_environment()
     device = distributed.setup(dist_ctx, resolve_device(cfg.device))
     try:
@@ -274,14 +175,10 @@ def train(cfg: RunConfig, registry: Registry, reporter: Reporter | None = None,
 
 def _train(cfg: RunConfig, registry: Registry, reporter: Reporter | None, resume_from: Path | None,
            dist_ctx, device: torch.device) -> Run:
-    from . import distributed
-
     if dist_ctx.is_main:
         reporter = reporter or make_reporter()
     else:
-        from .training.progress import Reporter as SilentReporter
-
-        reporter = SilentReporter(enabled=False)  # only rank 0 reports
+        reporter = Reporter(enabled=False)  # only rank 0 reports
     if cfg.sync_batchnorm and dist_ctx.enabled and device.type != "cuda":
         raise ConfigError("sync_batchnorm needs CUDA devices (SyncBatchNorm has no CPU kernel)")
     if cfg.logger == "tensorboard":
@@ -292,46 +189,51 @@ def _train(cfg: RunConfig, registry: Registry, reporter: Reporter | None, resume
     dataset_spec: DatasetSpec = registry.get("dataset", cfg.dataset).spec
     data = load_dataset(registry, cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
     shape = shape_of(data, cfg.image_size)
-    check_model_fits(model_spec, shape, labelled=data.labels is not None, dataset=dataset_spec.name)
+    check_model_fits(model_spec, shape, dataset=dataset_spec.name)
     loss = build_loss(registry, cfg.loss)
-    nets = build_networks(registry, cfg, shape, device)
+    nets = build_networks(registry, cfg, shape, device, seed_process=True)
     if uses_labels(nets) and data.labels is None:
         raise ConfigError(f"model {model_spec.name!r} uses class labels and needs a labelled dataset; "
                           f"{dataset_spec.name} has no labels")
+    check_algorithm_fits(registry, cfg, nets, shape)
+    algorithm = build_algorithm(registry, cfg)
     if dist_ctx.rank:  # same initial weights everywhere; a stream of its own from here on
         torch.manual_seed(cfg.seed + dist_ctx.rank)
     if cfg.sync_batchnorm and dist_ctx.enabled:
-        nets.generator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(nets.generator)
-        nets.discriminator = torch.nn.SyncBatchNorm.convert_sync_batchnorm(nets.discriminator)
-    batches = InMemoryBatches(data, cfg.batch_size, device, image_size=shape.image_size, seed=cfg.seed,
+        for name, module in list(nets.modules.items()):
+            nets.modules[name] = torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    batches = InMemoryBatches(data, cfg.batch_size, device, image_size=shape.image_size or None, seed=cfg.seed,
                               rank=dist_ctx.rank, world_size=dist_ctx.world_size)
     evaluator = None
-    if cfg.eval_every and cfg.eval_metrics is None:
-        cfg = cfg.model_copy(update={"eval_metrics": ["modes"] if shape.kind == "points" else ["fid"]})
-    if cfg.eval_every and dist_ctx.is_main:
-        from .metrics.evaluate import Evaluator
-
-        evaluator = Evaluator(registry, cfg.dataset, cfg.eval_metrics, n=cfg.eval_samples, split="test",
-                              extractor=cfg.eval_extractor, seed=cfg.seed, data_dir=cfg.data_dir,
-                              image_size=shape.image_size if shape.kind == "image" else None, device=device)
+    if cfg.eval_every:
+        if not (isinstance(nets.modules.get("generator"), Generator) or exported(nets, Generator)):
+            raise ConfigError(f"--eval-every evaluates generated samples; model {model_spec.name!r} "
+                              f"({model_spec.task_name}) has no generator to sample from")
+        if cfg.eval_metrics is None:
+            cfg = cfg.model_copy(update={"eval_metrics": ["modes"] if shape.kind == "points" else ["fid"]})
+        # only rank 0 evaluates; the others wait for it without the collectives' timeout
+        # (building the evaluator may train a feature extractor first)
+        evaluator = distributed.main_only(dist_ctx, lambda: Evaluator(
+            registry, cfg.dataset, cfg.eval_metrics, n=cfg.eval_samples, split="test",
+            extractor=cfg.eval_extractor, seed=cfg.seed, data_dir=cfg.data_dir,
+            image_size=shape.image_size if shape.kind == "image" else None, device=device))
     if cfg.epochs is not None:
-        cfg = cfg.model_copy(update={"steps": max(1, math.ceil(cfg.epochs * batches.batches_per_epoch / cfg.n_critic))})
+        per_step = algorithm.batches_per_step()
+        cfg = cfg.model_copy(update={"steps": max(1, math.ceil(cfg.epochs * batches.batches_per_epoch / per_step))})
+        algorithm.cfg = cfg
 
-    step_fn = resolve_algorithm(registry, cfg.algorithm)
     _seed_host_generators(cfg.seed + dist_ctx.rank)
-    from .training.loop import Trainer
-
     if resume_from is not None:
         run_dir = Path(cfg.out) / str(cfg.run_name)
     else:  # rank 0 names and creates the run directory; the others learn its name
         run_dir = distributed.from_main(dist_ctx, lambda: new_run_dir(cfg))
     trainer = Trainer(cfg, nets, loss, batches, run_dir, checkpoint_metadata(cfg, shape), reporter, evaluator,
-                      step_fn=step_fn, dist=dist_ctx)
+                      algorithm=algorithm, dist=dist_ctx)
     if resume_from is not None:
         trainer.load_checkpoint(resume_from)  # a bad checkpoint fails here, before anything is written
     if resume_from is not None and dist_ctx.is_main:
         for name in ("metrics.jsonl", "events.jsonl"):
-            _truncate_jsonl(run_dir / name, trainer.step)
+            ckpt.truncate_jsonl(run_dir / name, trainer.step)
         with open(run_dir / "events.jsonl", "a", encoding="utf-8") as events:
             events.write(json.dumps({"step": trainer.step, "event": "resumed", "checkpoint": resume_from.name,
                                      "target_steps": cfg.steps}) + "\n")
@@ -340,14 +242,13 @@ def _train(cfg: RunConfig, registry: Registry, reporter: Reporter | None, resume
             ckpt.atomic_write_text(run_dir / "config.json", cfg.model_dump_json(indent=2) + "\n")
         except BaseException:  # a full disk, Ctrl-C: leave no new run directory without its config
             if resume_from is None:
-                import shutil
-
                 shutil.rmtree(run_dir, ignore_errors=True)
             raise
     classes = f"{shape.num_classes} classes" if shape.num_classes else "unlabelled"
     reporter.message(f"run directory: {run_dir}")
+    fields = "" if set(shape.fields) <= {"image", "points", "label"} else f" (fields: {', '.join(shape.fields)})"
     reporter.message(f"data: {dataset_spec.name}, {len(data):,} samples of shape "
-                     f"{'x'.join(map(str, shape.sample_shape))}, {classes}; device {device}")
+                     f"{'x'.join(map(str, shape.sample_shape))}, {classes}{fields}; device {device}")
     if dist_ctx.enabled:
         reporter.message(f"distributed: {dist_ctx.world_size} processes ({distributed.backend_for(device)}), "
                          f"global batch {cfg.batch_size} = {dist_ctx.world_size} x {batches.local_batch_size}")

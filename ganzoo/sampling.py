@@ -1,4 +1,11 @@
-"""Loading a trained generator from a checkpoint and sampling from it."""
+"""Loading a trained model from a checkpoint and using it for what it does.
+
+:func:`load` returns a :class:`ModelHandle` holding the modules the model exports. What the
+handle offers follows from them: ``sample(n)`` (and grids, walks, raw ``.npz``) for models
+with a :class:`~ganzoo.networks.Generator`, ``translate(images)`` for image-to-image models
+(:class:`~ganzoo.networks.Translator`), ``encode(images)`` / ``reconstruct(images)`` for
+models with an :class:`~ganzoo.networks.Encoder`.
+"""
 
 from __future__ import annotations
 
@@ -7,52 +14,120 @@ import os
 from pathlib import Path
 
 import torch
+from torch import nn
 
+from .components import build_networks, resolve_device
 from .config import RunConfig
-from .data import DataShape
-from .networks import generate
+from .data import DataShape, to_model_range
+from .datasets import load_image_folder
 from .errors import (CheckpointError, ComponentUnavailableError, ConfigError, GanzooError,
                      UnknownComponentError)
+from .networks import Encoder, Generator, Translator, apply_in_chunks, generate
 from .plugins import get_plugin_manager
+from .previews import TRANSLATIONS_PER_ROW, grid_labels, save_grid, save_points, stack_rows
 from .registry import Registry
 from .training import checkpoint as ckpt
 
 
-class GeneratorHandle:
-    """A trained generator with the config it was trained with.
+class ModelHandle:
+    """A trained model's exported modules with the config it was trained with.
 
     Example::
 
         g = ganzoo.load("runs/dcgan-mnist-20261128-120000")
-        images = g.sample(16, seed=0)      # [16, C, H, W] in [-1, 1], on the CPU
+        images = g.sample(16, seed=0)          # [16, C, H, W] in [-1, 1], on the CPU
         g.save_grid("grid.png", n=64)
+
+        t = ganzoo.load("runs/pix2pix-mnist-edges-20261201-120000")
+        digits = t.translate(edges)            # edges: [N, 1, 28, 28] uint8 or float in [-1, 1]
+
+    Attributes:
+        modules: the exported modules (eval mode), by name.
+        config: the run's resolved config.
+        step: the step the checkpoint was written at.
+        checkpoint: the checkpoint folder.
+        shape: the data shape the model was built for.
     """
 
-    def __init__(self, generator: torch.nn.Module, config: RunConfig, step: int, checkpoint: Path) -> None:
-        self.generator = generator.eval()
+    def __init__(self, modules: dict[str, nn.Module], config: RunConfig, step: int, checkpoint: Path,
+                 shape: DataShape | None = None) -> None:
+        self.modules = {name: module.eval() for name, module in modules.items()}
         self.config = config
         self.step = step
         self.checkpoint = checkpoint
+        self.shape = shape
+
+    def _first(self, kind: type) -> nn.Module | None:
+        return next((m for m in self.modules.values() if isinstance(m, kind)), None)
+
+    @property
+    def generator(self) -> Generator | None:
+        """The generator (``None`` for models that do not sample)."""
+        return self._first(Generator)
+
+    @property
+    def translators(self) -> dict[str, Translator]:
+        """The image-to-image modules, by name (e.g. ``g_ab``, ``g_ba``)."""
+        return {name: m for name, m in self.modules.items() if isinstance(m, Translator)}
+
+    @property
+    def encoder(self) -> Encoder | None:
+        return self._first(Encoder)
+
+    @property
+    def can_sample(self) -> bool:
+        return self.generator is not None
+
+    @property
+    def can_translate(self) -> bool:
+        return bool(self.translators)
+
+    @property
+    def can_encode(self) -> bool:
+        return self.encoder is not None
+
+    @property
+    def task(self) -> str:
+        """What the model does: ``"translate"``, ``"encode"`` (with a generator), ``"sample"``."""
+        if self.can_translate:
+            return "translate"
+        if self.can_encode:
+            return "encode"
+        return "sample"
 
     @property
     def device(self) -> torch.device:
-        return next(self.generator.parameters()).device
+        return next(next(iter(self.modules.values())).parameters()).device
 
     @property
     def num_classes(self) -> int | None:
-        return self.generator.num_classes
+        return self.generator.num_classes if self.generator is not None else None
 
+    @property
+    def is_points(self) -> bool:
+        return self.generator is not None and len(self.generator.out_shape) == 1
+
+    def _need(self, what: str) -> None:
+        can = {"sample": self.can_sample, "translate": self.can_translate, "encode": self.can_encode}[what]
+        if not can:
+            model = self.config.model.split(":")[-1]
+            offers = [name for name, ok in (("sample", self.can_sample), ("translate", self.can_translate),
+                                            ("encode", self.can_encode)) if ok]
+            raise ConfigError(f"model {model!r} cannot {what}; it can {' and '.join(offers) or 'nothing'}")
+
+    # sampling --------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, n: int, labels: torch.Tensor | list[int] | int | None = None,
                seed: int | None = None, batch_size: int = 256) -> torch.Tensor:
-        """``n`` images in [-1, 1] as a CPU tensor ``[n, C, H, W]``.
+        """``n`` samples (images in [-1, 1]) as a CPU tensor ``[n, C, H, W]``.
 
         Args:
-            n: how many images.
+            n: how many samples.
             labels: class labels for conditional models (one int for all, or ``n`` of them).
             seed: makes the latents reproducible; ``None`` draws fresh ones.
-            batch_size: images generated per forward pass.
+            batch_size: samples generated per forward pass.
         """
+        self._need("sample")
         if n < 1:
             raise ConfigError("the number of samples must be at least 1")
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -66,7 +141,7 @@ class GeneratorHandle:
                 raise ConfigError(f"labels must be {n} class indices in 0..{self.num_classes - 1}")
         elif self.num_classes:
             labels = torch.arange(n) % self.num_classes
-        return self._generate(z, labels, batch_size)
+        return generate(self.generator, z, labels, batch_size)
 
     @torch.no_grad()
     def interpolate(self, steps: int = 8, rows: int = 8, seed: int | None = 0) -> torch.Tensor:
@@ -76,6 +151,7 @@ class GeneratorHandle:
         Returns:
             CPU tensor ``[rows * steps, *sample_shape]``.
         """
+        self._need("sample")
         if steps < 2 or rows < 1:
             raise ConfigError("an interpolation needs at least 2 steps and 1 row")
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -88,10 +164,7 @@ class GeneratorHandle:
         weights_b = torch.sin(t[None, :] * omega) / torch.sin(omega)
         z = weights_a[..., None] * start[:, None, :] + weights_b[..., None] * end[:, None, :]
         labels = (torch.arange(rows) % self.num_classes).repeat_interleave(steps) if self.num_classes else None
-        return self._generate(z.reshape(rows * steps, -1), labels)
-
-    def _generate(self, z: torch.Tensor, labels: torch.Tensor | None, batch_size: int = 256) -> torch.Tensor:
-        return generate(self.generator, z, labels, batch_size)
+        return generate(self.generator, z.reshape(rows * steps, -1), labels)
 
     def save_npz(self, path: str | Path, n: int, seed: int | None = 0, labels=None) -> Path:
         """Write ``n`` raw samples to a ``.npz`` file for outside tools.
@@ -99,33 +172,16 @@ class GeneratorHandle:
         Images are stored as ``images``: uint8 ``[N, H, W, C]`` (0..255, the layout FID tools
         expect); points as ``points``: float32 ``[N, D]``; conditional models add ``labels``.
         """
-        import numpy as np
-
         path = Path(path)
         if path.suffix.lower() != ".npz":
             raise ConfigError(f"raw samples go to a .npz file, not {path.name!r}")
         if labels is None and self.num_classes:
             labels = torch.arange(n) % self.num_classes
         samples = self.sample(n, labels=labels, seed=seed)
-        arrays = {}
-        if self.is_points:
-            arrays["points"] = samples.numpy().astype(np.float32)
-        else:
-            images = ((samples.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-            arrays["images"] = images.permute(0, 2, 3, 1).numpy()
+        arrays = {"points": samples.numpy().astype("float32")} if self.is_points else {"images": to_uint8(samples)}
         if labels is not None:
-            arrays["labels"] = torch.as_tensor(labels).expand(n).numpy().astype(np.int64)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npz")
-        try:
-            np.savez(tmp, **arrays)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return path
-
-    @property
-    def is_points(self) -> bool:
-        return len(self.generator.out_shape) == 1
+            arrays["labels"] = torch.as_tensor(labels).expand(n).numpy().astype("int64")
+        return write_npz(path, arrays)
 
     def save_grid(self, path: str | Path, n: int = 64, seed: int | None = 0,
                   labels=None, nrow: int | None = None) -> Path:
@@ -134,8 +190,6 @@ class GeneratorHandle:
         Conditional models without ``labels`` get one row per class (``n // classes``
         images each); point models get a scatter plot of ``n`` points.
         """
-        from .training.loop import grid_labels, save_grid, save_points
-
         path = Path(path)
         if path.suffix.lower() != ".png":
             raise ConfigError(f"sample grids are PNG files; use a .png name, not {path.name!r}")
@@ -149,27 +203,165 @@ class GeneratorHandle:
             save_grid(samples, path, nrow=nrow)
         return path
 
+    # image to image --------------------------------------------------------------
+    def _translator(self, net: str | None) -> tuple[str, Translator]:
+        self._need("translate")
+        translators = self.translators
+        if net is None:
+            return next(iter(translators.items()))
+        if net not in translators:
+            raise ConfigError(f"no translator {net!r}; this model has {', '.join(translators)}")
+        return net, translators[net]
 
-def load(path: str | Path, device: str = "cpu", registry: Registry | None = None) -> GeneratorHandle:
-    """Load the generator of a run directory or checkpoint (safetensors only).
+    @staticmethod
+    def _as_input(images: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+        """uint8 or [-1, 1] float images, brought to ``shape`` (channels, size)."""
+        images = torch.as_tensor(images)
+        if images.dim() == 3:
+            images = images.unsqueeze(1)
+        if images.dim() != 4:
+            raise ConfigError(f"images must be [N, C, H, W], got shape {tuple(images.shape)}")
+        channels, height, width = shape
+        if images.dtype == torch.uint8:
+            x = to_model_range(images)
+        else:
+            x = images.float()
+        if x.shape[1] != channels:
+            if x.shape[1] == 3 and channels == 1:
+                x = x.mean(dim=1, keepdim=True)
+            elif x.shape[1] == 1:
+                x = x.expand(-1, channels, -1, -1)
+            else:
+                raise ConfigError(f"the model takes {channels}-channel images, these have {x.shape[1]}")
+        if tuple(x.shape[-2:]) != (height, width):
+            x = torch.nn.functional.interpolate(x, size=(height, width), mode="bilinear", antialias=True,
+                                                align_corners=False).clamp(-1, 1)
+        return x
+
+    @torch.no_grad()
+    def translate(self, images: torch.Tensor, net: str | None = None, domain=None,
+                  batch_size: int = 256) -> torch.Tensor:
+        """Translate images with translator ``net`` (default: the first, e.g. ``g_ab``).
+
+        Args:
+            images: ``[N, C, H, W]`` uint8 (0..255) or float in [-1, 1]; resized and brought
+                to the model's channel count if they differ.
+            net: which translator (see :attr:`translators`).
+            domain: the target domain(s) for multi-domain translators (an int or ``N`` ints).
+            batch_size: images per forward pass.
+
+        Returns:
+            CPU float tensor of outputs in [-1, 1].
+        """
+        _, translator = self._translator(net)
+        x = self._as_input(images, translator.in_shape)
+        extra = ()
+        if translator.num_domains:
+            if domain is None:
+                raise ConfigError(f"this translator needs a target domain (0..{translator.num_domains - 1})")
+            domains = torch.full((len(x),), domain, dtype=torch.long) if isinstance(domain, int) \
+                else torch.as_tensor(domain, dtype=torch.long)
+            extra = (domains,)
+        return apply_in_chunks(translator, x, *extra, batch_size=batch_size)
+
+    @torch.no_grad()
+    def translation_grid(self, images: torch.Tensor, targets: torch.Tensor | None = None,
+                         net: str | None = None) -> tuple[torch.Tensor, int]:
+        """Rows of inputs, their translations and (if given) targets, 8 examples per row."""
+        name, translator = self._translator(net)
+        x = self._as_input(images, translator.in_shape)
+        parts = [x, self.translate(x, net=name)]
+        if targets is not None:
+            parts.append(self._as_input(targets, translator.out_shape))
+        return stack_rows(*parts, per_row=TRANSLATIONS_PER_ROW)
+
+    # encoders --------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """Latent codes ``E(x)`` ``[N, latent_dim]`` of images (uint8 or [-1, 1] float)."""
+        self._need("encode")
+        x = self._as_input(images, self.encoder.in_shape) if len(self.encoder.in_shape) == 3 \
+            else torch.as_tensor(images).float()
+        return apply_in_chunks(self.encoder, x, batch_size=batch_size)
+
+    @torch.no_grad()
+    def reconstruct(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """``G(E(x))``: the generator's image of each image's code."""
+        self._need("encode")
+        self._need("sample")
+        z = self.encode(images, batch_size=batch_size)
+        return generate(self.generator, z, None, batch_size)
+
+
+GeneratorHandle = ModelHandle
+"""The name of :class:`ModelHandle` in plugin API 1.0."""
+
+
+def to_uint8(images: torch.Tensor) -> "object":
+    """Images in [-1, 1] ``[N, C, H, W]`` as a uint8 numpy array ``[N, H, W, C]``."""
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def write_npz(path: Path, arrays: dict) -> Path:
+    """``np.savez`` through a temporary file and a rename."""
+    import numpy as np
+
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npz")
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def read_images(path: str | Path, size: int | None = None) -> torch.Tensor:
+    """A user's images as uint8 ``[N, C, H, W]``: a folder of image files (sorted, resized
+    to ``size`` on the short side and centre-cropped), or a ``.npz`` with ``images``
+    (uint8 ``[N, H, W, C]`` as :meth:`ModelHandle.save_npz` writes, or ``[N, C, H, W]``)."""
+    path = Path(path).expanduser()
+    if path.suffix.lower() == ".npz" and path.is_file():
+        import numpy as np
+
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                if "images" not in archive:
+                    raise ConfigError(f"{path} holds no 'images' array (it has {', '.join(archive.files)})")
+                array = archive["images"]
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read {path}: {exc}") from None
+        if array.dtype != np.uint8 or array.ndim not in (3, 4):
+            raise ConfigError(f"{path}: 'images' must be uint8 [N, H, W, C] or [N, C, H, W], "
+                              f"got {array.dtype} {array.shape}")
+        images = torch.from_numpy(array.copy())
+        if images.dim() == 3:
+            images = images.unsqueeze(-1)
+        if images.shape[-1] in (1, 3) and images.shape[1] not in (1, 3):
+            images = images.permute(0, 3, 1, 2)
+        return images.contiguous()
+    return load_image_folder(path, image_size=size).images
+
+
+def load(path: str | Path, device: str = "cpu", registry: Registry | None = None) -> ModelHandle:
+    """Load the exported modules of a run directory or checkpoint (safetensors only).
 
     Args:
-        path: a run directory (its latest checkpoint), a checkpoint folder, or its
-            ``generator.safetensors``.
-        device: where to put the generator.
+        path: a run directory (its latest checkpoint), a checkpoint folder, or a file in it.
+        device: where to put the modules.
         registry: the component registry (default: the installed plugins).
     """
-    from .run import build_networks, resolve_device
-
     registry = registry or get_plugin_manager().registry
     folder = ckpt.resolve_checkpoint(path)
-    file = folder / ckpt.GENERATOR_FILE
+    file = folder / ckpt.STATE_FILE
+    if not file.is_file():
+        file = folder / ckpt.GENERATOR_FILE
     meta = ckpt.read_metadata(file)
     try:
         cfg = RunConfig.model_validate_json(meta["config"])
         shape = DataShape(**json.loads(meta["data_shape"]))
     except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{file} carries no valid run config: {exc}") from None
+        raise CheckpointError(f"{file} carries no valid run config: {str(exc).splitlines()[0]}") from None
+    _, _, export = ckpt.module_layout(meta)
     plugin = cfg.model.split(":")[0]
     try:
         registry.get("model", cfg.model)
@@ -178,14 +370,20 @@ def load(path: str | Path, device: str = "cpu", registry: Registry | None = None
             f"{file} needs model {cfg.model!r} from plugin {plugin!r}, which is not installed "
             f"(see `ganzoo plugins`)") from None
     try:
-        with torch.random.fork_rng(devices=[]):  # loading must not reseed the caller's RNG
-            nets = build_networks(registry, cfg, shape, resolve_device(device))
+        nets = build_networks(registry, cfg, shape, resolve_device(device))
     except GanzooError as exc:
         raise type(exc)(f"cannot rebuild the checkpoint's model (plugin {plugin!r}): {exc}") from None
-    state = ckpt.load_tensors(file)
-    try:
-        nets.generator.load_state_dict(state)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{file} does not match model {cfg.model}: "
-                              f"{str(exc).splitlines()[0]}") from None
-    return GeneratorHandle(nets.generator, cfg, int(meta.get("step", 0)), folder)
+    modules = {}
+    for name in export:
+        module_path = folder / ckpt.module_file(name)
+        if name not in nets.modules:
+            raise CheckpointError(f"{folder} exports {name!r}, which model {cfg.model} does not build")
+        try:
+            nets.modules[name].load_state_dict(ckpt.load_tensors(module_path))
+        except RuntimeError as exc:
+            raise CheckpointError(f"{module_path} does not match model {cfg.model}: "
+                                  f"{str(exc).splitlines()[0]}") from None
+        modules[name] = nets.modules[name]
+    if not modules:
+        raise CheckpointError(f"{folder} exports no modules to use")
+    return ModelHandle(modules, cfg, int(meta.get("step", 0)), folder, shape)

@@ -30,6 +30,15 @@ from typing import Any, Callable, ClassVar, Mapping
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 """Component names: lowercase letters and digits, words joined by single hyphens."""
 
+FIELD_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+"""Data field names (``image``, ``target``, ``image_b``, ...)."""
+
+DATA_KINDS = ("image", "points", "audio", "video", "tokens")
+"""Kinds of the primary data field a model can train on."""
+
+TASKS = ("unconditional", "conditional", "image-to-image", "encoder", "multi-domain")
+"""What a model does, as ``ganzoo list`` and the README's zoo table show it."""
+
 
 def resolve_ref(ref: str | Callable[..., Any]) -> Callable[..., Any]:
     """Return the callable a reference names.
@@ -109,6 +118,13 @@ class ModelSpec(ComponentSpec):
         needs_labels: a conditional model that refuses unlabelled data.
         channels: image channel counts it supports; ``None`` means any.
         min_image_size, max_image_size: the image sizes it supports.
+        fields: data fields it needs besides the primary one (and ``label`` when
+            ``needs_labels``), e.g. ``("target",)`` for paired data or ``("image_b",)`` for a
+            second domain; a dataset without them is refused before training.
+        algorithm: the training algorithm used when the run config names none.
+        default_dataset: the dataset used when none is named (default ``mnist``).
+        task: what it does (see :data:`TASKS`); by default ``conditional`` when it needs
+            labels, else ``unconditional``.
     """
 
     kind: ClassVar[str] = "model"
@@ -122,18 +138,39 @@ class ModelSpec(ComponentSpec):
     channels: tuple[int, ...] | None = None
     min_image_size: int | None = None
     max_image_size: int | None = None
+    fields: tuple[str, ...] = ()
+    algorithm: str = "alternating"
+    default_dataset: str | None = None
+    task: str = ""
 
     def validate(self) -> None:
         super().validate()
         _check_ref(self.build, f"model {self.name!r}: build")
-        unknown = set(self.data_kinds) - {"image", "points"}
+        unknown = set(self.data_kinds) - set(DATA_KINDS)
         if not self.data_kinds or unknown:
-            raise ValueError(f"model {self.name!r}: data_kinds must name 'image' and/or 'points', "
+            raise ValueError(f"model {self.name!r}: data_kinds must name some of {', '.join(DATA_KINDS)}, "
                              f"got {tuple(self.data_kinds)!r}")
+        if not isinstance(self.fields, tuple) or not all(isinstance(f, str) and FIELD_PATTERN.match(f)
+                                                         for f in self.fields):
+            raise ValueError(f"model {self.name!r}: fields must be a tuple of field names, got {self.fields!r}")
+        if not isinstance(self.algorithm, str) or not self.algorithm:
+            raise ValueError(f"model {self.name!r}: algorithm must name an algorithm")
+        if self.task and self.task not in TASKS:
+            raise ValueError(f"model {self.name!r}: task must be one of {', '.join(TASKS)}, got {self.task!r}")
         if self.losses is not None and self.default_loss not in self.losses:
             raise ValueError(f"model {self.name!r}: default_loss {self.default_loss!r} is not in its losses")
         if self.config_class is not None and not hasattr(self.config_class, "model_validate"):
             raise ValueError(f"model {self.name!r}: config_class must be a pydantic model")
+
+    @property
+    def task_name(self) -> str:
+        """``task``, or what it defaults to."""
+        return self.task or ("conditional" if self.needs_labels else "unconditional")
+
+    @property
+    def required_fields(self) -> tuple[str, ...]:
+        """The fields a dataset must have: ``fields``, plus ``label`` when ``needs_labels``."""
+        return tuple(dict.fromkeys((*(("label",) if self.needs_labels else ()), *self.fields)))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,7 +205,12 @@ class DatasetSpec(ComponentSpec):
         point_dim: coordinates per sample, for point datasets (then no image fields).
         num_classes: number of labels, or ``None`` for unlabelled data.
         size: number of training samples, when known up front.
-        files: the file names a user must provide to work offline (shown in errors).
+        files: the files a user must provide to work offline, as paths (or glob patterns)
+            relative to the data folder (``--data-dir``), e.g. ``"MNIST/raw/t10k-images-idx3-ubyte"``;
+            shown by ``ganzoo info`` and in errors.
+        fields: the data fields it yields besides the primary one and ``label``, e.g.
+            ``("target",)`` (paired) or ``("image_b",)`` (a second domain); see
+            :data:`ganzoo.data.FIELD_KINDS`.
     """
 
     kind: ClassVar[str] = "dataset"
@@ -180,10 +222,14 @@ class DatasetSpec(ComponentSpec):
     num_classes: int | None = None
     size: int | None = None
     files: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
 
     def validate(self) -> None:
         super().validate()
         _check_ref(self.load, f"dataset {self.name!r}: load")
+        if not isinstance(self.fields, tuple) or not all(isinstance(f, str) and FIELD_PATTERN.match(f)
+                                                         for f in self.fields):
+            raise ValueError(f"dataset {self.name!r}: fields must be a tuple of field names, got {self.fields!r}")
         if self.point_dim is not None:
             if not isinstance(self.point_dim, int) or self.point_dim < 1:
                 raise ValueError(f"dataset {self.name!r}: point_dim must be a positive integer")
@@ -249,26 +295,43 @@ class ExtractorSpec(ComponentSpec):
 
 @dataclass(frozen=True, kw_only=True)
 class AlgorithmSpec(ComponentSpec):
-    """A training algorithm: the update schedule of one training step.
+    """A training algorithm: everything one training step does.
 
-    The loss says *what* each network minimises; the algorithm says *how* the updates
-    are scheduled (the built-in ``alternating``: ``n_critic`` discriminator updates,
-    then one generator update). The run-config key ``algorithm`` picks one.
+    The loss says *what* the adversarial terms are; the algorithm says how a step uses the
+    networks, the loss and its own terms (reconstruction, cycle, ...): the built-in
+    ``alternating`` makes ``n_critic`` discriminator updates, then one generator update.
+    The run-config key ``algorithm`` picks one; a model names its default.
 
     Attributes:
-        step: reference to ``step(trainer) -> dict[str, torch.Tensor]``, which performs
-            one training step on a :class:`ganzoo.training.loop.Trainer` (its networks,
-            optimizers, loss, batches and config) and returns detached scalar tensors
-            for the metrics log (at least ``d_loss`` and ``g_loss``).
+        step: reference to either a function ``step(trainer) -> dict[str, torch.Tensor]``
+            (stateless; it consumes ``n_critic`` batches per step), or a subclass of
+            :class:`ganzoo.algorithms.Algorithm` (options, state that is checkpointed,
+            its own batch count, previews). Either returns detached scalar tensors for the
+            metrics log (names ending in ``_loss`` or ``grad_norm`` are watched for NaN).
+        config_class: a pydantic model of its options (``algo.*`` keys, e.g.
+            ``lambda_cycle``), validated when the config is resolved, shown by ``ganzoo info``
+            and written out in ``config.json``; ``None`` when it has none.
+        modules: the module names it needs the model to build (e.g. ``("g_ab", "g_ba",
+            "d_a", "d_b")``); another model is refused with one line before training.
+        fields: the data fields it needs (e.g. ``("image_b",)``).
     """
 
     kind: ClassVar[str] = "algorithm"
 
     step: str | Callable[..., Any]
+    config_class: type | None = None
+    modules: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
 
     def validate(self) -> None:
         super().validate()
         _check_ref(self.step, f"algorithm {self.name!r}: step")
+        if self.config_class is not None and not hasattr(self.config_class, "model_validate"):
+            raise ValueError(f"algorithm {self.name!r}: config_class must be a pydantic model")
+        for what in ("modules", "fields"):
+            value = getattr(self, what)
+            if not isinstance(value, tuple) or not all(isinstance(v, str) and FIELD_PATTERN.match(v) for v in value):
+                raise ValueError(f"algorithm {self.name!r}: {what} must be a tuple of names, got {value!r}")
 
 
 SPEC_TYPES: dict[str, type[ComponentSpec]] = {

@@ -926,7 +926,7 @@ def _loss_checks(entry: Entry, registry: Registry, workdir: Path, options: dict[
         return results
     import torch
 
-    from .losses import Loss
+    from .losses import Loss, discriminator_term, generator_term
 
     with rec.check("values") as note:
         loss = factory()
@@ -937,7 +937,9 @@ def _loss_checks(entry: Entry, registry: Registry, workdir: Path, options: dict[
             extremes = torch.tensor([scale, -scale])  # saturating logits must not overflow either
             real = torch.cat([torch.randn(6, generator=gen) * scale, extremes]).requires_grad_()
             fake = torch.cat([torch.randn(6, generator=gen) * scale, -extremes]).requires_grad_()
-            d, g = loss.d_loss(real, fake), loss.g_loss(fake)
+            labels = torch.arange(len(real)) % NUM_CLASSES
+            d = discriminator_term(loss, real, fake, labels)
+            g = generator_term(loss, fake, real.detach(), labels)
             for what, value in (("d_loss", d), ("g_loss", g)):
                 if not isinstance(value, torch.Tensor) or value.dim() != 0:
                     raise _Failed(f"{what} must return a scalar tensor, got "

@@ -245,13 +245,13 @@ def test_full_disk_while_writing_a_checkpoint(cli, data_dir, tmp_path, monkeypat
 
 
 def test_full_disk_while_writing_a_sample_grid_during_training(cli, data_dir, tmp_path, monkeypatch):
-    from ganzoo.training import loop
+    from ganzoo import previews
 
     def full_disk_save_image(tensor, fp, **kwargs):
         Path(fp).write_bytes(b"\x89PNG\r\n")  # half-written
         raise _disk_full(fp)
 
-    monkeypatch.setattr(loop, "save_image", full_disk_save_image)
+    monkeypatch.setattr(previews, "save_image", full_disk_save_image)
     result = cli("train", "dcgan", "-q", "--data-dir", str(data_dir), *TINY, "--run-name", "grid")
     assert result.exit_code == EXIT_RUNTIME
     assert "No space left on device" in one_error_line(result)
@@ -263,7 +263,7 @@ def test_full_disk_while_writing_a_sample_grid_during_training(cli, data_dir, tm
 def test_full_disk_while_sampling(cli, run, tmp_path, monkeypatch):
     import numpy as np
 
-    from ganzoo.training import loop
+    from ganzoo import previews
 
     def full_disk_save_image(tensor, fp, **kwargs):
         Path(fp).write_bytes(b"\x89PNG\r\n")
@@ -273,7 +273,7 @@ def test_full_disk_while_sampling(cli, run, tmp_path, monkeypatch):
         Path(file).write_bytes(b"PK\x03\x04")
         raise _disk_full(file)
 
-    monkeypatch.setattr(loop, "save_image", full_disk_save_image)
+    monkeypatch.setattr(previews, "save_image", full_disk_save_image)
     monkeypatch.setattr(np, "savez", full_disk_savez)
     out = tmp_path / "out"
     out.mkdir()
@@ -292,16 +292,16 @@ def test_real_full_device_during_sampling(cli, run, tmp_path):
     link_dir = tmp_path / "full"
     link_dir.mkdir()
     target = link_dir / "grid.png"
-    import ganzoo.training.loop as loop
+    import ganzoo.previews as previews
 
-    real = loop.save_image
+    real = previews.save_image
 
     def to_dev_full(tensor, fp, **kwargs):  # the temporary file is /dev/full
         os.symlink("/dev/full", fp)
         return real(tensor, fp, **kwargs)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(loop, "save_image", to_dev_full)
+        mp.setattr(previews, "save_image", to_dev_full)
         result = cli("sample", str(run), "--out", str(target))
     assert Path("/dev/full").is_char_device()  # written through, never replaced
     assert result.exit_code == EXIT_RUNTIME, result.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import os
 import struct
 import subprocess
@@ -121,7 +122,7 @@ def test_checkpoint_holds_no_pickle_and_describes_itself(cli, data_dir, tmp_path
         assert file.read_bytes()[8:9] == b"{"  # safetensors: 8-byte length, then a JSON header
         with safe_open(str(file), framework="pt") as handle:
             meta = handle.metadata()
-        assert meta["format"] == "ganzoo-checkpoint" and meta["format_version"] == "2"
+        assert meta["format"] == "ganzoo-checkpoint" and meta["format_version"] == "3"
         assert meta["checksum"].startswith("sha256:")
         assert meta["model"] == "dcgan:dcgan" and meta["step"] == "3"
         assert json.loads(meta["config"])["batch_size"] == 8
@@ -167,21 +168,40 @@ def test_data_dir_from_environment(cli, data_dir, monkeypatch):
     assert cli("train", "dcgan", *TINY).exit_code == 0
 
 
-def test_ctrl_c_saves_a_checkpoint_and_exits_130(cli, data_dir, tmp_path, monkeypatch):
+def test_ctrl_c_finishes_the_step_saves_a_checkpoint_and_exits_130(cli, data_dir, tmp_path, monkeypatch):
     real_step = Trainer.train_step
     calls = {"n": 0}
 
     def interrupted_step(self):
         calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
+        if calls["n"] == 3:  # Ctrl-C in the middle of step 3
+            os.kill(os.getpid(), signal.SIGINT)
         return real_step(self)
 
     monkeypatch.setattr(Trainer, "train_step", interrupted_step)
     result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--steps", "10", "--run-name", "cut")
     assert result.exit_code == 130
-    assert "interrupted at step 2" in result.stderr
-    assert ganzoo.load(tmp_path / "runs" / "cut").step == 2
+    assert "interrupted at step 3; checkpoint saved in" in result.stderr
+    assert ganzoo.load(tmp_path / "runs" / "cut").step == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+
+
+def test_a_second_ctrl_c_aborts_at_once_and_saves_nothing_new(cli, data_dir, tmp_path, monkeypatch):
+    real_step = Trainer.train_step
+    calls = {"n": 0}
+
+    def interrupted_twice(self):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(self)
+
+    monkeypatch.setattr(Trainer, "train_step", interrupted_twice)
+    result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--steps", "10", "--run-name", "cut")
+    assert result.exit_code == 130
+    assert "aborted during step 3; nothing new saved" in result.stderr
+    assert ganzoo.load(tmp_path / "runs" / "cut").step == 0
 
 
 def test_sample_rejects_missing_and_corrupt_checkpoints(cli, data_dir, tmp_path):

@@ -38,13 +38,13 @@ WORKER = textwrap.dedent("""
     out, flags, fail_rank = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
     rank = int(os.environ.get("RANK", "0"))
     if rank == fail_rank:
-        import ganzoo.training.loop as loop
-        real = loop.alternating_step
-        def failing(trainer):
+        import ganzoo.algorithms as algorithms
+        real = algorithms.Alternating.step
+        def failing(self, trainer):
             if trainer.step == 2:
                 raise RuntimeError(f"injected failure on rank {rank}")
-            return real(trainer)
-        loop.alternating_step = failing
+            return real(self, trainer)
+        algorithms.Alternating.step = failing
     registry = get_plugin_manager().registry
     cfg = resolve_config(registry, flags.pop("model"), flags={"out": out, **flags})
     captured = {}

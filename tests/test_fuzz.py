@@ -138,7 +138,7 @@ def nest(key: str, value):
 def names_key(message: str, key: str) -> bool:
     """Whether a refusal names the key: quoted (``'g_optim.betas.0'`` names ``g_optim.betas``),
     or, for the component names, as the kind (``unknown loss 'x'``)."""
-    if key in ("model", "loss", "dataset"):
+    if key in ("model", "loss", "dataset", "algorithm"):
         return key in message
     return f"'{key}" in message
 

@@ -198,7 +198,7 @@ def test_a_correct_tiny_model_passes_and_trains_with_every_loss(manager):
     report = check_plugin("tidy", manager=manager)
     assert report.ok, str(report)
     trained = {r.check for r in report.results if r.check.startswith("train[")}
-    assert trained == {f"train[{n}]" for n in ("bce", "minimax", "wgan", "wgan-gp", "hinge", "lsgan")}
+    assert trained == {f"train[{n}]" for n in ("bce", "minimax", "wgan", "wgan-gp", "hinge", "lsgan", "rgan", "ragan")}
     assert statuses(report)["plugin tidy api"] == "warn"  # declares no GANZOO_API: accepted, but noted
 
 

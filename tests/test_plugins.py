@@ -455,8 +455,8 @@ def test_algorithms_are_a_component_kind(cli):
     assert [(c["qualified_name"], c["summary"]) for c in listing] == [
         ("core:alternating", "n_critic discriminator updates, then one generator update")]
     info = cli("info", "alternating")
-    assert info.exit_code == 0 and "step: ganzoo.training.loop:alternating_step" in info.stdout
-    assert json.loads(cli("info", "alternating", "--json").stdout)["step"] == "ganzoo.training.loop:alternating_step"
+    assert info.exit_code == 0 and "step: ganzoo.algorithms:Alternating" in info.stdout
+    assert json.loads(cli("info", "alternating", "--json").stdout)["step"] == "ganzoo.algorithms:Alternating"
     with pytest.raises(ValueError, match="step must be a callable"):
         AlgorithmSpec(name="bad", summary="no step", step="not a reference").validate()
     manager, warnings = new_manager()

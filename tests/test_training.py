@@ -244,8 +244,8 @@ def test_mixed_precision_trains_with_float32_weights(manager, tmp_path, precisio
     trainer = tiny_trainer(manager, tmp_path)
     trainer.cfg = trainer.cfg.model_copy(update={"precision": precision})
     trainer.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-    trainer.g_scaler = torch.amp.GradScaler("cpu", enabled=precision == "fp16")
-    trainer.d_scaler = torch.amp.GradScaler("cpu", enabled=precision == "fp16")
+    trainer.scalers["g_optim"] = torch.amp.GradScaler("cpu", enabled=precision == "fp16")
+    trainer.scalers["d_optim"] = torch.amp.GradScaler("cpu", enabled=precision == "fp16")
     before = [p.detach().clone() for p in trainer.generator.parameters()]
     for _ in range(2):
         stats = trainer.train_step()

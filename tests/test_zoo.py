@@ -35,7 +35,7 @@ def weights(module: torch.nn.Module) -> list[torch.Tensor]:
 
 def test_the_zoo_is_complete():
     assert set(MODELS) >= {"gan", "dcgan", "cgan", "acgan", "wgan", "sngan"}
-    assert set(LOSSES) == {"bce", "minimax", "wgan", "wgan-gp", "hinge", "lsgan"}
+    assert set(LOSSES) == {"bce", "minimax", "wgan", "wgan-gp", "hinge", "lsgan", "rgan", "ragan"}
     assert set(_catalog.registry.names("datasets")) >= {
         "mnist", "fashion-mnist", "cifar10", "image-folder", "toy-ring", "toy-grid", "stacked-mnist"}
 

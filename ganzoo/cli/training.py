@@ -24,7 +24,8 @@ def register(app: typer.Typer, ctx) -> None:
         steps: Optional[int] = typer.Option(None, "--steps", help="generator updates to train for"),
         epochs: Optional[float] = typer.Option(None, "--epochs", help="passes over the data (instead of --steps)"),
         batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="images per batch"),
-        lr: Optional[float] = typer.Option(None, "--lr", help="learning rate of both optimizers"),
+        lr: Optional[float] = typer.Option(None, "--lr", help="learning rate of every optimizer (g_optim, "
+                                           "d_optim, and any other group the model has)"),
         image_size: Optional[int] = typer.Option(None, "--image-size", help="resize images to this size"),
         device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps"),
         seed: Optional[int] = typer.Option(None, "--seed", help="random seed (weights, latents, data order)"),
@@ -78,7 +79,7 @@ def register(app: typer.Typer, ctx) -> None:
                  "eval_metrics": [m.strip() for m in eval_metrics.split(",") if m.strip()]
                  if eval_metrics else None}
         if lr is not None:
-            flags.update(g_optim={"lr": lr}, d_optim={"lr": lr})
+            flags["lr"] = lr
         if nproc is not None:
             import os
             import sys

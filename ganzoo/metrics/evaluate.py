@@ -25,11 +25,16 @@ from typing import Any, Sequence
 import torch
 from safetensors.torch import load_file, save_file
 
-from .. import __version__
-from ..data import ImageData, PointData, to_model_range
+from .. import __version__, datasets
+from ..components import load_dataset
+from ..data import ItemData, to_model_range
 from ..errors import ConfigError
+from ..plugins import get_plugin_manager
 from ..registry import Registry
+from ..sampling import load
+from ..settings import cache_dir
 from ..specs import resolve_ref
+from .scores import class_histogram, mixture_modes, triple_modes
 
 
 @dataclass
@@ -44,7 +49,7 @@ class EvalContext:
     """
 
     dataset: str
-    real: ImageData | PointData
+    real: ItemData
     extractor: Any
     seed: int = 0
 
@@ -55,11 +60,13 @@ def _call(func, *args, **optional):
     return func(*args, **{k: v for k, v in optional.items() if k in params})
 
 
-def real_samples(data: ImageData | PointData, n: int, image_size: int | None) -> torch.Tensor:
-    """The first ``n`` real samples of a split, in the model's range ([-1, 1] images or points)."""
-    if isinstance(data, PointData):
-        return data.points[:n].float()
-    return to_model_range(data.images[:n], image_size)
+def real_samples(data: ItemData, n: int, image_size: int | None) -> torch.Tensor:
+    """The first ``n`` real samples of a split (its primary field), in the model's range
+    ([-1, 1] images or points)."""
+    primary = data.fields[data.primary][:n]
+    if data.kinds[data.primary] == "image":
+        return to_model_range(primary, image_size)
+    return primary.float()
 
 
 def default_extractor(registry: Registry, dataset: str) -> str | None:
@@ -108,9 +115,6 @@ class Evaluator:
                  split: str = "test", extractor: str | None = None, seed: int = 0,
                  data_dir: str | Path | None = None, image_size: int | None = None,
                  device: str | torch.device = "cpu") -> None:
-        from ..run import load_dataset
-        from ..settings import cache_dir
-
         if n < 2:
             raise ConfigError("evaluation needs at least 2 samples (-n)")
         self.registry, self.seed, self.n, self.split = registry, seed, n, split
@@ -120,7 +124,7 @@ class Evaluator:
         dataset_entry = registry.get("dataset", dataset)
         self.dataset = dataset_entry.name
         self.real_data = load_dataset(registry, dataset, data_dir, split=split, image_size=image_size)
-        self.points = isinstance(self.real_data, PointData)
+        self.points = self.real_data.kinds[self.real_data.primary] == "points"
         self.real = real_samples(self.real_data, n, image_size)
         self.extractor = None
         if not self.points:
@@ -179,12 +183,12 @@ def evaluate(run: str | Path, metrics: Sequence[str] = ("fid",), *, n: int = 100
              extractor: str | None = None, seed: int = 0, data_dir: str | Path | None = None,
              device: str = "cpu", registry: Registry | None = None) -> dict[str, Any]:
     """Evaluate a run directory or checkpoint; returns ``{"metrics": ..., "provenance": ...}``."""
-    from ..plugins import get_plugin_manager
-    from ..sampling import load
-
     registry = registry or get_plugin_manager().registry
     handle = load(run, device=device, registry=registry)
     cfg = handle.config
+    if not handle.can_sample:
+        raise ConfigError(f"ganzoo eval scores generated samples; model {cfg.model.split(':')[-1]!r} does not "
+                          f"sample (it can {handle.task}); see its benchmark in benchmarks/")
     evaluator = Evaluator(registry, cfg.dataset, metrics, n=n, split=split, extractor=extractor, seed=seed,
                           data_dir=data_dir or cfg.data_dir, image_size=cfg.image_size, device=device)
     values = evaluator(handle.sample(n, seed=seed))
@@ -203,9 +207,6 @@ def mode_metric(fake: torch.Tensor, context: EvalContext) -> dict[str, Any]:
     - any other labelled image dataset: the extractor's predicted-class histogram (classes
       hit and KL to uniform).
     """
-    from .. import datasets
-    from .scores import class_histogram, mixture_modes, triple_modes
-
     if context.dataset == "toy-ring":
         return mixture_modes(fake, datasets.ring_means(), datasets.RING_STD)
     if context.dataset == "toy-grid":

@@ -3,10 +3,13 @@
 Layout of one checkpoint (a folder)::
 
     checkpoints/step-0002000/
-        generator.safetensors       generator weights
-        discriminator.safetensors   discriminator weights
-        train_state.safetensors     optimizer states, data order, random generators
+        <module>.safetensors        one file per network (generator, discriminator, g_ab, ...)
+        train_state.safetensors     optimizer states, gradient scalers, the algorithm's state,
+                                    data order, random generators
     checkpoints/latest              the name of the newest complete checkpoint
+
+Format 3 names its modules, their optimizer groups and exports in the metadata; format 2
+(the generator/discriminator pair of earlier versions) is still read.
 
 Every file carries string metadata: format and version, ganzoo version, the model,
 loss and dataset names, the step, the fully resolved run config as JSON, and a
@@ -36,12 +39,30 @@ class CheckpointWriteError(GanzooError):
     """A checkpoint could not be written (e.g. the disk is full); nothing half-written is left."""
 
 FORMAT = "ganzoo-checkpoint"
-FORMAT_VERSION = "2"  # 2: adds the checksum
+FORMAT_VERSION = "3"  # 2: adds the checksum; 3: named modules and optimizer groups
+READABLE_VERSIONS = ("2", "3")
 GENERATOR_FILE = "generator.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
 STATE_FILE = "train_state.safetensors"
 LATEST = "latest"
 CHECKPOINTS_DIR = "checkpoints"
+
+
+def module_file(name: str) -> str:
+    """The file a module is saved in: ``<name>.safetensors``."""
+    return f"{name}.safetensors"
+
+
+def module_layout(meta: dict[str, str]) -> tuple[list[str], dict[str, list[str]], list[str]]:
+    """``(modules, optimizer groups, exports)`` a checkpoint file's metadata describes; a
+    format-2 checkpoint is the generator/discriminator pair."""
+    if meta.get("format_version") == "2":
+        return (["generator", "discriminator"], {"g_optim": ["generator"], "d_optim": ["discriminator"]},
+                ["generator"])
+    try:
+        return json.loads(meta["modules"]), json.loads(meta["optimizers"]), json.loads(meta["export"])
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint metadata does not name its modules: {exc}") from None
 
 
 def _fsync(path: Path) -> None:
@@ -90,6 +111,20 @@ def atomic_write_text(path: Path, text: str) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def truncate_jsonl(path: Path, step: int) -> None:
+    """Drop the lines of a ``.jsonl`` log written after ``step`` (they are about to be redone)."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                kept.append(line)
+        except (ValueError, AttributeError):
+            continue  # a line cut short by a crash
+    atomic_write_text(path, "".join(f"{line}\n" for line in kept))
 
 
 def flatten_optimizer(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], str]:
@@ -198,10 +233,10 @@ def resolve_checkpoint(path: str | Path) -> Path:
         latest = root / LATEST
         if latest.is_file():
             target = root / latest.read_text(encoding="utf-8").strip()
-            if not (target / GENERATOR_FILE).is_file():
+            if not (target / STATE_FILE).is_file():
                 raise CheckpointError(f"{latest} names a missing checkpoint: {target}")
             return target
-    if (p / GENERATOR_FILE).is_file():
+    if (p / STATE_FILE).is_file() or (p / GENERATOR_FILE).is_file():
         return p
     raise CheckpointError(f"no checkpoint found in {p} (expected a run directory or a checkpoint folder)")
 
@@ -215,10 +250,10 @@ def read_metadata(file: Path) -> dict[str, str]:
         raise CheckpointError(f"cannot read checkpoint file {file}: {exc}") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{file} is not a ganzoo checkpoint")
-    if meta.get("format_version") != FORMAT_VERSION or "checksum" not in meta:
+    if meta.get("format_version") not in READABLE_VERSIONS or "checksum" not in meta:
         raise CheckpointError(
             f"{file} has checkpoint format {meta.get('format_version')!r}; "
-            f"this ganzoo reads format {FORMAT_VERSION}")
+            f"this ganzoo reads formats {', '.join(READABLE_VERSIONS)}")
     return meta
 
 

@@ -1,9 +1,9 @@
-"""The adversarial training loop, the same for every model and loss.
+"""The training loop, the same for every family: ask the algorithm for a step, watch the
+run's health, log, preview, evaluate, checkpoint, and stop cleanly between steps.
 
-One step = ``n_critic`` discriminator updates, then one generator update. The fake
-batch of the last discriminator update is reused for the generator update (it is
-generated once, with gradients, and detached for the discriminator), and the
-discriminator's parameters do not collect gradients during the generator update.
+The :class:`Trainer` also is the API an algorithm works through (see
+:mod:`ganzoo.algorithms`): named modules, one optimizer and gradient scaler per optimizer
+group, batches, latents, autocast and a checkpointed random generator.
 """
 
 from __future__ import annotations
@@ -11,168 +11,39 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
-import random
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import torch
-import torch.nn.functional as F
-from torchvision.utils import save_image
 
-from ..config import OptimizerConfig, RunConfig
+from ..algorithms import Algorithm, Alternating, alternating_step, make_algorithm
+from ..config import RunConfig
 from ..data import InMemoryBatches
-from ..distributed import SINGLE, DistContext, any_true, barrier
-from ..errors import CheckpointError, GanzooError, TrainingInterrupted
-from ..losses import Loss, gradient_penalty, r1_penalty
-from ..networks import Networks, generate, split_outputs
+from ..distributed import SINGLE, DistContext, any_true, average_gradients, barrier
+from ..errors import GanzooError, TrainingInterrupted
+from ..losses import Loss
+from ..networks import Encoder, Generator, Networks, Translator, exported, split_outputs
+from ..previews import (TRANSLATIONS_PER_ROW, grid_image, grid_labels, render_points, save_grid, save_points,
+                        stack_rows)
 from . import checkpoint as ckpt
+from . import state as train_state
 from .progress import Reporter
+from .state import make_optimizer
+
+__all__ = ["Trainer", "TrainingDiverged", "alternating_step", "make_optimizer"]
+
+PREVIEW_EXAMPLES = 32
+"""Examples in a translation or reconstruction preview (blocks of 8)."""
 
 
 class TrainingDiverged(GanzooError):
     """NaN/Inf or exploding gradients kept coming back after every allowed rollback."""
 
 
-def make_optimizer(params, cfg: OptimizerConfig) -> torch.optim.Optimizer:
-    """The optimizer an :class:`OptimizerConfig` describes."""
-    if cfg.name in ("adam", "adamw"):
-        # the fused kernel (CPU and CUDA): one pass over the parameters, same update rule
-        params = list(params)
-        fused = bool(params) and all(p.device.type in ("cpu", "cuda") for p in params)
-        cls = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
-        return cls(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay,
-                   fused=fused or None)
-    if cfg.name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay,
-                                   momentum=cfg.momentum)
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-
-
-def square_nrow(n: int) -> int:
-    """Images per row of the squarest grid that holds ``n`` images."""
-    return max(1, math.isqrt(n - 1) + 1)
-
-
-def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> None:
-    """Save images in [-1, 1] as one PNG grid, written to a temporary file then renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        save_image(images.float().cpu(), tmp, nrow=nrow or square_nrow(len(images)),
-                   normalize=True, value_range=(-1, 1), format="PNG")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def grid_labels(num_classes: int | None, n: int) -> tuple[torch.Tensor | None, int | None]:
-    """Labels for a sample grid of about ``n`` images: one row per class when there are
-    at most 32 classes (``(labels, images_per_row)``), else cycling labels; ``(None, None)``
-    for unconditional models."""
-    if not num_classes:
-        return None, None
-    if num_classes <= 32:
-        per_class = max(1, n // num_classes)
-        return torch.arange(num_classes).repeat_interleave(per_class), per_class
-    return torch.arange(n) % num_classes, None
-
-
-def render_points(points: torch.Tensor, reference: torch.Tensor | None = None, size: int = 256,
-                  extent: float | None = None) -> torch.Tensor:
-    """A scatter plot of 2-D points as an RGB image ``[3, size, size]`` in [0, 1]:
-    generated points white, reference (real) points blue, on black."""
-    basis = reference if reference is not None else points
-    if extent is None:
-        extent = max(float(torch.quantile(basis[:, :2].abs().flatten().float(), 0.99)) * 1.25, 1e-3)
-    image = torch.zeros(3, size, size)
-    for cloud, colour in ((reference, (0.2, 0.4, 1.0)), (points, (1.0, 1.0, 1.0))):
-        if cloud is None:
-            continue
-        xy = ((cloud[:, :2].float().cpu() / extent + 1) / 2 * (size - 1)).round().long()
-        xy = xy[((xy >= 0) & (xy < size)).all(dim=1)]
-        mask = torch.zeros(size * size)
-        mask[(size - 1 - xy[:, 1]) * size + xy[:, 0]] = 1.0
-        mask = mask.view(size, size)
-        for channel, value in enumerate(colour):
-            image[channel] = torch.where(mask > 0, torch.tensor(value), image[channel])
-    return image
-
-
-def save_points(points: torch.Tensor, path: Path, reference: torch.Tensor | None = None) -> None:
-    """Save a scatter plot of 2-D points as a PNG (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        save_image(render_points(points, reference), tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def alternating_step(trainer: "Trainer") -> dict[str, torch.Tensor]:
-    """The classic schedule: ``n_critic`` discriminator updates, then one generator update.
-
-    Conditional generators get the real batch's labels, so real and fake batches share
-    one label distribution (and the gradient penalty interpolates within a class). The
-    fake batch of the last discriminator update is generated once, with gradients, and
-    reused for the generator update. Returns detached scalar tensors (no host sync).
-    """
-    t = trainer
-    G, D, loss, cfg = t.generator, t.discriminator, t.loss, t.cfg
-    aux_weight = D.aux_weight if D.aux_classes else 0.0
-    for i in range(cfg.n_critic):
-        real, labels = t.batches.next()
-        g_labels = labels if G.num_classes else None
-        d_labels = labels if D.num_classes else None
-        z = t.sample_latent()
-        with t.autocast():
-            if i == cfg.n_critic - 1:
-                fake = t.g_forward(z, g_labels)
-            else:
-                with torch.no_grad():
-                    fake = t.g_forward(z, g_labels)
-            real_logits, real_classes = t.discriminate(real, d_labels)
-            fake_logits, fake_classes = t.discriminate(fake.detach(), d_labels)
-        d_loss = loss.d_loss(real_logits, fake_logits)
-        if aux_weight:
-            d_loss = d_loss + aux_weight * (F.cross_entropy(real_classes, labels)
-                                            + F.cross_entropy(fake_classes, labels))
-        penalty = None  # penalties: float32, outside autocast
-        if cfg.gp:
-            penalty = cfg.gp * gradient_penalty(D, real, fake.float(), d_labels)
-        if cfg.r1:
-            r1 = 0.5 * cfg.r1 * r1_penalty(D, real, d_labels)
-            penalty = r1 if penalty is None else penalty + r1
-        if penalty is not None:
-            d_loss = d_loss + penalty
-        d_norm = t.update(d_loss, t.d_optimizer, t.d_scaler)
-        if cfg.weight_clip:
-            with torch.no_grad():
-                for p in D.parameters():
-                    p.clamp_(-cfg.weight_clip, cfg.weight_clip)
-
-    D.requires_grad_(False)
-    try:
-        with t.autocast():
-            g_logits, g_classes = t.discriminate(fake, d_labels, frozen=True)
-        g_loss = loss.g_loss(g_logits)
-        if aux_weight:
-            g_loss = g_loss + aux_weight * F.cross_entropy(g_classes, labels)
-        g_norm = t.update(g_loss, t.g_optimizer, t.g_scaler)
-    finally:
-        D.requires_grad_(True)
-    stats = {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(),
-             **loss.scores(real_logits, fake_logits)}
-    if penalty is not None:
-        stats["penalty"] = penalty.detach()
-    if d_norm is not None:
-        stats["d_grad_norm"] = d_norm.detach()
-    if g_norm is not None:
-        stats["g_grad_norm"] = g_norm.detach()
-    return stats
+class _StopRequested(Exception):
+    """A signal asked the loop to stop at the end of the current step."""
 
 
 class Trainer:
@@ -180,62 +51,64 @@ class Trainer:
 
     Args:
         cfg: the resolved run config.
-        nets: the generator and discriminator, already on ``device``.
+        nets: the model's named modules, already on ``device``.
         loss: the adversarial loss.
         batches: the data stream.
         run_dir: where metrics, samples and checkpoints go.
         metadata: string metadata stored in every checkpoint file.
         reporter: progress output.
         evaluator: an :class:`~ganzoo.metrics.evaluate.Evaluator` for ``--eval-every``, or None.
-        step_fn: the update schedule, ``step_fn(trainer) -> stats`` (default
-            :func:`alternating_step`).
+        algorithm: the training algorithm: an :class:`~ganzoo.algorithms.Algorithm`, or a
+            ``step(trainer)`` function (default: ``alternating``).
+        dist: where this process stands in a multi-process run.
+
+    Attributes an algorithm uses: ``modules`` (name -> module), ``optimizers`` and
+    ``scalers`` (group -> ...), ``batches``, ``loss``, ``cfg``, ``options`` (the algorithm's
+    options), ``rng`` (a checkpointed generator), ``device``, ``step``; and the methods
+    :meth:`batch`, :meth:`latent`, :meth:`net`, :meth:`discriminate`, :meth:`frozen`,
+    :meth:`autocast` and :meth:`update`.
     """
 
     def __init__(self, cfg: RunConfig, nets: Networks, loss: Loss, batches: InMemoryBatches,
                  run_dir: Path, metadata: dict[str, str], reporter: Reporter, evaluator=None,
-                 step_fn=None, dist: DistContext = SINGLE) -> None:
+                 step_fn: Callable | None = None, dist: DistContext = SINGLE,
+                 algorithm: Algorithm | Callable | None = None) -> None:
         self.cfg = cfg
-        self.step_fn = step_fn or alternating_step
         self.dist = dist
-        self.generator = nets.generator
-        self.discriminator = nets.discriminator
+        algorithm = algorithm if algorithm is not None else step_fn
+        if algorithm is None:
+            algorithm = Alternating(None, cfg)
+        elif not isinstance(algorithm, Algorithm):
+            algorithm = make_algorithm(algorithm, None, cfg)
+        self.algorithm = algorithm
+        self.options = algorithm.options
+        self.nets = nets
+        self.modules = nets.modules
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
-        self.channels_last = cfg.channels_last and not batches.points
+        self.channels_last = cfg.channels_last and batches.kinds.get(batches.primary) == "image"
         if self.channels_last:
-            self.generator.to(memory_format=torch.channels_last)
-            self.discriminator.to(memory_format=torch.channels_last)
+            for module in self.modules.values():
+                module.to(memory_format=torch.channels_last)
         if batches.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        # Forward passes may go through DDP and compiled wrappers; parameters, state_dict
-        # and requires_grad always use the modules themselves (checkpoint keys stay plain).
-        g_module, d_module = self.generator, self.discriminator
-        if dist.enabled:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            ids = [batches.device.index] if batches.device.type == "cuda" else None
-            g_module = DDP(self.generator, device_ids=ids)
-            d_module = DDP(self.discriminator, device_ids=ids)
-        self.g_forward = torch.compile(g_module) if cfg.compile else g_module
-        self.d_forward = torch.compile(d_module) if cfg.compile else d_module
-        # The generator update goes through the discriminator's own module: its parameters
-        # are frozen then, so DDP must neither wait for nor sync their (absent) gradients.
-        self.d_frozen_forward = self.d_forward
-        if dist.enabled:
-            self.d_frozen_forward = torch.compile(self.discriminator) if cfg.compile else self.discriminator
+        self._wrap_modules(batches.device)
         # Latents come from one seeded stream of global batches; each rank takes its slice,
         # so N processes draw the same latents as one (see ganzoo.distributed).
         self.latent_generator = torch.Generator().manual_seed(cfg.seed + 3)
+        self.rng = torch.Generator().manual_seed(cfg.seed + 5)
         self.loss = loss
         self.batches = batches
         self.device = batches.device
         self.run_dir = Path(run_dir)
         self.metadata = metadata
         self.reporter = reporter
-        self.g_optimizer = make_optimizer(self.generator.parameters(), cfg.g_optim)
-        self.d_optimizer = make_optimizer(self.discriminator.parameters(), cfg.d_optim)
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.scalers: dict[str, torch.amp.GradScaler] = {}
         fp16 = cfg.precision == "fp16"
-        self.g_scaler = torch.amp.GradScaler(self.device.type, enabled=fp16)
-        self.d_scaler = torch.amp.GradScaler(self.device.type, enabled=fp16)
+        for group, names in nets.optimizers.items():
+            params = [p for name in names for p in self.modules[name].parameters()]
+            self.optimizers[group] = make_optimizer(params, cfg.optimizer(group))
+            self.scalers[group] = torch.amp.GradScaler(self.device.type, enabled=fp16)
         self.evaluator = evaluator
         self.tensorboard = None
         if cfg.logger == "tensorboard" and dist.is_main:
@@ -251,61 +124,168 @@ class Trainer:
         self._bad: torch.Tensor | None = None
         self._metrics = None  # metrics.jsonl while fit() runs
         self._events = None   # events.jsonl while fit() runs
+        self._stop_signal: int | None = None
         self.rollbacks = 0
         self.lr_scale = 1.0
         self.diversity_peak: float | None = None
         self.diversity_seen = 0
         self.last_record: dict[str, Any] | None = None
-        self.fixed_labels, self.grid_nrow = grid_labels(self.generator.num_classes, cfg.sample_grid)
-        n = len(self.fixed_labels) if self.fixed_labels is not None else cfg.sample_grid
-        if batches.points:
-            n = max(n, 1000)  # a scatter plot wants many points
-            self.fixed_labels = (torch.arange(n) % self.generator.num_classes
-                                 if self.generator.num_classes else None)
-        if self.fixed_labels is not None:
-            self.fixed_labels = self.fixed_labels.to(self.device)
-        seed_gen = torch.Generator().manual_seed(cfg.seed + 1)
-        self.fixed_latent = self.generator.sample_latent(n, generator=seed_gen, device=self.device)
-        self.reference_points = batches.images[:2000].float().cpu() if batches.points else None
+        self._setup_previews(cfg)
+        algorithm.setup(self)
+
+    # modules -----------------------------------------------------------------------
+    def _wrap_modules(self, device: torch.device) -> None:
+        """Forward passes may go through DDP and compiled wrappers; parameters, state_dict
+        and requires_grad always use the modules themselves (checkpoint keys stay plain).
+
+        Under DDP the classic pair is wrapped in DDP (gradients synced during backward); any
+        other set averages each group's gradients in :meth:`update`, which allows a module
+        to be called several times per backward (CycleGAN's cycles).
+        """
+        cfg, dist = self.cfg, self.dist
+        self._ddp = dist.enabled and self.nets.is_pair
+        self._forward: dict[str, Callable] = {}
+        self._frozen_forward: dict[str, Callable] = {}
+        self._frozen: set[str] = set()
+        for name, module in self.modules.items():
+            wrapped = module
+            if self._ddp:
+                from torch.nn.parallel import DistributedDataParallel as DDP
+
+                ids = [device.index] if device.type == "cuda" else None
+                wrapped = DDP(module, device_ids=ids)
+            self._forward[name] = torch.compile(wrapped) if cfg.compile else wrapped
+            # a frozen module goes through the module itself: DDP must neither wait for nor
+            # sync its (absent) gradients
+            self._frozen_forward[name] = ((torch.compile(module) if cfg.compile else module) if self._ddp
+                                          else self._forward[name])
+
+    @property
+    def generator(self) -> torch.nn.Module | None:
+        return self.modules.get("generator")
+
+    @property
+    def discriminator(self) -> torch.nn.Module | None:
+        return self.modules.get("discriminator")
+
+    @property
+    def g_forward(self) -> Callable:
+        return self.net("generator")
+
+    @property
+    def d_forward(self) -> Callable:
+        return self._forward["discriminator"]
+
+    @property
+    def d_frozen_forward(self) -> Callable:
+        return self._frozen_forward["discriminator"]
+
+    @property
+    def g_optimizer(self) -> torch.optim.Optimizer:
+        return self.optimizers["g_optim"]
+
+    @property
+    def d_optimizer(self) -> torch.optim.Optimizer:
+        return self.optimizers["d_optim"]
+
+    @property
+    def g_scaler(self) -> torch.amp.GradScaler:
+        return self.scalers["g_optim"]
+
+    @property
+    def d_scaler(self) -> torch.amp.GradScaler:
+        return self.scalers["d_optim"]
+
+    def net(self, name: str) -> Callable:
+        """Module ``name`` as a step should call it: through DDP and ``torch.compile``
+        wrappers, or (while :meth:`frozen`) without DDP."""
+        return self._frozen_forward[name] if name in self._frozen else self._forward[name]
+
+    @contextlib.contextmanager
+    def frozen(self, *names: str) -> Iterator[None]:
+        """Inside, the named modules collect no parameter gradients (inputs still get theirs,
+        e.g. the generator's update through the discriminator)."""
+        saved = {name: [p.requires_grad for p in self.modules[name].parameters()] for name in names}
+        for name in names:
+            self.modules[name].requires_grad_(False)
+            self._frozen.add(name)
+        try:
+            yield
+        finally:
+            for name in names:
+                for p, flag in zip(self.modules[name].parameters(), saved[name]):
+                    p.requires_grad_(flag)
+                self._frozen.discard(name)
 
     # one step ------------------------------------------------------------------
     def autocast(self):
+        """The run's autocast context (``--precision``); a no-op at fp32."""
         return torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
                               enabled=self.autocast_dtype is not None)
 
-    def sample_latent(self) -> torch.Tensor:
-        """This rank's share of a global batch of latents, on the training device."""
+    def batch(self) -> dict[str, torch.Tensor]:
+        """The next batch, ``{field: tensor}`` on the training device (this rank's share)."""
+        batch = self.batches.next_batch()
+        if self.channels_last:
+            for name, value in batch.items():
+                if value.dim() == 4 and value.is_floating_point():
+                    batch[name] = value.contiguous(memory_format=torch.channels_last)
+        return batch
+
+    def latent(self, dim: int | None = None) -> torch.Tensor:
+        """This rank's share of a global batch of latents from the run's checkpointed stream:
+        the generator's own prior (``sample_latent``), or N(0, I) of size ``dim``."""
         local = self.batches.local_batch_size
-        z = self.generator.sample_latent(self.cfg.batch_size, generator=self.latent_generator, device="cpu")
+        generator = self.modules.get("generator")
+        if dim is None and isinstance(generator, Generator):
+            z = generator.sample_latent(self.cfg.batch_size, generator=self.latent_generator, device="cpu")
+        else:
+            if dim is None:
+                raise ValueError("latent() needs dim when the model has no generator named 'generator'")
+            z = torch.randn(self.cfg.batch_size, dim, generator=self.latent_generator)
         if self.dist.enabled:
             z = z[self.dist.rank * local:(self.dist.rank + 1) * local]
         return z.to(self.device, non_blocking=True)
 
-    def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None, frozen: bool = False):
-        if self.channels_last:
+    def sample_latent(self) -> torch.Tensor:
+        """:meth:`latent` for the generator (the name of plugin API 1.0)."""
+        return self.latent()
+
+    def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None = None, frozen: bool = False,
+                     name: str = "discriminator"):
+        """``(logits, class_logits or None)`` of discriminator ``name`` on ``x``, in float32
+        whatever the autocast precision (losses are computed in float32)."""
+        if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        forward = self.d_frozen_forward if frozen else self.d_forward
+        forward = self._frozen_forward[name] if frozen or name in self._frozen else self._forward[name]
         logits, classes = split_outputs(forward(x, labels))
-        # losses are computed in float32 whatever the autocast precision
         return logits.float(), (classes.float() if classes is not None else None)
 
-    def update(self, loss: torch.Tensor, optimizer, scaler) -> torch.Tensor | None:
-        """Backward and step; returns the gradient norm (before the step) when the health
-        check watches gradients (not under fp16, whose scaler already skips inf steps)."""
+    def update(self, loss: torch.Tensor, group, scaler=None) -> torch.Tensor | None:
+        """Backward and step of optimizer group ``group`` (e.g. ``"d_optim"``); returns the
+        gradient norm (before the step) when the health check watches gradients (not under
+        fp16, whose scaler already skips inf steps). ``update(loss, optimizer, scaler)``,
+        the form of plugin API 1.0, works too."""
+        if isinstance(group, str):
+            optimizer, scaler = self.optimizers[group], self.scalers[group]
+        else:
+            optimizer = group
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        if self.dist.enabled and not self._ddp:
+            average_gradients(params)
         norm = None
         if self.watch_grads:
-            grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            grads = [p.grad for p in params if p.grad is not None]
             norm = torch.nn.utils.get_total_norm(grads) if grads else None
         scaler.step(optimizer)
         scaler.update()
         return norm
 
     def train_step(self) -> dict[str, torch.Tensor]:
-        """One step of the run's update schedule (``cfg.algorithm``); returns detached
-        scalar tensors (no host sync)."""
-        return self.step_fn(self)
+        """One step of the run's algorithm; returns detached scalar tensors (no host sync)."""
+        return self.algorithm.step(self)
 
     # training health -------------------------------------------------------------
     def _watch(self, stats: dict[str, torch.Tensor]) -> None:
@@ -315,7 +295,7 @@ class Trainer:
             return
         stacked = torch.stack([v.float().reshape(()) for v in values])
         bad = ~torch.isfinite(stacked).all()
-        norms = [stats[k] for k in ("d_grad_norm", "g_grad_norm") if k in stats]
+        norms = [v.float().reshape(()) for k, v in stats.items() if k.endswith("grad_norm")]
         if self.cfg.max_grad_norm is not None and norms:
             bad = bad | (torch.stack(norms).max() > self.cfg.max_grad_norm)
         self._bad = bad if self._bad is None else (self._bad | bad)
@@ -348,6 +328,7 @@ class Trainer:
         self.load_checkpoint(target)
         self.rollbacks, self.lr_scale = rollbacks, lr_scale
         self._apply_lr_scale()
+        self._rewind_metrics(self.step)
         record = {"step": bad_step, "event": "rollback", "reason": reason, "to_step": self.step,
                   "lr_scale": round(self.lr_scale, 8), "rollbacks": self.rollbacks}
         self._write_event(record)
@@ -356,9 +337,19 @@ class Trainer:
                               f"(rollback {self.rollbacks} of {self.cfg.max_rollbacks})")
 
     def _apply_lr_scale(self) -> None:
-        for optimizer, base in ((self.g_optimizer, self.cfg.g_optim.lr), (self.d_optimizer, self.cfg.d_optim.lr)):
-            for group in optimizer.param_groups:
-                group["lr"] = base * self.lr_scale
+        for group, optimizer in self.optimizers.items():
+            base = self.cfg.optimizer(group).lr
+            for param_group in optimizer.param_groups:
+                param_group["lr"] = base * self.lr_scale
+
+    def _rewind_metrics(self, step: int) -> None:
+        """Drop the metrics lines of steps after ``step`` (they are about to be trained again)."""
+        if self._metrics is None:
+            return
+        self._metrics.close()
+        path = self.run_dir / "metrics.jsonl"
+        ckpt.truncate_jsonl(path, step)
+        self._metrics = open(path, "a", encoding="utf-8")
 
     def _write_metrics(self, record: dict[str, Any]) -> None:
         if self._metrics is not None:
@@ -387,25 +378,57 @@ class Trainer:
             self.diversity_peak = max(self.diversity_peak or 0.0, value)
         return value
 
+    # stopping ----------------------------------------------------------------------
+    def _on_signal(self, signum, frame) -> None:  # noqa: ARG002
+        if self._stop_signal is not None:  # a second signal: stop now, save nothing new
+            raise KeyboardInterrupt
+        self._stop_signal = signum
+
+    @contextlib.contextmanager
+    def _stop_signals(self) -> Iterator[bool]:
+        """SIGTERM and SIGINT (Ctrl-C) set a flag that the loop honours between steps; a
+        second one aborts at once. Yields whether the handlers could be installed."""
+        previous = {}
+        try:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                previous[sig] = signal.signal(sig, self._on_signal)
+        except ValueError:  # not in the main thread: leave the signals alone
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            previous = {}
+        try:
+            yield bool(previous)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _stop_requested(self) -> bool:
+        if not self.dist.enabled:
+            return self._stop_signal is not None
+        flag = torch.tensor(self._stop_signal is not None, device=self.device)
+        return bool(any_true(flag, self.dist))  # every rank stops at the same step
+
     # the loop ---------------------------------------------------------------------
     def fit(self, total_steps: int) -> None:
-        """Train until ``total_steps``; Ctrl-C or SIGTERM saves a checkpoint and raises
-        :class:`TrainingInterrupted`; NaN/Inf or exploding gradients roll back to the last
-        checkpoint (see :meth:`rollback`)."""
+        """Train until ``total_steps``.
+
+        SIGTERM or Ctrl-C stop the run at the end of the step in progress, save a checkpoint
+        of that step and raise :class:`TrainingInterrupted` (resuming from it is exact); a
+        second signal aborts at once and saves nothing new. NaN/Inf or exploding gradients
+        roll back to the last checkpoint (see :meth:`rollback`).
+        """
         cfg = self.cfg
         metrics_file = self.run_dir / "metrics.jsonl"
         title = "/".join(name.split(":")[-1] for name in (cfg.model, cfg.loss, cfg.dataset))
         self.reporter.start(total_steps, self.step, title)
-        previous = signal.getsignal(signal.SIGTERM)
-        try:
-            signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-        except ValueError:  # not in the main thread: leave SIGTERM alone
-            previous = None
         window_steps = 0
+        batches_per_step = self.algorithm.batches_per_step()
         sync_every_step = self.device.type == "cpu"  # a host sync costs nothing on the CPU
+        self._stop_signal = None
         try:
             main = self.dist.is_main  # only rank 0 writes files
-            with (open(metrics_file, "a", encoding="utf-8") if main else contextlib.nullcontext()) as metrics, \
+            with self._stop_signals(), \
+                    (open(metrics_file, "a", encoding="utf-8") if main else contextlib.nullcontext()) as metrics, \
                     (open(self.run_dir / "events.jsonl", "a", encoding="utf-8") if main
                      else contextlib.nullcontext()) as events:
                 self._metrics, self._events = metrics, events
@@ -413,6 +436,8 @@ class Trainer:
                     self.save_checkpoint()
                 started = window_start = time.perf_counter()
                 while self.step < total_steps:
+                    if self._stop_requested():
+                        raise _StopRequested
                     stats = self.train_step()
                     self.step += 1
                     window_steps += 1
@@ -431,7 +456,7 @@ class Trainer:
                     self.reporter.update(self.step)
                     if logs:
                         now = time.perf_counter()
-                        images = window_steps * cfg.batch_size * cfg.n_critic
+                        images = window_steps * cfg.batch_size * batches_per_step
                         record = {"step": self.step, "epoch": self.batches.epoch,
                                   **{k: round(float(v), 6) for k, v in stats.items()},
                                   "images_per_sec": round(images / max(now - window_start, 1e-9), 1),
@@ -457,19 +482,21 @@ class Trainer:
                         self.save_samples()
                     if self.step % cfg.checkpoint_every == 0 or last:
                         self.save_checkpoint()
-        except KeyboardInterrupt:
-            if self.last_checkpoint is None or self.checkpoint_step != self.step:
-                problem = self._unhealthy({}, collective=False)  # other ranks may be gone
+        except _StopRequested:
+            if self.checkpoint_step != self.step:
+                problem = self._unhealthy({}, collective=False)
                 if problem is None:
                     self.save_checkpoint(sync=False)
             self.reporter.close()
             saved = ("checkpoint saved in" if self.checkpoint_step == self.step
                      else "the steps since were unhealthy; last good checkpoint:")
             raise TrainingInterrupted(f"interrupted at step {self.step}; {saved} {self.last_checkpoint}") from None
+        except KeyboardInterrupt:  # a second signal: the step in progress is abandoned
+            self.reporter.close()
+            raise TrainingInterrupted(f"aborted during step {self.step + 1}; nothing new saved; last checkpoint: "
+                                      f"{self.last_checkpoint}") from None
         finally:
             self._metrics = self._events = None
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
             if self.tensorboard:
                 self.tensorboard.close()
         self.reporter.close()
@@ -478,10 +505,12 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self) -> dict[str, Any]:
         """Run the evaluator on freshly generated samples (fixed seed); keep the best checkpoint."""
-        G, n = self.generator, self.cfg.eval_samples
+        G, n = self._preview_generator(), self.cfg.eval_samples
         was_training = G.training
         G.eval()
         try:
+            from ..networks import generate
+
             gen = torch.Generator().manual_seed(self.cfg.seed + 2)
             z = G.sample_latent(n, generator=gen, device="cpu")
             labels = torch.arange(n) % G.num_classes if G.num_classes else None
@@ -499,41 +528,111 @@ class Trainer:
                     {"step": self.step, key: value}) + "\n")
         return values
 
-    # outputs -----------------------------------------------------------------------
+    # previews ----------------------------------------------------------------------
+    def _preview_generator(self) -> Generator | None:
+        """The generator that samples in previews and evaluations: ``generator``, or the
+        first exported :class:`Generator`."""
+        generator = self.modules.get("generator")
+        if isinstance(generator, Generator):
+            return generator
+        names = exported(self.nets, Generator)
+        return self.modules[names[0]] if names else None
+
+    def _setup_previews(self, cfg: RunConfig) -> None:
+        """The fixed latents (and labels) of sample grids, and the fixed real examples that
+        translation and reconstruction previews show."""
+        G = self._preview_generator()
+        self.fixed_latent = self.fixed_labels = self.grid_nrow = None
+        if G is not None:
+            self.fixed_labels, self.grid_nrow = grid_labels(G.num_classes, cfg.sample_grid)
+            n = len(self.fixed_labels) if self.fixed_labels is not None else cfg.sample_grid
+            if self.batches.points:
+                n = max(n, 1000)  # a scatter plot wants many points
+                self.fixed_labels = torch.arange(n) % G.num_classes if G.num_classes else None
+            if self.fixed_labels is not None:
+                self.fixed_labels = self.fixed_labels.to(self.device)
+            seed_gen = torch.Generator().manual_seed(cfg.seed + 1)
+            self.fixed_latent = G.sample_latent(n, generator=seed_gen, device=self.device)
+        self.reference_points = self.batches.images[:2000].float().cpu() if self.batches.points else None
+        needs_examples = exported(self.nets, Translator) or exported(self.nets, Encoder)
+        self.preview_examples = self.batches.head(min(cfg.sample_grid, PREVIEW_EXAMPLES)) if needs_examples else {}
+
+    @contextlib.contextmanager
+    def evaluating(self, *names: str) -> Iterator[None]:
+        """The named modules (default: all) in eval mode inside, as they were after."""
+        names = names or tuple(self.modules)
+        was = {name: self.modules[name].training for name in names}
+        for name in names:
+            self.modules[name].eval()
+        try:
+            yield
+        finally:
+            for name, flag in was.items():
+                self.modules[name].train(flag)
+
+    def _default_preview(self) -> tuple[torch.Tensor, int | None, bool]:
+        """``(images, per_row, is_points)`` of the model's task: samples from the fixed
+        latents; then, for exported encoders, rows of real examples over their
+        reconstructions G(E(x)); for exported translators, rows of inputs, outputs and (for
+        paired data) targets."""
+        G = self._preview_generator()
+        samples = None
+        if G is not None:
+            with self.evaluating():
+                samples = G(self.fixed_latent, self.fixed_labels)
+            self._write_event({"step": self.step, "event": "samples",
+                               "diversity": round(self._check_diversity(samples), 6)})
+            if self.reference_points is not None:
+                return samples, None, True
+        examples, blocks = self.preview_examples, []
+        real = examples.get(self.batches.primary)
+        for name in exported(self.nets, Encoder):
+            if G is not None and real is not None:
+                with self.evaluating():
+                    blocks.append(stack_rows(real, G(self.modules[name](real), None))[0])
+        for name in exported(self.nets, Translator):
+            translator = self.modules[name]
+            inputs = examples.get(translator.input_field)
+            if inputs is None:
+                continue
+            with self.evaluating():
+                outputs = translator(inputs)
+            target = examples.get(translator.output_field)
+            paired = (target is not None and self.batches.stream_of(translator.output_field)
+                      == self.batches.stream_of(translator.input_field))
+            blocks.append(stack_rows(inputs, outputs, *((target,) if paired else ()))[0])
+        if not blocks:
+            return samples, self.grid_nrow, False
+        if samples is not None:  # samples first, in rows of 8 like the blocks below them
+            blocks.insert(0, stack_rows(samples)[0])
+        return torch.cat([b.float().cpu() for b in blocks]), TRANSLATIONS_PER_ROW, False
+
     @torch.no_grad()
     def save_samples(self) -> Path:
-        """A grid from the fixed latent batch: ``samples/step-NNNNNNN.png`` (rank 0 only)."""
-        G = self.generator
-        if not self.dist.is_main:
-            return self.run_dir / "samples" / f"step-{self.step:07d}.png"
-        was_training = G.training
-        G.eval()
-        try:
-            images = G(self.fixed_latent, self.fixed_labels)
-        finally:
-            G.train(was_training)
-        diversity = self._check_diversity(images)
-        self._write_event({"step": self.step, "event": "samples", "diversity": round(diversity, 6)})
+        """The preview of this step: ``samples/step-NNNNNNN.png`` (rank 0 only)."""
         path = self.run_dir / "samples" / f"step-{self.step:07d}.png"
-        if self.reference_points is not None:
+        if not self.dist.is_main:
+            return path
+        preview = self.algorithm.preview(self)
+        if preview is not None:
+            images, nrow, points = preview[0], preview[1], False
+        else:
+            images, nrow, points = self._default_preview()
+        if points:
             save_points(images, path, reference=self.reference_points)
         else:
-            save_grid(images, path, nrow=self.grid_nrow)
+            save_grid(images, path, nrow=nrow)
         if self.tensorboard:
-            from torchvision.utils import make_grid
-
-            if self.reference_points is not None:
-                grid = render_points(images, self.reference_points)
-            else:
-                grid = make_grid(images.float().cpu(), nrow=self.grid_nrow or square_nrow(len(images)),
-                                 normalize=True, value_range=(-1, 1))
+            grid = render_points(images, self.reference_points) if points else grid_image(images, nrow)
             self.tensorboard.image(self.step, grid)
         return path
 
+    # checkpoints -------------------------------------------------------------------
     def save_checkpoint(self, name: str | None = None, sync: bool = True) -> Path:
         """Write a complete checkpoint for the current step (or ``checkpoints/NAME``):
-        networks, optimizers, gradient scalers, data position, every random generator
-        (torch CPU and CUDA, numpy, Python) and the trainer's counters.
+        every module, every optimizer and gradient scaler, the algorithm's state, the data
+        position, every random generator (torch CPU and CUDA, numpy, Python) and the
+        trainer's counters.
 
         With several processes only rank 0 writes; the others wait for it (``sync``) so
         that any rank may read the checkpoint right after, e.g. to roll back.
@@ -545,31 +644,9 @@ class Trainer:
                     barrier(self.dist)
                 self.last_checkpoint, self.checkpoint_step = folder, self.step
             return folder
-        g_state, g_meta = ckpt.flatten_optimizer("g_optim", self.g_optimizer)
-        d_state, d_meta = ckpt.flatten_optimizer("d_optim", self.d_optimizer)
-        train_state = {**g_state, **d_state, "rng.torch_cpu": torch.get_rng_state(),
-                       "rng.latent": self.latent_generator.get_state(),
-                       **{f"data.{k}": v for k, v in self.batches.state_dict().items()}}
-        if self.device.type == "cuda":
-            train_state["rng.torch_cuda"] = torch.cuda.get_rng_state(self.device)
-        rng_meta: dict[str, Any] = {"python": _json_rng(random.getstate())}
-        numpy_state = _numpy_rng_state()
-        if numpy_state is not None:
-            key, rest = numpy_state
-            train_state["rng.numpy_key"] = key
-            rng_meta["numpy"] = rest
-        trainer_meta = {"step": self.step, "rollbacks": self.rollbacks, "lr_scale": self.lr_scale,
-                        "best": list(self.best) if self.best else None,
-                        "diversity_peak": self.diversity_peak, "diversity_seen": self.diversity_seen}
-        metadata = {**self.metadata, "g_optim": g_meta, "d_optim": d_meta,
-                    "scalers": json.dumps({"g": self.g_scaler.state_dict(), "d": self.d_scaler.state_dict()}),
-                    "rng": json.dumps(rng_meta), "trainer": json.dumps(trainer_meta)}
-        folder = ckpt.save_checkpoint(
-            self.run_dir, self.step,
-            {ckpt.GENERATOR_FILE: self.generator.state_dict(),
-             ckpt.DISCRIMINATOR_FILE: self.discriminator.state_dict(),
-             ckpt.STATE_FILE: train_state},
-            metadata, keep=self.cfg.keep_checkpoints, name=name)
+        files, metadata = train_state.capture(self)
+        folder = ckpt.save_checkpoint(self.run_dir, self.step, files, metadata,
+                                      keep=self.cfg.keep_checkpoints, name=name)
         if name is None:
             self.last_checkpoint = folder
             self.checkpoint_step = self.step
@@ -578,88 +655,18 @@ class Trainer:
         return folder
 
     def load_checkpoint(self, folder: Path) -> None:
-        """Restore everything :meth:`save_checkpoint` wrote (checksums checked first)."""
-        folder = Path(folder)
-        g_state, _ = ckpt.load_checked(folder / ckpt.GENERATOR_FILE)
-        d_state, _ = ckpt.load_checked(folder / ckpt.DISCRIMINATOR_FILE)
-        state, meta = ckpt.load_checked(folder / ckpt.STATE_FILE)
-        try:
-            self.generator.load_state_dict(g_state)
-            self.discriminator.load_state_dict(d_state)
-            self.g_optimizer.load_state_dict(ckpt.unflatten_optimizer("g_optim", state, meta["g_optim"]))
-            self.d_optimizer.load_state_dict(ckpt.unflatten_optimizer("d_optim", state, meta["d_optim"]))
-            for optimizer in (self.g_optimizer, self.d_optimizer):
-                _match_param_layout(optimizer)
-            scalers = json.loads(meta["scalers"])
-            if scalers["g"]:
-                self.g_scaler.load_state_dict(scalers["g"])
-            if scalers["d"]:
-                self.d_scaler.load_state_dict(scalers["d"])
-            self.batches.load_state_dict({k[len("data."):]: v for k, v in state.items() if k.startswith("data.")})
-            rng = json.loads(meta["rng"])
-            trainer = json.loads(meta["trainer"])
-            self.latent_generator.set_state(state["rng.latent"])
-        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
-            raise CheckpointError(f"{folder} does not fit this run: {str(exc).splitlines()[0]}") from None
-        self.step = self.checkpoint_step = int(trainer["step"])
-        if self.dist.rank == 0:  # the saved generators are rank 0's
-            torch.set_rng_state(state["rng.torch_cpu"])
-            if self.device.type == "cuda" and "rng.torch_cuda" in state:
-                torch.cuda.set_rng_state(state["rng.torch_cuda"], self.device)
-            random.setstate(_python_rng(rng["python"]))
-            if "numpy" in rng and "rng.numpy_key" in state:
-                _set_numpy_rng_state(state["rng.numpy_key"], rng["numpy"])
-        else:  # other ranks: fresh, reproducible streams of their own
-            rank_seed = self.cfg.seed + 1_000_003 * self.dist.rank + self.step
-            torch.manual_seed(rank_seed)
-            random.seed(rank_seed)
-        self.rollbacks, self.lr_scale = int(trainer["rollbacks"]), float(trainer["lr_scale"])
-        self.best = tuple(trainer["best"]) if trainer["best"] else None
-        self.diversity_peak, self.diversity_seen = trainer["diversity_peak"], int(trainer["diversity_seen"])
-        self.last_checkpoint = folder
+        """Restore everything :meth:`save_checkpoint` wrote (checksums checked first).
+
+        The best evaluation is the one ``checkpoints/best.json`` records when it exists: a
+        rollback or resume to an older checkpoint must not forget a better ``best``."""
+        train_state.restore(self, folder)
+        best_file = self.run_dir / ckpt.CHECKPOINTS_DIR / "best.json"
+        if best_file.is_file():
+            try:
+                record = json.loads(best_file.read_text(encoding="utf-8"))
+                (key, value), = [(k, v) for k, v in record.items() if k != "step"]
+                if self.best is None or self.best[0] == key:
+                    self.best = (key, float(value))
+            except (OSError, ValueError, TypeError):
+                pass  # a damaged best.json: the checkpoint's own record stands
         self._bad = None
-
-
-def _match_param_layout(optimizer: torch.optim.Optimizer) -> None:
-    """Give restored optimizer state the memory layout of its parameter (e.g. channels-last).
-
-    Checkpoints store tensors contiguous; optimizers build their state with the parameter's
-    strides, and fused kernels step parameter and state as raw memory, so a restored state
-    must be laid out like the parameter again to give the same update.
-    """
-    for group in optimizer.param_groups:
-        for param in group["params"]:
-            for key, value in optimizer.state.get(param, {}).items():
-                if (isinstance(value, torch.Tensor) and value.shape == param.shape
-                        and value.stride() != param.stride()):
-                    optimizer.state[param][key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
-
-
-def _json_rng(state: tuple) -> list:
-    version, internal, gauss = state
-    return [version, list(internal), gauss]
-
-
-def _python_rng(data: list) -> tuple:
-    version, internal, gauss = data
-    return (version, tuple(internal), gauss)
-
-
-def _numpy_rng_state() -> tuple[torch.Tensor, list] | None:
-    try:
-        import numpy as np
-    except ImportError:  # numpy is optional for training
-        return None
-    kind, key, pos, has_gauss, cached = np.random.get_state(legacy=True)
-    return torch.from_numpy(key.astype(np.int64)), [kind, int(pos), int(has_gauss), float(cached)]
-
-
-def _set_numpy_rng_state(key: torch.Tensor, rest: list) -> None:
-    import numpy as np
-
-    kind, pos, has_gauss, cached = rest
-    np.random.set_state((kind, key.numpy().astype(np.uint32), pos, has_gauss, cached))
-
-
-def _raise_keyboard_interrupt(signum, frame):  # noqa: ARG001
-    raise KeyboardInterrupt

@@ -1,0 +1,252 @@
+"""Training algorithms: what one training step does, and the pieces they are built from.
+
+An algorithm owns its step: which batches it draws, which networks it runs, which losses it
+adds to the run's adversarial loss, and which optimizer groups it updates. The trainer gives
+it everything through a small API (see :class:`ganzoo.training.loop.Trainer`):
+
+========================================  =====================================================
+``t.batch()``                             the next batch, ``{field: tensor}`` on the device
+``t.latent(dim=None)``                    this rank's share of a batch of latents (checkpointed)
+``t.net(name)`` / ``t.modules[name]``     a module to call (DDP/compiled) / the module itself
+``t.discriminate(x, labels, name=...)``   float32 ``(logits, class_logits)`` of a discriminator
+``with t.frozen(*names):``                those modules collect no gradients (and skip DDP sync)
+``t.autocast()``                          the run's autocast precision for forward passes
+``t.update(loss, group)``                 backward, optimizer step of group (e.g. ``"d_optim"``)
+``t.loss``, ``t.cfg``, ``t.options``      the adversarial loss, run config, algorithm options
+``t.rng``                                 a checkpointed torch.Generator (masks, pools, noise)
+========================================  =====================================================
+
+Example (a plugin's algorithm with an option and an L1 term)::
+
+    class Pix2PixOptions(BaseModel):
+        lambda_l1: float = 100.0
+
+    class Pix2Pix(Algorithm):
+        def step(self, t):
+            batch = t.batch()
+            ...
+            return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
+
+    AlgorithmSpec(name="pix2pix", summary="...", step=Pix2Pix, config_class=Pix2PixOptions,
+                  modules=("generator", "discriminator"), fields=("target",))
+
+The building blocks below (:func:`discriminator_terms`, :func:`generator_adversarial`,
+:func:`penalties`, :func:`clip_weights`) are the ones ``alternating`` uses, so an algorithm
+plugin reuses penalties, auxiliary classes and clipping instead of copying them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+import torch
+import torch.nn.functional as F
+
+from .losses import discriminator_term, generator_term, gradient_penalty, r1_penalty
+
+if TYPE_CHECKING:
+    from .config import RunConfig
+    from .training.loop import Trainer
+
+
+class Algorithm:
+    """Base class of training algorithms (``AlgorithmSpec(step=MyAlgorithm)``).
+
+    Args:
+        options: the validated ``algo.*`` options (an instance of the spec's
+            ``config_class``), or ``None``.
+        cfg: the resolved run config.
+    """
+
+    def __init__(self, options: Any, cfg: "RunConfig") -> None:
+        self.options = options
+        self.cfg = cfg
+
+    def setup(self, trainer: "Trainer") -> None:
+        """Called once when the trainer exists, before any checkpoint is loaded."""
+
+    def batches_per_step(self) -> int:
+        """How many batches one step consumes (for ``--epochs``, images/s and ``ganzoo bench``)."""
+        return 1
+
+    def step(self, trainer: "Trainer") -> dict[str, torch.Tensor]:
+        """One training step; returns detached scalar tensors for the metrics log."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Tensors to checkpoint (an image pool, a growth stage...); restored exactly on resume."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        """Restore :meth:`state_dict` (called before the networks' weights are loaded)."""
+
+    def preview(self, trainer: "Trainer") -> tuple[torch.Tensor, int | None] | None:
+        """Images (in [-1, 1]) for the sample grid and images per row, or ``None`` for the
+        default preview of the model's task (samples, translations, reconstructions)."""
+        return None
+
+
+class FunctionAlgorithm(Algorithm):
+    """A stateless ``step(trainer)`` function as an algorithm; it consumes ``n_critic``
+    batches per step (the contract of plugin API 1.0)."""
+
+    def __init__(self, function: Callable[["Trainer"], dict[str, torch.Tensor]], options: Any,
+                 cfg: "RunConfig") -> None:
+        super().__init__(options, cfg)
+        self.function = function
+
+    def batches_per_step(self) -> int:
+        return self.cfg.n_critic
+
+    def step(self, trainer: "Trainer") -> dict[str, torch.Tensor]:
+        return self.function(trainer)
+
+
+def make_algorithm(step_ref: Any, options: Any, cfg: "RunConfig") -> Algorithm:
+    """An :class:`Algorithm` from a spec's ``step``: a subclass is instantiated, a function wrapped."""
+    if isinstance(step_ref, type) and issubclass(step_ref, Algorithm):
+        return step_ref(options, cfg)
+    return FunctionAlgorithm(step_ref, options, cfg)
+
+
+# ---------------------------------------------------------------------------------------
+# building blocks
+
+def aux_weight(discriminator) -> float:
+    """The auxiliary-classifier weight of a discriminator (0 without an auxiliary classifier)."""
+    return discriminator.aux_weight if getattr(discriminator, "aux_classes", None) else 0.0
+
+
+def discriminator_terms(t: "Trainer", real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None,
+                        real_logits: torch.Tensor, fake_logits: torch.Tensor,
+                        real_classes: torch.Tensor | None = None, fake_classes: torch.Tensor | None = None,
+                        name: str = "discriminator") -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The discriminator's loss for one update: the run's adversarial loss, the auxiliary
+    classification terms (AC-GAN) and the run config's penalties (``gp``, ``r1``).
+
+    Args:
+        t: the trainer.
+        real, fake: the batches the logits came from (for the penalties; ``fake`` detached).
+        labels: the real batch's labels (or ``None``).
+        real_logits, fake_logits: float32 outputs of :meth:`Trainer.discriminate`.
+        real_classes, fake_classes: class logits of an auxiliary classifier, if any.
+        name: the discriminator's module name.
+
+    Returns:
+        ``(d_loss, penalty)``; ``penalty`` (already in ``d_loss``) is ``None`` when none is set.
+    """
+    discriminator = t.modules[name]
+    d_labels = labels if getattr(discriminator, "num_classes", None) else None
+    d_loss = discriminator_term(t.loss, real_logits, fake_logits, labels)
+    weight = aux_weight(discriminator)
+    if weight:
+        d_loss = d_loss + weight * (F.cross_entropy(real_classes, labels) + F.cross_entropy(fake_classes, labels))
+    penalty = penalties(t, real, fake, d_labels, name=name)
+    if penalty is not None:
+        d_loss = d_loss + penalty
+    return d_loss, penalty
+
+
+def penalties(t: "Trainer", real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None = None,
+              name: str = "discriminator") -> torch.Tensor | None:
+    """The run config's penalties on discriminator ``name``, in float32 outside autocast:
+    ``gp`` times WGAN-GP's gradient penalty plus ``r1 / 2`` times R1; ``None`` when both are 0."""
+    cfg, discriminator = t.cfg, t.modules[name]
+    penalty = None
+    if cfg.gp:
+        penalty = cfg.gp * gradient_penalty(discriminator, real, fake.float(), labels)
+    if cfg.r1:
+        r1 = 0.5 * cfg.r1 * r1_penalty(discriminator, real, labels)
+        penalty = r1 if penalty is None else penalty + r1
+    return penalty
+
+
+def generator_adversarial(t: "Trainer", fake_logits: torch.Tensor, labels: torch.Tensor | None = None,
+                          fake_classes: torch.Tensor | None = None, real: torch.Tensor | None = None,
+                          name: str = "discriminator") -> torch.Tensor:
+    """The generator's adversarial loss on ``fake_logits`` (with its auxiliary term). A loss
+    that needs the real logits (relativistic) gets them from ``real``, scored by the frozen
+    discriminator."""
+    discriminator = t.modules[name]
+    real_logits = None
+    if "real_logits" in t.loss.needs:
+        if real is None:
+            raise ValueError(f"loss {t.loss.name!r} needs the real batch for the generator's loss")
+        d_labels = labels if getattr(discriminator, "num_classes", None) else None
+        with torch.no_grad(), t.autocast():
+            real_logits, _ = t.discriminate(real, d_labels, name=name)
+    g_loss = generator_term(t.loss, fake_logits, real_logits, labels)
+    weight = aux_weight(discriminator)
+    if weight:
+        g_loss = g_loss + weight * F.cross_entropy(fake_classes, labels)
+    return g_loss
+
+
+@torch.no_grad()
+def clip_weights(module: torch.nn.Module, limit: float) -> None:
+    """Clamp every parameter of ``module`` to ``[-limit, limit]`` (WGAN's weight clipping)."""
+    for p in module.parameters():
+        p.clamp_(-limit, limit)
+
+
+def grad_norm_stats(stats: dict[str, torch.Tensor], group: str, norm: torch.Tensor | None) -> None:
+    """Put an update's gradient norm in ``stats`` as ``<prefix>_grad_norm`` (``g_optim`` -> ``g``)."""
+    if norm is not None:
+        stats[f"{group.removesuffix('_optim')}_grad_norm"] = norm.detach()
+
+
+# ---------------------------------------------------------------------------------------
+# the classic schedule
+
+def alternating_step(trainer: "Trainer") -> dict[str, torch.Tensor]:
+    """The classic schedule: ``n_critic`` discriminator updates, then one generator update.
+
+    Conditional generators get the real batch's labels, so real and fake batches share
+    one label distribution (and the gradient penalty interpolates within a class). The
+    fake batch of the last discriminator update is generated once, with gradients, and
+    reused for the generator update. Returns detached scalar tensors (no host sync).
+    """
+    t = trainer
+    G, D, cfg = t.modules["generator"], t.modules["discriminator"], t.cfg
+    primary = t.batches.primary
+    for i in range(cfg.n_critic):
+        batch = t.batch()
+        real, labels = batch[primary], batch.get("label")
+        g_labels = labels if G.num_classes else None
+        d_labels = labels if D.num_classes else None
+        z = t.latent()
+        with t.autocast():
+            if i == cfg.n_critic - 1:
+                fake = t.net("generator")(z, g_labels)
+            else:
+                with torch.no_grad():
+                    fake = t.net("generator")(z, g_labels)
+            real_logits, real_classes = t.discriminate(real, d_labels)
+            fake_logits, fake_classes = t.discriminate(fake.detach(), d_labels)
+        d_loss, penalty = discriminator_terms(t, real, fake, labels, real_logits, fake_logits,
+                                              real_classes, fake_classes)
+        d_norm = t.update(d_loss, "d_optim")
+        if cfg.weight_clip:
+            clip_weights(D, cfg.weight_clip)
+
+    with t.frozen("discriminator"):
+        with t.autocast():
+            g_logits, g_classes = t.discriminate(fake, d_labels)
+        g_loss = generator_adversarial(t, g_logits, labels, g_classes, real=real)
+        g_norm = t.update(g_loss, "g_optim")
+    stats = {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), **t.loss.scores(real_logits, fake_logits)}
+    if penalty is not None:
+        stats["penalty"] = penalty.detach()
+    grad_norm_stats(stats, "d_optim", d_norm)
+    grad_norm_stats(stats, "g_optim", g_norm)
+    return stats
+
+
+class Alternating(Algorithm):
+    """``n_critic`` discriminator updates, then one generator update (:func:`alternating_step`)."""
+
+    def batches_per_step(self) -> int:
+        return self.cfg.n_critic
+
+    def step(self, trainer: "Trainer") -> dict[str, torch.Tensor]:
+        return alternating_step(trainer)

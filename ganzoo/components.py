@@ -1,0 +1,174 @@
+"""Turning a resolved config into the components of a run: device, data, networks, loss,
+algorithm. Used by training, sampling, evaluation and benchmarks alike (it imports none of them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from . import __version__
+from .algorithms import Algorithm, make_algorithm
+from .config import DEVICE_PATTERN, RunConfig, algorithm_options, arch_config
+from .data import DataShape, ItemData, default_data_dir
+from .errors import ComponentUnavailableError, ConfigError
+from .losses import Loss
+from .networks import Networks, check_networks, uses_labels
+from .registry import Registry
+from .specs import AlgorithmSpec, ModelSpec, resolve_ref
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; refuses devices that are not there."""
+    if not isinstance(name, str) or not DEVICE_PATTERN.match(name):
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r} does not exist ({torch.cuda.device_count()} GPUs)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device 'mps' requested but it is not available; use --device cpu")
+    return device
+
+
+def resolve(ref, what: str) -> Callable[..., Any]:
+    """The object a spec reference names; a plugin whose code fails to import is a one-line
+    :class:`ComponentUnavailableError`."""
+    try:
+        return resolve_ref(ref)
+    except Exception as exc:  # noqa: BLE001 - the plugin's code failed to import
+        raise ComponentUnavailableError(f"{what} cannot be loaded: {type(exc).__name__}: {exc}") from None
+
+
+def load_dataset(registry: Registry, name: str, data_dir: str | Path | None, split: str = "train",
+                 image_size: int | None = None) -> ItemData:
+    """Load a registered dataset from ``data_dir`` (else ``$GANZOO_DATA_DIR`` or the cache)."""
+    entry = registry.get("dataset", name)
+    loader = resolve(entry.spec.load, f"dataset {entry.qualified_name!r}")
+    folder = Path(data_dir).expanduser() if data_dir else default_data_dir()
+    try:
+        params = inspect.signature(loader).parameters.values()
+    except (TypeError, ValueError):  # some builtins have no signature: pass everything
+        params = ()
+    if not params or any(p.name == "image_size" or p.kind is p.VAR_KEYWORD for p in params):
+        data = loader(folder, split, image_size=image_size)
+    else:
+        data = loader(folder, split)  # loaders written before image_size existed
+    if not isinstance(data, ItemData):
+        raise ComponentUnavailableError(f"dataset {entry.qualified_name!r}: load() returned "
+                                        f"{type(data).__name__}, not ganzoo.data.ItemData (or ImageData, PointData)")
+    return data
+
+
+def check_model_fits(spec: ModelSpec, shape: DataShape, labelled: bool | None = None,
+                     dataset: str = "the dataset") -> None:
+    """Refuse, before training, data that the model says it cannot handle."""
+    if labelled is None:
+        labelled = shape.has("label")
+    if shape.kind not in spec.data_kinds:
+        raise ConfigError(f"model {spec.name!r} trains on {' or '.join(spec.data_kinds)} data; "
+                          f"{dataset} is {shape.kind} data")
+    if spec.needs_labels and not labelled:
+        raise ConfigError(f"model {spec.name!r} is conditional and needs a labelled dataset; "
+                          f"{dataset} has no labels")
+    missing = [f for f in spec.fields if f not in shape.fields]
+    if missing:
+        raise ConfigError(f"model {spec.name!r} needs the data field(s) {', '.join(missing)}; {dataset} has "
+                          f"{', '.join(shape.fields)} (see `ganzoo info {spec.name}` for its datasets)")
+    if shape.kind != "image":
+        return
+    if spec.channels is not None and shape.channels not in spec.channels:
+        raise ConfigError(f"model {spec.name!r} supports {spec.channels} channels, the data has {shape.channels}")
+    if spec.min_image_size is not None and shape.image_size < spec.min_image_size:
+        raise ConfigError(f"model {spec.name!r} needs images of at least {spec.min_image_size}px; "
+                          f"set --image-size (the data is {shape.image_size}px)")
+    if spec.max_image_size is not None and shape.image_size > spec.max_image_size:
+        raise ConfigError(f"model {spec.name!r} supports images up to {spec.max_image_size}px")
+
+
+@contextlib.contextmanager
+def _private_rng(seed: int, device: torch.device):
+    """Seed the CPU generator (and ``device``'s, if CUDA) inside, restore the caller's after."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.random.default_generator.manual_seed(seed)
+        if devices:
+            torch.cuda.manual_seed(seed)
+        yield
+
+
+def build_networks(registry: Registry, cfg: RunConfig, shape: DataShape, device: torch.device,
+                   *, seed_process: bool = False) -> Networks:
+    """Build, seed and check a model's networks for ``shape`` (weights seeded by ``cfg.seed``).
+
+    Args:
+        seed_process: seed torch's global generators (every device) with ``cfg.seed`` and leave
+            them as building left them, as training does (its random stream continues from
+            there). Otherwise the caller's random state is left untouched.
+    """
+    entry = registry.get("model", cfg.model)
+    build = resolve(entry.spec.build, f"model {entry.qualified_name!r}")
+    arch = arch_config(registry, cfg)
+    if seed_process:
+        torch.manual_seed(cfg.seed)
+        rng = contextlib.nullcontext()
+    else:
+        rng = _private_rng(cfg.seed, device)
+    with rng:
+        nets = build(arch, shape)
+        if not isinstance(nets, Networks):
+            raise ComponentUnavailableError(f"model {entry.name!r}: build() returned {type(nets).__name__}, "
+                                            "not ganzoo.networks.Networks")
+        nets.to(device)
+        check_networks(nets, shape, entry.name)
+    return nets
+
+
+def build_loss(registry: Registry, name: str) -> Loss:
+    entry = registry.get("loss", name)
+    return resolve(entry.spec.factory, f"loss {entry.qualified_name!r}")()
+
+
+def build_algorithm(registry: Registry, cfg: RunConfig) -> Algorithm:
+    """The run's training algorithm, with its validated ``algo.*`` options."""
+    entry = registry.get("algorithm", cfg.algorithm)
+    step = resolve(entry.spec.step, f"algorithm {entry.qualified_name!r}")
+    return make_algorithm(step, algorithm_options(registry, cfg), cfg)
+
+
+def check_algorithm_fits(registry: Registry, cfg: RunConfig, nets: Networks, shape: DataShape) -> None:
+    """Refuse, before training, an algorithm whose modules or data fields are missing."""
+    entry = registry.get("algorithm", cfg.algorithm)
+    spec: AlgorithmSpec = entry.spec
+    model = cfg.model.split(":")[-1]
+    missing = [m for m in spec.modules if m not in nets.modules]
+    if missing:
+        raise ConfigError(f"algorithm {entry.name!r} trains the modules {', '.join(spec.modules)}; model "
+                          f"{model!r} has {', '.join(nets.modules)} (use its own algorithm: `ganzoo info {model}`)")
+    fields = [f for f in spec.fields if f not in shape.fields]
+    if fields:
+        raise ConfigError(f"algorithm {entry.name!r} needs the data field(s) {', '.join(fields)}; "
+                          f"{cfg.dataset.split(':')[-1]} has {', '.join(shape.fields)}")
+    for group in nets.optimizers:
+        cfg.optimizer(group)  # refuses a group the config has no settings for
+
+
+def needs_labels(nets: Networks) -> bool:
+    """Whether the networks use class labels (see :func:`ganzoo.networks.uses_labels`)."""
+    return uses_labels(nets)
+
+
+def checkpoint_metadata(cfg: RunConfig, shape: DataShape) -> dict[str, str]:
+    """String metadata for every checkpoint file: enough to rebuild the networks."""
+    return {"ganzoo_version": __version__, "model": cfg.model, "loss": cfg.loss,
+            "dataset": cfg.dataset, "config": cfg.model_dump_json(),
+            "data_shape": json.dumps(shape.to_json())}

@@ -1,0 +1,185 @@
+"""Everything a resume needs, to and from checkpoint files.
+
+:func:`capture` turns a trainer into the files of one checkpoint (one per module, plus
+``train_state.safetensors``); :func:`restore` puts a checkpoint back into a trainer. The
+train state holds, as tensors: each optimizer group's state (``<group>.state.<i>.<key>``),
+the algorithm's state (``algo.*``), the data streams' order and position (``data.*``) and the
+random generators (``rng.*``); as JSON metadata: optimizer param groups, gradient scalers,
+Python's and numpy's generators and the trainer's counters.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..config import OptimizerConfig
+from ..errors import CheckpointError
+from . import checkpoint as ckpt
+
+if TYPE_CHECKING:
+    from .loop import Trainer
+
+
+def make_optimizer(params, cfg: OptimizerConfig) -> torch.optim.Optimizer:
+    """The optimizer an :class:`OptimizerConfig` describes."""
+    if cfg.name in ("adam", "adamw"):
+        # the fused kernel (CPU and CUDA): one pass over the parameters, same update rule
+        params = list(params)
+        fused = bool(params) and all(p.device.type in ("cpu", "cuda") for p in params)
+        cls = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
+        return cls(params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay,
+                   fused=fused or None)
+    if cfg.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, eps=cfg.eps, weight_decay=cfg.weight_decay,
+                                   momentum=cfg.momentum)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def match_param_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Give restored optimizer state the memory layout of its parameter (e.g. channels-last).
+
+    Checkpoints store tensors contiguous; optimizers build their state with the parameter's
+    strides, and fused kernels step parameter and state as raw memory, so a restored state
+    must be laid out like the parameter again to give the same update.
+    """
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for key, value in optimizer.state.get(param, {}).items():
+                if (isinstance(value, torch.Tensor) and value.shape == param.shape
+                        and value.stride() != param.stride()):
+                    optimizer.state[param][key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
+def capture(t: "Trainer") -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, str]]:
+    """The files of a checkpoint of ``t`` and the metadata stored in each."""
+    train_state: dict[str, torch.Tensor] = {}
+    group_meta: dict[str, str] = {}
+    for group, optimizer in t.optimizers.items():
+        tensors, meta = ckpt.flatten_optimizer(group, optimizer)
+        train_state.update(tensors)
+        group_meta[group] = meta
+    train_state.update({"rng.torch_cpu": torch.get_rng_state(), "rng.latent": t.latent_generator.get_state(),
+                        "rng.algorithm": t.rng.get_state(),
+                        **{f"data.{k}": v for k, v in t.batches.state_dict().items()},
+                        **{f"algo.{k}": v for k, v in t.algorithm.state_dict().items()}})
+    if t.device.type == "cuda":
+        train_state["rng.torch_cuda"] = torch.cuda.get_rng_state(t.device)
+    rng_meta: dict[str, Any] = {"python": _json_rng(random.getstate())}
+    numpy_state = _numpy_rng_state()
+    if numpy_state is not None:
+        key, rest = numpy_state
+        train_state["rng.numpy_key"] = key
+        rng_meta["numpy"] = rest
+    trainer_meta = {"step": t.step, "rollbacks": t.rollbacks, "lr_scale": t.lr_scale,
+                    "best": list(t.best) if t.best else None,
+                    "diversity_peak": t.diversity_peak, "diversity_seen": t.diversity_seen}
+    metadata = {**t.metadata, **group_meta,
+                "modules": json.dumps({name: ckpt.module_file(name) for name in t.modules}),
+                "optimizers": json.dumps({g: list(n) for g, n in t.nets.optimizers.items()}),
+                "export": json.dumps(list(t.nets.export)),
+                "scalers": json.dumps({g: s.state_dict() for g, s in t.scalers.items()}),
+                "rng": json.dumps(rng_meta), "trainer": json.dumps(trainer_meta)}
+    files = {ckpt.module_file(name): module.state_dict() for name, module in t.modules.items()}
+    files[ckpt.STATE_FILE] = train_state
+    return files, metadata
+
+
+def _module_names(meta: dict[str, str]) -> list[str]:
+    if meta.get("format_version") == "2":
+        return ["generator", "discriminator"]
+    return list(json.loads(meta["modules"]))
+
+
+def restore(t: "Trainer", folder: Path) -> None:
+    """Put checkpoint ``folder`` back into ``t`` (every file's checksum checked first).
+
+    Raises:
+        CheckpointError: a damaged file, or one that does not fit this run (one line).
+    """
+    folder = Path(folder)
+    state, meta = ckpt.load_checked(folder / ckpt.STATE_FILE)
+    try:
+        names = _module_names(meta)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"{folder} does not name its modules: {exc}") from None
+    if sorted(names) != sorted(t.modules):
+        raise CheckpointError(f"{folder} holds the modules {', '.join(names)}; this run has "
+                              f"{', '.join(t.modules)}")
+    weights = {name: ckpt.load_checked(folder / ckpt.module_file(name))[0] for name in names}
+    try:
+        t.algorithm.load_state_dict({k[len("algo."):]: v for k, v in state.items() if k.startswith("algo.")})
+        for name, tensors in weights.items():
+            t.modules[name].load_state_dict(tensors)
+        for group, optimizer in t.optimizers.items():
+            optimizer.load_state_dict(ckpt.unflatten_optimizer(group, state, meta[group]))
+            match_param_layout(optimizer)
+        scalers = json.loads(meta["scalers"])
+        if meta.get("format_version") == "2":
+            scalers = {"g_optim": scalers["g"], "d_optim": scalers["d"]}
+        for group, scaler in t.scalers.items():
+            if scalers[group]:
+                scaler.load_state_dict(scalers[group])
+        t.batches.load_state_dict({k[len("data."):]: v for k, v in state.items() if k.startswith("data.")})
+        rng = json.loads(meta["rng"])
+        trainer = json.loads(meta["trainer"])
+        t.latent_generator.set_state(state["rng.latent"])
+        if "rng.algorithm" in state:  # format 2 had no algorithm generator
+            t.rng.set_state(state["rng.algorithm"])
+        step = int(trainer["step"])
+        cpu_state = state["rng.torch_cpu"]
+        rollbacks, lr_scale = int(trainer["rollbacks"]), float(trainer["lr_scale"])
+        best = tuple(trainer["best"]) if trainer["best"] else None
+        diversity = trainer["diversity_peak"], int(trainer["diversity_seen"])
+        python_rng = _python_rng(rng["python"])
+    except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, KeyError):
+            reason = f"missing {exc}"
+        raise CheckpointError(f"{folder} does not fit this run: {reason}") from None
+    t.step = t.checkpoint_step = step
+    if t.dist.rank == 0:  # the saved generators are rank 0's
+        torch.set_rng_state(cpu_state)
+        if t.device.type == "cuda" and "rng.torch_cuda" in state:
+            torch.cuda.set_rng_state(state["rng.torch_cuda"], t.device)
+        random.setstate(python_rng)
+        if "numpy" in rng and "rng.numpy_key" in state:
+            _set_numpy_rng_state(state["rng.numpy_key"], rng["numpy"])
+    else:  # other ranks: fresh, reproducible streams of their own
+        rank_seed = t.cfg.seed + 1_000_003 * t.dist.rank + t.step
+        torch.manual_seed(rank_seed)
+        random.seed(rank_seed)
+    t.rollbacks, t.lr_scale = rollbacks, lr_scale
+    t.best = best
+    t.diversity_peak, t.diversity_seen = diversity
+    t.last_checkpoint = folder
+
+
+def _json_rng(state: tuple) -> list:
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def _python_rng(data: list) -> tuple:
+    version, internal, gauss = data
+    return (version, tuple(internal), gauss)
+
+
+def _numpy_rng_state() -> tuple[torch.Tensor, list] | None:
+    try:
+        import numpy as np
+    except ImportError:  # numpy is optional for training
+        return None
+    kind, key, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    return torch.from_numpy(key.astype(np.int64)), [kind, int(pos), int(has_gauss), float(cached)]
+
+
+def _set_numpy_rng_state(key: torch.Tensor, rest: list) -> None:
+    import numpy as np
+
+    kind, pos, has_gauss, cached = rest
+    np.random.set_state((kind, key.numpy().astype(np.uint32), pos, has_gauss, cached))
