@@ -22,7 +22,7 @@ import pluggy
 
 __version__ = "0.1.0"
 
-PLUGIN_API_VERSION = "1.0"
+PLUGIN_API_VERSION = "1.1"
 """The version of the plugin API (hooks, specs, contracts) this ganzoo provides.
 
 ``MAJOR.MINOR``: the minor number grows when something is added (a hook, a spec field

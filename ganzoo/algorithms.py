@@ -245,6 +245,15 @@ def alternating_step(trainer: "Trainer") -> dict[str, torch.Tensor]:
 class Alternating(Algorithm):
     """``n_critic`` discriminator updates, then one generator update (:func:`alternating_step`)."""
 
+    def setup(self, trainer: "Trainer") -> None:
+        from .errors import ConfigError
+        from .networks import Generator
+
+        if not isinstance(trainer.modules.get("generator"), Generator):
+            model = self.cfg.model.split(":")[-1]
+            raise ConfigError(f"algorithm 'alternating' samples G(z); model {model!r}'s generator is not a "
+                              f"ganzoo Generator (use the model's own algorithm: `ganzoo info {model}`)")
+
     def batches_per_step(self) -> int:
         return self.cfg.n_critic
 

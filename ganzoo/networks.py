@@ -212,8 +212,10 @@ class Networks:
 
     @property
     def is_pair(self) -> bool:
-        """Exactly the classic generator/discriminator pair with its two groups."""
-        return set(self.modules) == {"generator", "discriminator"} and self.optimizers == LEGACY_GROUPS
+        """Exactly the classic pair: a :class:`Generator` named ``generator``, a module named
+        ``discriminator`` and their two optimizer groups."""
+        return (set(self.modules) == {"generator", "discriminator"} and self.optimizers == LEGACY_GROUPS
+                and not isinstance(self.modules["generator"], (Translator, Encoder)))
 
     def to(self, device: torch.device | str) -> "Networks":
         for module in self.modules.values():

@@ -11,9 +11,12 @@ from typer.testing import CliRunner
 
 import ganzoo.builtins
 import ganzoo_plugins.acgan
+import ganzoo_plugins.bigan
 import ganzoo_plugins.cgan
+import ganzoo_plugins.cyclegan
 import ganzoo_plugins.dcgan
 import ganzoo_plugins.gan
+import ganzoo_plugins.pix2pix
 import ganzoo_plugins.sngan
 import ganzoo_plugins.wgan
 from ganzoo.cli import create_app
@@ -57,7 +60,9 @@ def data_dir(tmp_path: Path) -> Path:
 
 BUILTIN_PLUGINS = {"core": ganzoo.builtins, "dcgan": ganzoo_plugins.dcgan, "gan": ganzoo_plugins.gan,
                    "cgan": ganzoo_plugins.cgan, "acgan": ganzoo_plugins.acgan,
-                   "wgan": ganzoo_plugins.wgan, "sngan": ganzoo_plugins.sngan}
+                   "wgan": ganzoo_plugins.wgan, "sngan": ganzoo_plugins.sngan,
+                   "pix2pix": ganzoo_plugins.pix2pix, "cyclegan": ganzoo_plugins.cyclegan,
+                   "bigan": ganzoo_plugins.bigan}
 """What pyproject.toml registers through entry points (test_cli checks that the two agree)."""
 
 
