@@ -14,6 +14,15 @@ GANZOO_API = ">=1,<2"
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+MNIST_FILES = tuple(f"MNIST/raw/{name}" for name in IDX_FILES)
+FASHION_MNIST_FILES = tuple(f"FashionMNIST/raw/{name}" for name in IDX_FILES)
+"""The IDX files relative to --data-dir (torchvision's layout)."""
+
+IMAGE_GLOBS = tuple(f"**/*.{ext}" for ext in ("png", "jpg", "jpeg", "bmp", "gif", "webp"))
+PIX2PIX = "Isola et al. 2017, Image-to-Image Translation with Conditional Adversarial Networks (arXiv:1611.07004)"
+CYCLEGAN = ("Zhu et al. 2017, Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial "
+            "Networks (arXiv:1703.10593)")
+COGAN_EDGES = "Liu & Tuzel 2016, Coupled Generative Adversarial Networks (arXiv:1606.07536), MNIST edge pair"
 
 ADAM_DCGAN = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}
 ADAM_HINGE = {"name": "adam", "lr": 2e-4, "betas": (0.0, 0.9)}
@@ -89,14 +98,14 @@ def ganzoo_datasets():
         summary="MNIST handwritten digits, 28x28 grayscale, 10 classes",
         paper="LeCun et al. 1998, yann.lecun.com/exdb/mnist",
         load="ganzoo.datasets:load_mnist",
-        channels=1, image_size=28, num_classes=10, size=60000, files=IDX_FILES,
+        channels=1, image_size=28, num_classes=10, size=60000, files=MNIST_FILES,
     )
     yield DatasetSpec(
         name="fashion-mnist",
         summary="Fashion-MNIST clothing images, 28x28 grayscale, 10 classes",
         paper="Xiao et al. 2017 (arXiv:1708.07747)",
         load="ganzoo.datasets:load_fashion_mnist",
-        channels=1, image_size=28, num_classes=10, size=60000, files=IDX_FILES,
+        channels=1, image_size=28, num_classes=10, size=60000, files=FASHION_MNIST_FILES,
     )
     yield DatasetSpec(
         name="cifar10",
@@ -116,7 +125,7 @@ def ganzoo_datasets():
               "side) and centre-cropped to --image-size, default 64",
         load="ganzoo.datasets:load_image_folder",
         channels=3, image_size=64,
-        files=tuple(f"**/*.{ext}" for ext in ("png", "jpg", "jpeg", "bmp", "gif", "webp")),
+        files=IMAGE_GLOBS,
     )
     pacgan = ("Lin et al. 2018, PacGAN (arXiv:1712.04086); "
               "after Srivastava et al. 2017, VEEGAN (arXiv:1705.07761)")
@@ -141,7 +150,48 @@ def ganzoo_datasets():
               "Lin et al. 2018, PacGAN (arXiv:1712.04086)",
         load="ganzoo.datasets:load_stacked_mnist",
         channels=3, image_size=28, num_classes=1000, size=128000,
-        files=IDX_FILES,
+        files=MNIST_FILES,
+    )
+    yield DatasetSpec(
+        name="mnist-edges",
+        summary="MNIST pairs: image = the digit's outline (3x3 dilation minus the digit), target = the digit",
+        paper=f"Edge operator: morphological outline, 3x3 max-pool (stride 1, padding 1) minus the image, "
+              f"clamped to 0..255, as in {COGAN_EDGES}; paired training as in {PIX2PIX}",
+        load="ganzoo.datasets:load_mnist_edges",
+        channels=1, image_size=28, num_classes=10, size=60000, files=MNIST_FILES, fields=("target",),
+    )
+    yield DatasetSpec(
+        name="mnist-inverted",
+        summary="Unpaired MNIST: A = even-indexed digits, B = odd-indexed digits inverted (255 - x)",
+        paper=f"An unpaired translation toy for {CYCLEGAN}; both domains are scorable by an MNIST classifier",
+        load="ganzoo.datasets:load_mnist_inverted",
+        channels=1, image_size=28, num_classes=10, size=30000, files=MNIST_FILES, fields=("image_b",),
+    )
+    yield DatasetSpec(
+        name="mnist-fashion",
+        summary="Unpaired domains: A = MNIST digits, B = Fashion-MNIST items, shuffled independently",
+        paper=f"An unpaired translation toy for {CYCLEGAN}; data: LeCun et al. 1998 (MNIST), "
+              f"Xiao et al. 2017 (Fashion-MNIST, arXiv:1708.07747)",
+        load="ganzoo.datasets:load_mnist_fashion",
+        channels=1, image_size=28, num_classes=10, size=60000, files=MNIST_FILES + FASHION_MNIST_FILES,
+        fields=("image_b",),
+    )
+    yield DatasetSpec(
+        name="paired-folder",
+        summary="Your own pairs: --data-dir holds A|B side-by-side images, or A/ and B/ with matching names",
+        paper=f"The layouts of {PIX2PIX}; split folders train/ and test/ (or val/) optional; image = A, "
+              f"target = B, resized (short side) and centre-cropped to --image-size, default 64",
+        load="ganzoo.datasets:load_paired_folder",
+        channels=3, image_size=64, files=IMAGE_GLOBS, fields=("target",),
+    )
+    yield DatasetSpec(
+        name="unpaired-folder",
+        summary="Your own unpaired domains: --data-dir holds trainA/, trainB/, testA/, testB/",
+        paper=f"The layout of {CYCLEGAN}; image = A, image_b = B, resized (short side) and centre-cropped "
+              f"to --image-size, default 64",
+        load="ganzoo.datasets:load_unpaired_folder",
+        channels=3, image_size=64, fields=("image_b",),
+        files=tuple(f"{folder}/**/*" for folder in ("trainA", "trainB", "testA", "testB")),
     )
 
 

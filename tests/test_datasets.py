@@ -52,7 +52,7 @@ def test_new_datasets_are_registered_with_complete_specs(manager, cli):
         assert (s.point_dim, s.num_classes, s.size, s.channels, s.image_size) == (2, k, 100000, None, None)
     s = specs["stacked-mnist"]
     assert (s.channels, s.image_size, s.num_classes, s.size) == (3, 28, 1000, 128000)
-    assert s.size == ds.STACKED_MNIST_SIZES["train"] and "train-images-idx3-ubyte" in s.files
+    assert s.size == ds.STACKED_MNIST_SIZES["train"] and "MNIST/raw/train-images-idx3-ubyte" in s.files
 
 
 # --------------------------------------------------------------------------- toy mixtures
@@ -373,3 +373,31 @@ def test_cifar10_failed_download_is_cleaned_up(tmp_path, monkeypatch):
     with pytest.raises(DataUnavailableError, match="could not be downloaded"):
         ds.load_cifar10(root, "test")
     assert listing(root) == ["keep.txt"]
+
+
+# --------------------------------------------------------------------------- the package
+
+OLD_MODULE_NAMES = (
+    "OFFLINE_ENV", "load_mnist", "load_fashion_mnist", "load_cifar10", "IMAGE_EXTENSIONS",
+    "FOLDER_IMAGE_SIZE", "GRAYSCALE_MODES", "find_images", "load_image_folder", "RING_MODES",
+    "RING_RADIUS", "RING_STD", "GRID_VALUES", "GRID_STD", "TOY_SIZES", "TOY_SEEDS", "ring_means",
+    "grid_means", "gaussian_mixture", "load_toy_ring", "load_toy_grid", "STACKED_MNIST_SIZES",
+    "STACKED_MNIST_SEEDS", "load_stacked_mnist", "_check_data_dir", "_torchvision_idx", "_existing",
+    "_remove_new", "_check_split", "_read_image", "ImageData", "PointData", "ConfigError",
+    "DataUnavailableError",
+)
+"""What ``ganzoo/datasets.py`` offered before it became a package."""
+
+
+def test_the_datasets_package_keeps_every_name_and_every_loader_resolves(manager):
+    from ganzoo.specs import resolve_ref
+
+    missing = [name for name in OLD_MODULE_NAMES if not hasattr(ds, name)]
+    assert not missing
+    assert ds.OFFLINE_ENV == "GANZOO_OFFLINE" and ds.IMAGE_EXTENSIONS[0] == ".png"
+    for name in ds.__all__:
+        assert getattr(ds, name).__doc__ or name.isupper() or name == "Transform", name
+    for entry in manager.registry.list("dataset"):
+        if entry.plugin == "core":
+            assert entry.spec.load.startswith("ganzoo.datasets:")
+            assert callable(resolve_ref(entry.spec.load)), entry.name
