@@ -412,6 +412,15 @@ def resume_config(registry: Registry, saved: RunConfig, **user_args: Any) -> Run
     return cfg
 
 
+def _refuse_unknown_options(values: Mapping[str, Any], options_class, prefix: str) -> None:
+    """A typo in ``--set arch.KEY`` / ``algo.KEY`` is refused even when the plugin's options
+    class would silently ignore unknown keys."""
+    known = set(options_class.model_fields) | {f.alias for f in options_class.model_fields.values() if f.alias}
+    unknown = [key for key in values if key not in known]
+    if unknown:
+        raise ConfigError(f"unknown config key '{prefix}.{unknown[0]}'")
+
+
 def resolve_config(
     registry: Registry,
     model: str,
@@ -460,6 +469,7 @@ def resolve_config(
                 raise type(exc)(f"invalid config value for {key!r}: {exc}") from None
     config_class = model_entry.spec.config_class
     if config_class is not None:
+        _refuse_unknown_options(cfg.arch, config_class, "arch")
         try:
             arch = config_class.model_validate(cfg.arch)
         except ValidationError as exc:
@@ -470,6 +480,7 @@ def resolve_config(
                           f"model {model_entry.name!r} has no options")
     options_class = algorithm_entry.spec.config_class
     if options_class is not None:
+        _refuse_unknown_options(cfg.algo, options_class, "algo")
         try:
             options = options_class.model_validate(cfg.algo)
         except ValidationError as exc:

@@ -67,10 +67,15 @@ class PluginInfo:
     components: list[str] = field(default_factory=list)  # "kind qualified-name"
     commands: list[str] = field(default_factory=list)  # CLI commands it mounted
 
+    @property
+    def shown_status(self) -> str:
+        """The status as ``ganzoo plugins`` shows it: ``loaded with errors`` when a hook raised."""
+        return "loaded with errors" if self.errors and self.status == "loaded" else self.status
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "module": self.module, "distribution": self.distribution,
-            "version": self.version, "status": self.status, "builtin": self.builtin,
+            "version": self.version, "status": self.shown_status, "builtin": self.builtin,
             "api": self.api, "errors": self.errors, "warnings": self.warnings,
             "components": self.components, "commands": self.commands,
         }

@@ -191,10 +191,11 @@ class Registry:
             raise ConfigError(f"{name!r} names several components ("
                               + ", ".join(f"{e.kind} {e.qualified_name}" for e in found)
                               + "); say which kind")
-        messages = [self._unknown_message(kind, name) for kind in self._entries]
-        hinted = [m for m in messages if "did you mean" in m]
-        if hinted:
-            raise UnknownComponentError(hinted[0])
+        candidates = {e.name: e.kind for kind in self._entries for e in self._entries[kind].values()}
+        close = difflib.get_close_matches(name.split(":")[-1], list(candidates), n=3, cutoff=0.5)
+        if close:
+            raise UnknownComponentError(f"unknown component {name!r}; did you mean "
+                                        + " or ".join(f"{candidates[c]} {c!r}" for c in close) + "?")
         raise UnknownComponentError(f"no component called {name!r} (see `ganzoo list`)")
 
     def names(self, kind: str) -> list[str]:

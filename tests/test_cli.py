@@ -40,7 +40,7 @@ def test_list_with_pattern_as_json(cli):
     assert result.exit_code == 0
     assert [c["qualified_name"] for c in json.loads(result.stdout)] == ["acgan:acgan", "dcgan:dcgan"]
     every = json.loads(cli("list", "models", "*gan", "--json").stdout)
-    assert {c["name"] for c in every} == {"gan", "dcgan", "cgan", "acgan", "wgan", "sngan"}
+    assert {c["name"] for c in every} == {"gan", "dcgan", "cgan", "acgan", "wgan", "sngan", "cyclegan", "bigan"}
     anywhere = json.loads(cli("list", "*mnist", "--json").stdout)
     assert {c["name"] for c in anywhere} == {"mnist", "fashion-mnist", "stacked-mnist"}
 
@@ -80,7 +80,7 @@ def test_unknown_model_suggests_and_exits_2(cli):
     assert result.stderr.strip().endswith("(see `ganzoo list models`)")
     assert "Traceback" not in result.output
     info = cli("info", "mnsit")
-    assert info.exit_code == 2 and "did you mean 'mnist'" in info.stderr
+    assert info.exit_code == 2 and "unknown component 'mnsit'; did you mean dataset 'mnist'" in info.stderr
 
 
 def test_train_writes_a_run_that_loads_back_and_samples(cli, data_dir, tmp_path):
@@ -243,7 +243,8 @@ def test_installed_console_entry_point_and_python_m(tmp_path):
                              capture_output=True, text=True, timeout=120,
                              env={**env, "GANZOO_DISABLE_PLUGINS": "dcgan,cgan"})
     assert blocked.returncode == 0
-    assert {c["name"] for c in json.loads(blocked.stdout)} == {"gan", "acgan", "wgan", "sngan"}
+    assert {c["name"] for c in json.loads(blocked.stdout)} == {"gan", "acgan", "wgan", "sngan", "pix2pix",
+                                                               "cyclegan", "bigan"}
 
 
 def test_checkpoint_of_a_missing_plugin_says_which_plugin(cli, data_dir, tmp_path, monkeypatch):

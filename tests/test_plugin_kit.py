@@ -219,7 +219,7 @@ def test_spec_problems_are_named(manager):
     assert "defaults: invalid config value for 'batch_size'" in failures["model specs:bad-defaults"].message
     assert "unknown loss 'nope'" in failures["model specs:no-such-loss"].message
     assert "min_image_size 64 > max_image_size 16" in failures["model specs:sizes"].message
-    assert "needs_labels=True, but neither network" in failures["model specs:unconditional"].message
+    assert "needs_labels=True, but no network" in failures["model specs:unconditional"].message
     assert failures["model specs:unconditional"].check == "conditional"
 
 

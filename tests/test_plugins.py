@@ -344,7 +344,8 @@ def test_broken_plugins_leave_the_cli_working_with_one_line_each(monkeypatch):
     assert "plugin 'malformed' registered an invalid component (ValueError: invalid model name" in lines[2]
     listing = CliRunner().invoke(create_app(lambda: PluginManager(warn=lambda line: None)), ["plugins", "--json"])
     status = {p["name"]: p["status"] for p in json.loads(listing.stdout)}
-    assert status == {"core": "loaded", "dcgan": "loaded", "crashes": "failed", "malformed": "loaded",
+    # a plugin whose hook raised is "loaded with errors" in JSON too, as in the table
+    assert status == {"core": "loaded", "dcgan": "loaded", "crashes": "failed", "malformed": "loaded with errors",
                       "newer": "incompatible"}
 
 
@@ -451,7 +452,7 @@ def test_version_loads_no_plugins_but_help_lists_plugin_commands():
 def test_algorithms_are_a_component_kind(cli):
     from ganzoo.specs import AlgorithmSpec
 
-    listing = json.loads(cli("list", "algorithms", "--json").stdout)
+    listing = [c for c in json.loads(cli("list", "algorithms", "--json").stdout) if c["plugin"] == "core"]
     assert [(c["qualified_name"], c["summary"]) for c in listing] == [
         ("core:alternating", "n_critic discriminator updates, then one generator update")]
     info = cli("info", "alternating")

@@ -18,28 +18,36 @@ def entry_dict(entry: Entry) -> dict[str, Any]:
             "plugin": entry.plugin, "summary": entry.spec.summary}
 
 
+def _options(config_class, prefix: str) -> list[dict[str, Any]]:
+    """The options of a pydantic class as ``ganzoo info`` rows: key, default, type, description."""
+    if config_class is None:
+        return []
+    return [{"key": f"{prefix}.{name}", "default": _plain(field.get_default(call_default_factory=True)),
+             "type": getattr(field.annotation, "__name__", str(field.annotation)),
+             "description": field.description or ""}
+            for name, field in config_class.model_fields.items()]
+
+
 def describe(entry: Entry, registry) -> dict[str, Any]:
     """Everything ``ganzoo info`` shows, as plain data (no network is built)."""
     spec = entry.spec
     data = {**entry_dict(entry), "paper": spec.paper, "recommended_settings": _plain(spec.defaults)}
     if isinstance(spec, ModelSpec):
-        fields = []
-        if spec.config_class is not None:
-            for name, field in spec.config_class.model_fields.items():
-                fields.append({"key": f"arch.{name}", "default": _plain(field.get_default(call_default_factory=True)),
-                               "type": getattr(field.annotation, "__name__", str(field.annotation)),
-                               "description": field.description or ""})
         losses = list(spec.losses) if spec.losses is not None else [e.name for e in registry.list("loss")]
-        data.update(config_fields=fields, default_loss=spec.default_loss, compatible_losses=losses,
-                    data_kinds=list(spec.data_kinds),
+        data.update(config_fields=_options(spec.config_class, "arch"), default_loss=spec.default_loss,
+                    compatible_losses=losses, task=spec.task_name, algorithm=spec.algorithm,
+                    default_dataset=spec.default_dataset or "mnist",
+                    data_kinds=list(spec.data_kinds), fields=list(spec.required_fields),
                     needs_labels=spec.needs_labels,
                     channels=list(spec.channels) if spec.channels else "any",
                     image_sizes={"min": spec.min_image_size, "max": spec.max_image_size})
     elif spec.kind == "dataset":
         data.update(channels=spec.channels, image_size=spec.image_size, point_dim=spec.point_dim,
-                    num_classes=spec.num_classes, size=spec.size, files=list(spec.files))
+                    num_classes=spec.num_classes, size=spec.size, files=list(spec.files),
+                    fields=list(spec.fields))
     elif spec.kind == "algorithm":
-        data.update(step=_ref_name(spec.step))
+        data.update(step=_ref_name(spec.step), config_fields=_options(spec.config_class, "algo"),
+                    modules=list(spec.modules), fields=list(spec.fields))
     return data
 
 
@@ -94,9 +102,11 @@ def register(app: typer.Typer, ctx) -> None:
             table = Table(title=PLURAL[k], title_justify="left", show_edge=False, box=None, pad_edge=False)
             table.add_column("name", style="bold cyan", no_wrap=True)
             table.add_column("plugin", style="dim", no_wrap=True)
+            if k == "model":
+                table.add_column("task", no_wrap=True)
             table.add_column("summary")
             for e in rows:
-                table.add_row(e.name, e.plugin, e.spec.summary)
+                table.add_row(e.name, e.plugin, *((e.spec.task_name,) if k == "model" else ()), e.spec.summary)
             console.print(table)
             console.print()
 
@@ -123,28 +133,36 @@ def register(app: typer.Typer, ctx) -> None:
         console.print(entry.spec.summary, highlight=False)
         if entry.spec.paper:
             console.print(f"paper: {entry.spec.paper}", highlight=False)
-        if "config_fields" in data:
+        if entry.kind == "model":
+            console.print(f"task: {data['task']}; algorithm: {data['algorithm']}; default dataset: "
+                          f"{data['default_dataset']}", highlight=False)
             console.print(f"default loss: {data['default_loss']}; compatible losses: "
                           f"{', '.join(data['compatible_losses']) or 'none installed'}")
             console.print(f"data: {' or '.join(data['data_kinds'])}; channels {data['channels']}, image size "
                           f"{data['image_sizes']['min'] or 'any'}..{data['image_sizes']['max'] or 'any'}"
-                          + (", needs labels" if data["needs_labels"] else ""))
-            if data["config_fields"]:
-                table = Table(title="options (--set KEY=VALUE)", title_justify="left", box=None)
-                for column in ("key", "default", "type", "description"):
-                    table.add_column(column)
-                for f in data["config_fields"]:
-                    table.add_row(f["key"], json.dumps(f["default"]), f["type"], f["description"])
-                console.print(table)
+                          + (f"; needs the fields {', '.join(data['fields'])}" if data["fields"] else ""),
+                          highlight=False)
         if entry.kind == "dataset":
             shape = (f"{data['point_dim']}-D points" if data["point_dim"]
                      else f"{data['channels']}x{data['image_size']}x{data['image_size']}")
             console.print(f"shape: {shape}, "
                           f"classes: {data['num_classes'] or 'none'}, samples: {data['size'] or 'unknown'}")
+            if data["fields"]:
+                console.print(f"fields besides the image and label: {', '.join(data['fields'])}", highlight=False)
             if data["files"]:
-                console.print(f"files: {', '.join(data['files'])}")
+                console.print(f"files (in --data-dir): {', '.join(data['files'])}", highlight=False)
         if entry.kind == "algorithm":
             console.print(f"step: {data['step']}", highlight=False)
+            if data["modules"] or data["fields"]:
+                console.print(f"needs modules {', '.join(data['modules']) or '-'}; data fields "
+                              f"{', '.join(data['fields']) or '-'}", highlight=False)
+        if data.get("config_fields"):
+            table = Table(title="options (--set KEY=VALUE)", title_justify="left", box=None)
+            for column in ("key", "default", "type", "description"):
+                table.add_column(column)
+            for f in data["config_fields"]:
+                table.add_row(f["key"], json.dumps(f["default"]), f["type"], f["description"])
+            console.print(table)
         if data["recommended_settings"]:
             console.print("recommended settings: " + json.dumps(data["recommended_settings"]), highlight=False)
 
@@ -175,7 +193,7 @@ def register(app: typer.Typer, ctx) -> None:
         for column in ("plugin", "distribution", "version", "status", "registers"):
             table.add_column(column)
         for p in infos:
-            status = p.status if not p.errors or p.status != "loaded" else "loaded with errors"
+            status = p.shown_status
             registers = [c.split(" ", 1)[1].split(":", 1)[1] for c in p.components]
             registers += [f"`ganzoo {c}`" for c in p.commands]
             table.add_row(p.name, p.distribution or "-", p.version or "-", status, ", ".join(registers) or "-")

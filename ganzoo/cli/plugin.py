@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import typer
 
@@ -66,21 +66,29 @@ def register(app: typer.Typer, ctx) -> None:
                                                                   "files are missing)"),
         losses: List[str] = typer.Option([], "--loss", "-l", help="train models only with this loss "
                                                                  "(repeatable; default: every compatible loss)"),
+        data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="with --load-data: the data folder "
+                                                "(default: $GANZOO_DATA_DIR, else ~/.cache/ganzoo/data)"),
         as_json: bool = typer.Option(False, "--json", help="Print the reports as JSON on stdout."),
     ) -> None:
         """Run the conformance kit on installed plugins: every component's spec; for models the
-        output shapes and dtypes across image sizes and channels, the conditional contract,
-        a safetensors round trip, determinism, bf16 autocast and two training steps with every
-        compatible loss; cheap functional checks of losses, metrics and algorithms.
+        network contracts across image sizes and channels (the generator/discriminator pair, or
+        each translator, encoder and generator of a larger set), the conditional contract, a
+        safetensors round trip, determinism, bf16 autocast, two training steps with every
+        compatible loss, an exact resume and the reloaded model; cheap functional checks of
+        losses, metrics and algorithms.
 
         Exit 0 when every check passes (warnings allowed), 1 when any fails.
 
-        Examples: ganzoo plugin check mygan | ganzoo plugin check core dcgan --json
+        Examples: ganzoo plugin check mygan | ganzoo plugin check core dcgan --json |
+        ganzoo plugin check core --load-data --data-dir ../shared/data
         """
+        from ..errors import ConfigError
         from ..testing import check_plugin
 
+        if data_dir is not None and not load_data:
+            raise ConfigError("--data-dir only applies with --load-data")
         reports = [check_plugin(name, manager=ctx.manager, compile=compile_, load_data=load_data,
-                                losses=losses or None) for name in names]
+                                losses=losses or None, data_dir=data_dir) for name in names]
         if as_json:
             typer.echo(json.dumps([r.as_dict() for r in reports], indent=2))
         else:

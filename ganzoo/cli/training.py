@@ -116,7 +116,7 @@ def register(app: typer.Typer, ctx) -> None:
     @app.command("sample")
     @handle_errors
     def sample_command(
-        run: Path = typer.Argument(..., help="a run directory, checkpoint folder or generator.safetensors"),
+        run: Path = typer.Argument(..., help="a run directory, checkpoint folder or a .safetensors file in it"),
         n: int = typer.Option(64, "-n", "--num", help="number of images"),
         out: Path = typer.Option(Path("grid.png"), "--out", "-o", help="PNG file to write"),
         seed: int = typer.Option(0, "--seed", help="latent seed (same seed, same images)"),
@@ -125,30 +125,41 @@ def register(app: typer.Typer, ctx) -> None:
         interpolate: Optional[int] = typer.Option(None, "--interpolate", help="latent walks of this many "
                                                   "steps per row (n // steps rows)"),
         fmt: str = typer.Option("png", "--format", help="png (a grid) or npz (raw samples for outside tools)"),
+        input_: Optional[Path] = typer.Option(None, "--input", "-i", help="image-to-image and encoder models: "
+                                              "a folder of images or an .npz ('images', uint8) to translate "
+                                              "or reconstruct (default: the run's test split)"),
+        net: Optional[str] = typer.Option(None, "--net", help="which translator, for models with several "
+                                          "(e.g. g_ba for CycleGAN's B -> A)"),
+        data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="where the run's dataset is, for "
+                                                "translating its test split (default: the run's)"),
         device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N"),
     ) -> None:
-        """Write a grid of samples from a trained generator to a PNG file.
+        """Write what a trained model makes: samples from a generator, translations from an
+        image-to-image model, reconstructions G(E(x)) from an encoder model.
 
-        Conditional models give one row per class, or only class K with --label K;
-        models of 2-D points give a scatter plot.
+        Conditional models give one row per class, or only class K with --label K; models of
+        2-D points give a scatter plot. Image-to-image models translate the first -n images
+        of their dataset's test split, or your own with --input, into rows of input | output
+        (| target); encoder models (BiGAN) reconstruct --input images.
 
         Examples:
 
           ganzoo sample runs/dcgan-mnist-20261128-120000 -n 64 --out grid.png
-
-          ganzoo sample runs/cgan-mnist-20261128-120000 -n 100 --out classes.png
 
           ganzoo sample runs/cgan-mnist-20261128-120000 -n 16 --label 3 --out threes.png
 
           ganzoo sample runs/dcgan-mnist-20261128-120000 --interpolate 8 --out walk.png
 
           ganzoo sample runs/dcgan-mnist-20261128-120000 -n 10000 --format npz --out samples.npz
-        """
-        from ..errors import ConfigError
-        from ..sampling import load
-        from ..training.loop import save_grid
 
+          ganzoo sample runs/pix2pix-mnist-edges-20261201-120000 -n 32 --out translated.png
+
+          ganzoo sample runs/cyclegan-mnist-inverted-20261201-120000 --input my_digits/ --net g_ab --out mine.png
+        """
         from ..config import MAX_SEED
+        from ..errors import ConfigError
+        from ..previews import save_grid
+        from ..sampling import dataset_examples, load, read_images, save_images
 
         if n < 1 or (nrow is not None and nrow < 1):
             raise ConfigError("-n and --nrow must be at least 1")
@@ -168,8 +179,25 @@ def register(app: typer.Typer, ctx) -> None:
             raise ConfigError(f"folder {out.parent} does not exist")
         if interpolate is not None and fmt != "png":
             raise ConfigError("--interpolate writes a PNG grid; drop --format npz")
+        if input_ is not None and not input_.exists():
+            raise ConfigError(f"--input {input_} does not exist")
         handle = load(run, device=device, registry=ctx.registry)
-        if interpolate is not None:
+        if handle.can_translate or (input_ is not None):
+            if interpolate is not None or label is not None:
+                raise ConfigError("--interpolate and --label apply to generators; this model "
+                                  + ("translates images" if handle.can_translate else "gets --input images"))
+            size = None
+            if handle.can_translate:
+                size = handle._translator(net)[1].in_shape[-1]
+            elif handle.can_encode:
+                size = handle.encoder.in_shape[-1]
+            targets = None
+            if input_ is not None:
+                inputs = read_images(input_, size=size)[:n]
+            else:
+                inputs, targets = dataset_examples(handle, n, ctx.registry, data_dir=data_dir, net=net)
+            what = save_images(handle, out, inputs, targets, net=net)
+        elif interpolate is not None:
             if handle.is_points:
                 raise ConfigError("--interpolate needs an image model")
             walk = handle.interpolate(steps=interpolate, rows=max(1, n // max(interpolate, 1)), seed=seed)
