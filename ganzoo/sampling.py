@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .components import build_networks, resolve_device
+from .components import build_networks, load_dataset, resolve_device
 from .config import RunConfig
 from .data import DataShape, to_model_range
 from .datasets import load_image_folder
@@ -340,6 +340,55 @@ def read_images(path: str | Path, size: int | None = None) -> torch.Tensor:
             images = images.permute(0, 3, 1, 2)
         return images.contiguous()
     return load_image_folder(path, image_size=size).images
+
+
+def dataset_examples(handle: ModelHandle, n: int, registry: Registry, data_dir: str | Path | None = None,
+                     net: str | None = None, split: str = "test") -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The first ``n`` inputs of the run's own dataset split for a translator (and the paired
+    targets, when the dataset pairs them), as uint8 images."""
+    name, translator = handle._translator(net)
+    cfg = handle.config
+    data = load_dataset(registry, cfg.dataset, data_dir or cfg.data_dir, split=split, image_size=cfg.image_size)
+    field, target = translator.input_field, translator.output_field
+    if field not in data.fields:
+        raise ConfigError(f"{cfg.dataset} has no {field!r} field for {name}; pass --input")
+    stream = next(i for i, s in enumerate(data.streams) if field in s)
+    paired = target in data.fields and target in data.streams[stream]
+    return data.fields[field][:n], (data.fields[target][:n] if paired else None)
+
+
+def save_images(handle: ModelHandle, path: Path, inputs: torch.Tensor, targets: torch.Tensor | None = None,
+                net: str | None = None, domain=None) -> str:
+    """Translate (image-to-image models) or reconstruct (encoder models) ``inputs`` and write
+    a PNG of input | output [| target] rows, or an ``.npz`` with ``images`` (the outputs,
+    uint8 ``[N, H, W, C]``), ``inputs`` and, for encoders, ``codes``. Returns what was written."""
+    path = Path(path)
+    if handle.can_translate:
+        name, translator = handle._translator(net)
+        if path.suffix.lower() == ".npz":
+            outputs = handle.translate(inputs, net=name, domain=domain)
+            write_npz(path, {"images": to_uint8(outputs),
+                             "inputs": to_uint8(handle._as_input(inputs, translator.in_shape))})
+        else:
+            x = handle._as_input(inputs, translator.in_shape)
+            rows = [x, handle.translate(x, net=name, domain=domain)]
+            if targets is not None:
+                rows.append(handle._as_input(targets, translator.out_shape))
+            images, per_row = stack_rows(*rows, per_row=TRANSLATIONS_PER_ROW)
+            save_grid(images, path, nrow=per_row)
+        return f"{len(inputs)} translations by {name}"
+    if handle.can_encode and handle.can_sample:
+        if path.suffix.lower() == ".npz":
+            write_npz(path, {"images": to_uint8(handle.reconstruct(inputs)),
+                             "codes": handle.encode(inputs).numpy(),
+                             "inputs": to_uint8(handle._as_input(inputs, handle.encoder.in_shape))})
+        else:
+            x = handle._as_input(inputs, handle.encoder.in_shape)
+            images, per_row = stack_rows(x, handle.reconstruct(x), per_row=TRANSLATIONS_PER_ROW)
+            save_grid(images, path, nrow=per_row)
+        return f"{len(inputs)} reconstructions G(E(x))"
+    model = handle.config.model.split(":")[-1]
+    raise ConfigError(f"model {model!r} samples from latents and takes no input images; drop --input")
 
 
 def load(path: str | Path, device: str = "cpu", registry: Registry | None = None) -> ModelHandle:

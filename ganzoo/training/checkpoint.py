@@ -138,12 +138,16 @@ def flatten_optimizer(prefix: str, optimizer: torch.optim.Optimizer) -> tuple[di
                 tensors[f"{prefix}.state.{index}.{key}"] = value.detach().cpu().contiguous()
             else:
                 scalars[f"{index}.{key}"] = value
-    return tensors, json.dumps({"param_groups": state["param_groups"], "scalars": scalars})
+    return tensors, json.dumps({"param_groups": state["param_groups"], "scalars": scalars,
+                                "tensors": sorted(tensors)})
 
 
 def unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], meta: str) -> dict[str, Any]:
     """Rebuild an optimizer ``state_dict`` from :func:`flatten_optimizer`'s output."""
     info = json.loads(meta)
+    missing = [name for name in info.get("tensors", ()) if name not in tensors]  # format 2 lists none
+    if missing:
+        raise KeyError(missing[0])
     state: dict[int, dict[str, Any]] = {}
     head = f"{prefix}.state."
     for name, tensor in tensors.items():

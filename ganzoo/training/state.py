@@ -124,7 +124,10 @@ def restore(t: "Trainer", folder: Path) -> None:
         for group, scaler in t.scalers.items():
             if scalers[group]:
                 scaler.load_state_dict(scalers[group])
-        t.batches.load_state_dict({k[len("data."):]: v for k, v in state.items() if k.startswith("data.")})
+        try:
+            t.batches.load_state_dict({k[len("data."):]: v for k, v in state.items() if k.startswith("data.")})
+        except KeyError as exc:
+            raise KeyError(f"data.{exc.args[0]}") from None
         rng = json.loads(meta["rng"])
         trainer = json.loads(meta["trainer"])
         t.latent_generator.set_state(state["rng.latent"])
