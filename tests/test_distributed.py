@@ -178,3 +178,37 @@ def test_nproc_failure_is_one_line_per_rank_and_the_ranks_exit_code(data_dir, tm
     assert sorted(line[:15] for line in lines) == ["error: [rank 0]", "error: [rank 1]"], result.stderr
     assert all("does not split evenly over 2 processes" in line for line in lines)
     assert "Traceback" not in result.stderr and not (tmp_path / "runs").exists()
+
+
+SLOW_EVALUATOR_WORKER = textwrap.dedent("""
+    import json, sys, time
+    import ganzoo.run as run_module
+    from ganzoo.config import resolve_config
+    from ganzoo.metrics.evaluate import Evaluator
+    from ganzoo.plugins import get_plugin_manager
+    from ganzoo.training.progress import Reporter
+
+    class SlowEvaluator(Evaluator):
+        def __init__(self, *args, **kwargs):
+            time.sleep(8)  # as long as training a feature extractor on first use, here 2x the timeout
+            super().__init__(*args, **kwargs)
+
+    run_module.Evaluator = SlowEvaluator
+    registry = get_plugin_manager().registry
+    cfg = resolve_config(registry, "gan", dataset="toy-ring", flags={**json.loads(sys.argv[2]), "out": sys.argv[1]})
+    run_module.train(cfg, registry, Reporter(enabled=False))
+""")
+
+
+def test_other_ranks_wait_for_rank_0_to_build_the_evaluator_past_the_collective_timeout(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(SLOW_EVALUATOR_WORKER)
+    flags = {"steps": 4, "batch_size": 8, "device": "cpu", "eval_every": 2, "eval_samples": 200, "run_name": "ev",
+             "arch": {"hidden": 16, "latent_dim": 4}}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GANZOO_DIST_TIMEOUT": "4"}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                             str(script), str(tmp_path / "runs"), json.dumps(flags)],
+                            capture_output=True, text=True, timeout=240, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = [json.loads(line) for line in (tmp_path / "runs" / "ev" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "eval" in r] == [2, 4]
