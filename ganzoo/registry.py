@@ -185,6 +185,10 @@ class Registry:
         found = self.find(name)
         if len(found) == 1:
             return found[0]
+        models = [e for e in found if e.kind == "model"]
+        if len(models) == 1 and all(e.kind == "algorithm" and e.qualified_name == models[0].spec.algorithm
+                                    for e in found if e is not models[0]):
+            return models[0]  # a family's model and its own algorithm share the name: the model
         if found and len({e.kind for e in found}) == 1:
             return self._pick(found[0].kind, name, found)  # raises: ambiguous within one kind
         if found:

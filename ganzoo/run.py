@@ -227,8 +227,13 @@ def _train(cfg: RunConfig, registry: Registry, reporter: Reporter | None, resume
         run_dir = Path(cfg.out) / str(cfg.run_name)
     else:  # rank 0 names and creates the run directory; the others learn its name
         run_dir = distributed.from_main(dist_ctx, lambda: new_run_dir(cfg))
-    trainer = Trainer(cfg, nets, loss, batches, run_dir, checkpoint_metadata(cfg, shape), reporter, evaluator,
-                      algorithm=algorithm, dist=dist_ctx)
+    try:
+        trainer = Trainer(cfg, nets, loss, batches, run_dir, checkpoint_metadata(cfg, shape), reporter,
+                          evaluator, algorithm=algorithm, dist=dist_ctx)
+    except BaseException:  # e.g. an algorithm's setup() refusing the networks: no empty run directory
+        if resume_from is None and dist_ctx.is_main:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     if resume_from is not None:
         trainer.load_checkpoint(resume_from)  # a bad checkpoint fails here, before anything is written
     if resume_from is not None and dist_ctx.is_main:

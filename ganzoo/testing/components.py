@@ -221,12 +221,13 @@ def _algorithm_checks(entry: Entry, registry: Registry, workdir: Path, options: 
 
 
 def _model_for(entry: Entry, registry: Registry) -> tuple[str | None, str]:
-    """The model to train an algorithm with: the kit's tiny pair when it has the modules the
-    algorithm needs, else a model whose default algorithm this is."""
-    if set(entry.spec.modules) <= {"generator", "discriminator"}:
-        return f"{KIT_PLUGIN}:tiny", ""
+    """The model to train an algorithm with: a model whose default algorithm this is, else
+    the kit's tiny pair when it has the modules the algorithm needs and it needs no data
+    fields of its own (a pix2pix step needs a translator, not the tiny G(z))."""
     for model in registry.list("model"):
         if model.spec.algorithm in (entry.name, entry.qualified_name) and model.plugin != KIT_PLUGIN:
             return model.qualified_name, ""
+    if set(entry.spec.modules) <= {"generator", "discriminator"} and not entry.spec.fields:
+        return f"{KIT_PLUGIN}:tiny", ""
     return None, (f"not run: it trains the modules {', '.join(entry.spec.modules)} and no installed model "
                   "names it as its algorithm (its model's checks train it)")
