@@ -202,7 +202,11 @@ def _input_gradients(discriminator, inputs: torch.Tensor, labels: torch.Tensor |
 
     inputs = inputs.detach().requires_grad_(True)
     logits, _ = split_outputs(discriminator(inputs, labels))
-    (grad,) = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
+    # a PatchGAN's map [N, 1, h, w] is one critic value per sample to the losses (they average
+    # it), so the penalty is on the gradient of each sample's mean logit, not of the map's sum
+    # (h * w times larger); for logits [N] this is the plain sum over the batch
+    critic = logits.reshape(len(logits), -1).mean(dim=1)
+    (grad,) = torch.autograd.grad(critic.sum(), inputs, create_graph=True)
     return grad
 
 
