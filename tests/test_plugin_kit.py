@@ -360,3 +360,26 @@ def test_compile_smoke_test_on_request(manager):
     kit_manager(manager, "tidy", ganzoo_models=[tiny_model("tidy")])
     report = check_plugin("tidy", manager=manager, compile=True, losses=["bce"])
     assert statuses(report)["model tidy:tidy torch.compile"] == "pass", str(report)
+
+
+def test_a_failed_shapes_check_lists_the_later_checks_as_skipped(manager):
+    kit_manager(manager, "broken", ganzoo_models=[tiny_model("flawed", "wrong-shape")])
+    report = check_plugin("broken", manager=manager, losses=["bce"])
+    checks = statuses(report)
+    assert checks["model broken:flawed shapes"] == "fail"
+    later = {r.check: r for r in report.results if r.component == "model broken:flawed"
+             and r.check not in ("spec", "build", "shapes")}
+    assert set(later) == {"conditional", "safetensors", "determinism", "bf16 autocast", "train", "resume", "reload"}
+    assert all(r.status == "skip" and r.message == "not run: the shapes check failed" for r in later.values())
+
+
+def test_plugin_check_loads_data_from_data_dir(cli, data_dir):
+    """`--load-data --data-dir` reads the files from the given folder (here the tiny MNIST)."""
+    result = cli("plugin", "check", "core", "--load-data", "--data-dir", str(data_dir), "--json")
+    assert result.exit_code == 0, result.output
+    checks = {(r["component"], r["check"]): r for r in json.loads(result.stdout)[0]["results"]}
+    assert checks[("dataset core:mnist", "data")]["status"] == "pass"
+    assert checks[("dataset core:mnist", "data")]["message"].startswith("64 samples")
+    assert checks[("dataset core:mnist-edges", "data")]["message"] == "64 samples; fields image, target, label"
+    refused = cli("plugin", "check", "core", "--data-dir", str(data_dir))
+    assert refused.exit_code == 2 and "--data-dir only applies with --load-data" in refused.stderr
