@@ -53,10 +53,14 @@ def help_text(runner: CliRunner, app: typer.Typer, args: list[str]) -> str:
 def main() -> int:
     app = create_app()
     runner = CliRunner()
-    commands = list(typer.main.get_command(app).commands)  # in the order --help lists them
+    root = typer.main.get_command(app)
+    commands = list(root.commands)  # in the order --help lists them
     parts = [HEADER, "## `ganzoo`\n", "```text\n" + help_text(runner, app, []) + "\n```\n"]
     for name in commands:
         parts += [f"## `ganzoo {name}`\n", "```text\n" + help_text(runner, app, [name]) + "\n```\n"]
+        for sub in getattr(root.commands[name], "commands", {}):  # a group: `ganzoo plugin new`, ...
+            parts += [f"### `ganzoo {name} {sub}`\n",
+                      "```text\n" + help_text(runner, app, [name, sub]) + "\n```\n"]
     OUT.write_text("\n".join(parts), encoding="utf-8")
     print(f"wrote {OUT} ({len(commands)} commands)", file=sys.stderr)
     return 0
