@@ -247,12 +247,15 @@ class Alternating(Algorithm):
 
     def setup(self, trainer: "Trainer") -> None:
         from .errors import ConfigError
-        from .networks import Generator
+        from .networks import Discriminator, Generator
 
+        model = self.cfg.model.split(":")[-1]
         if not isinstance(trainer.modules.get("generator"), Generator):
-            model = self.cfg.model.split(":")[-1]
             raise ConfigError(f"algorithm 'alternating' samples G(z); model {model!r}'s generator is not a "
                               f"ganzoo Generator (use the model's own algorithm: `ganzoo info {model}`)")
+        if not isinstance(trainer.modules.get("discriminator"), Discriminator):
+            raise ConfigError(f"algorithm 'alternating' scores samples with a ganzoo Discriminator; model "
+                              f"{model!r}'s is not one (use the model's own algorithm: `ganzoo info {model}`)")
 
     def batches_per_step(self) -> int:
         return self.cfg.n_critic

@@ -208,7 +208,8 @@ def test_the_l1_only_baseline_leaves_the_discriminator_alone(pairs, tmp_path):
 
 
 def test_a_penalty_is_taken_with_respect_to_the_judged_image(pairs, tmp_path):
-    """R1 through the run config: gamma/2 * mean ||grad_y D(y, x)||^2, x held fixed."""
+    """R1 through the run config: gamma/2 * mean ||grad_y c(y, x)||^2, x held fixed, where c is
+    each sample's mean patch logit (the critic value the losses see)."""
     trainer, nets = _trainer(pairs.registry, tmp_path, sets=["r1=10", "arch.dropout=0"])
     assert trainer.cfg.arch["d_norm"] == "layer"  # switched from batch norm, which breaks a per-sample penalty
     assert isinstance(nets.discriminator.net[3], torch.nn.GroupNorm)
@@ -218,7 +219,7 @@ def test_a_penalty_is_taken_with_respect_to_the_judged_image(pairs, tmp_path):
     trainer.batches.load_state_dict(data_state)
     batch = trainer.batches.next_batch()
     y = batch["target"].clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(D_before(y, batch["image"]).sum(), y)
+    (grad,) = torch.autograd.grad(D_before(y, batch["image"]).flatten(1).mean(1).sum(), y)
     assert stats["penalty"].item() == pytest.approx(5 * grad.flatten(1).square().sum(1).mean().item(), rel=1e-4)
 
 
