@@ -7,7 +7,8 @@ For each repetition it runs, one process at a time and alternating, the classic 
 (64) and image size (64x64) on the same MNIST data, for each ganzoo setting (fp32, and bf16
 unless --settings says otherwise). images/s are measured over the same number of steps
 after the same warm-up; the reported ratio is the median of the per-repetition ratios.
-Results go to benchmarks/results/dcgan_speed.{json,md}.
+Results go to benchmarks/results/dcgan_speed_<cpu capability>.{json,md} (one file per machine
+kind, e.g. dcgan_speed_avx512.md, dcgan_speed_avx2.md).
 """
 
 from __future__ import annotations
@@ -79,12 +80,13 @@ def main() -> None:
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "steps": args.steps, "warmup": args.warmup, "reps": args.reps, "batch": 64, "image_size": 64}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "dcgan_speed.json").write_text(json.dumps({"meta": meta, "results": summary}, indent=2) + "\n")
+    stem = f"dcgan_speed_{meta['cpu_capability'].lower()}"  # one results file per machine kind
+    (RESULTS / f"{stem}.json").write_text(json.dumps({"meta": meta, "results": summary}, indent=2) + "\n")
     lines = ["| ganzoo setting | classic img/s | ganzoo img/s | median ratio |", "|---|---|---|---|"]
     for s, r in summary.items():
         lines.append(f"| {s} | {statistics.median(r['classic_img_s']):.1f} | "
                      f"{statistics.median(r['ganzoo_img_s']):.1f} | {r['median_ratio']:.2f}x |")
-    (RESULTS / "dcgan_speed.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
