@@ -412,13 +412,22 @@ def resume_config(registry: Registry, saved: RunConfig, **user_args: Any) -> Run
     return cfg
 
 
-def _refuse_unknown_options(values: Mapping[str, Any], options_class, prefix: str) -> None:
-    """A typo in ``--set arch.KEY`` / ``algo.KEY`` is refused even when the plugin's options
-    class would silently ignore unknown keys."""
+def _validated_options(values: dict[str, Any], options_class, prefix: str, owner: str) -> dict[str, Any]:
+    """``arch.*`` / ``algo.*`` values validated by the component's options class and written
+    out in full. A typo is refused even when the plugin's class would silently ignore unknown
+    keys; a component without options refuses every key."""
+    if options_class is None:
+        if values:
+            raise ConfigError(f"unknown config key '{prefix}.{next(iter(values))}': {owner} has no options")
+        return values
     known = set(options_class.model_fields) | {f.alias for f in options_class.model_fields.values() if f.alias}
     unknown = [key for key in values if key not in known]
     if unknown:
         raise ConfigError(f"unknown config key '{prefix}.{unknown[0]}'")
+    try:
+        return options_class.model_validate(values).model_dump(mode="json")
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, prefix=f"{prefix}.")) from None
 
 
 def resolve_config(
@@ -468,27 +477,9 @@ def resolve_config(
             except ConfigError as exc:
                 raise type(exc)(f"invalid config value for {key!r}: {exc}") from None
     config_class = model_entry.spec.config_class
-    if config_class is not None:
-        _refuse_unknown_options(cfg.arch, config_class, "arch")
-        try:
-            arch = config_class.model_validate(cfg.arch)
-        except ValidationError as exc:
-            raise ConfigError(format_validation_error(exc, prefix="arch.")) from None
-        cfg.arch = arch.model_dump(mode="json")
-    elif cfg.arch:
-        raise ConfigError(f"unknown config key 'arch.{next(iter(cfg.arch))}': "
-                          f"model {model_entry.name!r} has no options")
-    options_class = algorithm_entry.spec.config_class
-    if options_class is not None:
-        _refuse_unknown_options(cfg.algo, options_class, "algo")
-        try:
-            options = options_class.model_validate(cfg.algo)
-        except ValidationError as exc:
-            raise ConfigError(format_validation_error(exc, prefix="algo.")) from None
-        cfg.algo = options.model_dump(mode="json")
-    elif cfg.algo:
-        raise ConfigError(f"unknown config key 'algo.{next(iter(cfg.algo))}': "
-                          f"algorithm {algorithm_entry.name!r} has no options")
+    cfg.arch = _validated_options(cfg.arch, config_class, "arch", f"model {model_entry.name!r}")
+    cfg.algo = _validated_options(cfg.algo, algorithm_entry.spec.config_class, "algo",
+                                  f"algorithm {algorithm_entry.name!r}")
     if (cfg.gp or cfg.r1) and cfg.arch.get("d_norm") == "batch":
         penalty = "gradient penalty (gp)" if cfg.gp else "R1 penalty"
         if user.get("arch", {}).get("d_norm") == "batch":

@@ -34,6 +34,8 @@ from ganzoo.losses import discriminator_term
 from ganzoo.networks import Discriminator, Networks, Translator
 from ganzoo.previews import TRANSLATIONS_PER_ROW, stack_rows
 
+from .dcgan import init_weights  # the official code's "normal" init: N(0, 0.02), the same as DCGAN's
+
 MODULES = ("g_ab", "g_ba", "d_a", "d_b")
 """The modules CycleGAN builds: the two translators, then the discriminators of domain A and B."""
 
@@ -51,18 +53,6 @@ def norm_layer(kind: str, channels: int) -> nn.Module:
     if kind == "none":
         return nn.Identity()
     raise ConfigError(f"unknown normalisation {kind!r}: use instance, batch or none")
-
-
-def init_weights(module: nn.Module) -> None:
-    """The official code's ``normal`` init: conv weights N(0, 0.02), biases 0, batch-norm
-    scales N(1, 0.02)."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
 
 
 def default_blocks(image_size: int) -> int:
