@@ -42,7 +42,9 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 import torch
 import torch.nn.functional as F
 
+from .errors import ConfigError
 from .losses import discriminator_term, generator_term, gradient_penalty, r1_penalty
+from .networks import Discriminator, Generator
 
 if TYPE_CHECKING:
     from .config import RunConfig
@@ -246,9 +248,6 @@ class Alternating(Algorithm):
     """``n_critic`` discriminator updates, then one generator update (:func:`alternating_step`)."""
 
     def setup(self, trainer: "Trainer") -> None:
-        from .errors import ConfigError
-        from .networks import Discriminator, Generator
-
         model = self.cfg.model.split(":")[-1]
         if not isinstance(trainer.modules.get("generator"), Generator):
             raise ConfigError(f"algorithm 'alternating' samples G(z); model {model!r}'s generator is not a "

@@ -24,19 +24,15 @@ from ..data import InMemoryBatches
 from ..distributed import SINGLE, DistContext, any_true, average_gradients, barrier
 from ..errors import GanzooError, TrainingInterrupted
 from ..losses import Loss
-from ..networks import Encoder, Generator, Networks, Translator, exported, split_outputs
-from ..previews import (TRANSLATIONS_PER_ROW, grid_image, grid_labels, render_points, save_grid, save_points,
-                        stack_rows)
+from ..networks import Generator, Networks, generate, split_outputs
+from ..previews import grid_image, render_points, save_grid, save_points
 from . import checkpoint as ckpt
 from . import state as train_state
-from .progress import Reporter
+from .previewing import Previews
+from .progress import Reporter, TensorBoardLogger
 from .state import make_optimizer
 
 __all__ = ["Trainer", "TrainingDiverged", "alternating_step", "make_optimizer"]
-
-PREVIEW_EXAMPLES = 32
-"""Examples in a translation or reconstruction preview (blocks of 8)."""
-
 
 class TrainingDiverged(GanzooError):
     """NaN/Inf or exploding gradients kept coming back after every allowed rollback."""
@@ -112,8 +108,6 @@ class Trainer:
         self.evaluator = evaluator
         self.tensorboard = None
         if cfg.logger == "tensorboard" and dist.is_main:
-            from .progress import TensorBoardLogger
-
             self.tensorboard = TensorBoardLogger(self.run_dir)
         self.best: tuple[str, float] | None = None  # (key, value) of the best evaluation so far
         self.step = 0
@@ -130,7 +124,7 @@ class Trainer:
         self.diversity_peak: float | None = None
         self.diversity_seen = 0
         self.last_record: dict[str, Any] | None = None
-        self._setup_previews(cfg)
+        self.previews = Previews(nets, batches, cfg, self.device)
         algorithm.setup(self)
 
     # modules -----------------------------------------------------------------------
@@ -505,12 +499,10 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self) -> dict[str, Any]:
         """Run the evaluator on freshly generated samples (fixed seed); keep the best checkpoint."""
-        G, n = self._preview_generator(), self.cfg.eval_samples
+        G, n = self.previews.generator, self.cfg.eval_samples
         was_training = G.training
         G.eval()
         try:
-            from ..networks import generate
-
             gen = torch.Generator().manual_seed(self.cfg.seed + 2)
             z = G.sample_latent(n, generator=gen, device="cpu")
             labels = torch.arange(n) % G.num_classes if G.num_classes else None
@@ -529,33 +521,10 @@ class Trainer:
         return values
 
     # previews ----------------------------------------------------------------------
-    def _preview_generator(self) -> Generator | None:
-        """The generator that samples in previews and evaluations: ``generator``, or the
-        first exported :class:`Generator`."""
-        generator = self.modules.get("generator")
-        if isinstance(generator, Generator):
-            return generator
-        names = exported(self.nets, Generator)
-        return self.modules[names[0]] if names else None
-
-    def _setup_previews(self, cfg: RunConfig) -> None:
-        """The fixed latents (and labels) of sample grids, and the fixed real examples that
-        translation and reconstruction previews show."""
-        G = self._preview_generator()
-        self.fixed_latent = self.fixed_labels = self.grid_nrow = None
-        if G is not None:
-            self.fixed_labels, self.grid_nrow = grid_labels(G.num_classes, cfg.sample_grid)
-            n = len(self.fixed_labels) if self.fixed_labels is not None else cfg.sample_grid
-            if self.batches.points:
-                n = max(n, 1000)  # a scatter plot wants many points
-                self.fixed_labels = torch.arange(n) % G.num_classes if G.num_classes else None
-            if self.fixed_labels is not None:
-                self.fixed_labels = self.fixed_labels.to(self.device)
-            seed_gen = torch.Generator().manual_seed(cfg.seed + 1)
-            self.fixed_latent = G.sample_latent(n, generator=seed_gen, device=self.device)
-        self.reference_points = self.batches.images[:2000].float().cpu() if self.batches.points else None
-        needs_examples = exported(self.nets, Translator) or exported(self.nets, Encoder)
-        self.preview_examples = self.batches.head(min(cfg.sample_grid, PREVIEW_EXAMPLES)) if needs_examples else {}
+    @property
+    def preview_examples(self) -> dict[str, torch.Tensor]:
+        """The first items of every field, fixed for the run's previews (translators, encoders)."""
+        return self.previews.examples
 
     @contextlib.contextmanager
     def evaluating(self, *names: str) -> Iterator[None]:
@@ -570,42 +539,9 @@ class Trainer:
             for name, flag in was.items():
                 self.modules[name].train(flag)
 
-    def _default_preview(self) -> tuple[torch.Tensor, int | None, bool]:
-        """``(images, per_row, is_points)`` of the model's task: samples from the fixed
-        latents; then, for exported encoders, rows of real examples over their
-        reconstructions G(E(x)); for exported translators, rows of inputs, outputs and (for
-        paired data) targets."""
-        G = self._preview_generator()
-        samples = None
-        if G is not None:
-            with self.evaluating():
-                samples = G(self.fixed_latent, self.fixed_labels)
-            self._write_event({"step": self.step, "event": "samples",
-                               "diversity": round(self._check_diversity(samples), 6)})
-            if self.reference_points is not None:
-                return samples, None, True
-        examples, blocks = self.preview_examples, []
-        real = examples.get(self.batches.primary)
-        for name in exported(self.nets, Encoder):
-            if G is not None and real is not None:
-                with self.evaluating():
-                    blocks.append(stack_rows(real, G(self.modules[name](real), None))[0])
-        for name in exported(self.nets, Translator):
-            translator = self.modules[name]
-            inputs = examples.get(translator.input_field)
-            if inputs is None:
-                continue
-            with self.evaluating():
-                outputs = translator(inputs)
-            target = examples.get(translator.output_field)
-            paired = (target is not None and self.batches.stream_of(translator.output_field)
-                      == self.batches.stream_of(translator.input_field))
-            blocks.append(stack_rows(inputs, outputs, *((target,) if paired else ()))[0])
-        if not blocks:
-            return samples, self.grid_nrow, False
-        if samples is not None:  # samples first, in rows of 8 like the blocks below them
-            blocks.insert(0, stack_rows(samples)[0])
-        return torch.cat([b.float().cpu() for b in blocks]), TRANSLATIONS_PER_ROW, False
+    def _on_samples(self, samples: torch.Tensor) -> None:
+        self._write_event({"step": self.step, "event": "samples",
+                           "diversity": round(self._check_diversity(samples), 6)})
 
     @torch.no_grad()
     def save_samples(self) -> Path:
@@ -617,13 +553,14 @@ class Trainer:
         if preview is not None:
             images, nrow, points = preview[0], preview[1], False
         else:
-            images, nrow, points = self._default_preview()
+            images, nrow, points = self.previews.render(self.evaluating, self._on_samples)
+        reference = self.previews.reference_points
         if points:
-            save_points(images, path, reference=self.reference_points)
+            save_points(images, path, reference=reference)
         else:
             save_grid(images, path, nrow=nrow)
         if self.tensorboard:
-            grid = render_points(images, self.reference_points) if points else grid_image(images, nrow)
+            grid = render_points(images, reference) if points else grid_image(images, nrow)
             self.tensorboard.image(self.step, grid)
         return path
 
