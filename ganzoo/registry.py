@@ -186,7 +186,7 @@ class Registry:
         if len(found) == 1:
             return found[0]
         models = [e for e in found if e.kind == "model"]
-        if len(models) == 1 and all(e.kind == "algorithm" and e.qualified_name == models[0].spec.algorithm
+        if len(models) == 1 and all(e.kind == "algorithm" and models[0].spec.algorithm in (e.name, e.qualified_name)
                                     for e in found if e is not models[0]):
             return models[0]  # a family's model and its own algorithm share the name: the model
         if found and len({e.kind for e in found}) == 1:

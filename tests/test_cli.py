@@ -304,3 +304,15 @@ def test_compiled_training_writes_plain_checkpoints(cli, data_dir, tmp_path):
     keys = load_file(str(tmp_path / "runs" / "c" / "checkpoints" / "step-0000003" / "generator.safetensors"))
     assert keys and not any("_orig_mod" in k for k in keys)
     assert ganzoo.load(tmp_path / "runs" / "c").sample(2, seed=0).shape == (2, 1, 28, 28)
+
+
+@pytest.mark.parametrize("family", ["pix2pix", "cyclegan", "bigan"])
+def test_info_on_a_family_name_means_its_model(cli, family):
+    """The model and its own algorithm share the name: `ganzoo info NAME` shows the model."""
+    result = cli("info", family, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["kind"] == "model" and data["algorithm"] in (family, f"{family}:{family}")
+    algorithm = json.loads(cli("info", family, "--kind", "algorithm", "--json").stdout)
+    assert algorithm["kind"] == "algorithm"
+    assert bool(algorithm["config_fields"]) == (family != "bigan")  # bigan's algorithm has no algo.* options
