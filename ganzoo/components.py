@@ -18,7 +18,7 @@ from .config import DEVICE_PATTERN, RunConfig, algorithm_options, arch_config
 from .data import DataShape, ItemData, default_data_dir
 from .errors import ComponentUnavailableError, ConfigError
 from .losses import Loss
-from .networks import Networks, check_networks, uses_labels
+from .networks import Networks, check_networks
 from .registry import Registry
 from .specs import AlgorithmSpec, ModelSpec, resolve_ref
 
@@ -160,11 +160,6 @@ def check_algorithm_fits(registry: Registry, cfg: RunConfig, nets: Networks, sha
                           f"{cfg.dataset.split(':')[-1]} has {', '.join(shape.fields)}")
     for group in nets.optimizers:
         cfg.optimizer(group)  # refuses a group the config has no settings for
-
-
-def needs_labels(nets: Networks) -> bool:
-    """Whether the networks use class labels (see :func:`ganzoo.networks.uses_labels`)."""
-    return uses_labels(nets)
 
 
 def checkpoint_metadata(cfg: RunConfig, shape: DataShape) -> dict[str, str]:

@@ -89,12 +89,6 @@ def capture(t: "Trainer") -> tuple[dict[str, dict[str, torch.Tensor]], dict[str,
     return files, metadata
 
 
-def _module_names(meta: dict[str, str]) -> list[str]:
-    if meta.get("format_version") == "2":
-        return ["generator", "discriminator"]
-    return list(json.loads(meta["modules"]))
-
-
 def restore(t: "Trainer", folder: Path) -> None:
     """Put checkpoint ``folder`` back into ``t`` (every file's checksum checked first).
 
@@ -103,10 +97,7 @@ def restore(t: "Trainer", folder: Path) -> None:
     """
     folder = Path(folder)
     state, meta = ckpt.load_checked(folder / ckpt.STATE_FILE)
-    try:
-        names = _module_names(meta)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise CheckpointError(f"{folder} does not name its modules: {exc}") from None
+    names = list(ckpt.module_layout(meta)[0])
     if sorted(names) != sorted(t.modules):
         raise CheckpointError(f"{folder} holds the modules {', '.join(names)}; this run has "
                               f"{', '.join(t.modules)}")
