@@ -113,8 +113,9 @@ def train(model: str, *, loss: str | None = None, dataset: str | None = None,
     return run_training(cfg, registry, make_reporter(enabled=progress))
 
 
-def load(path: "str | Path", device: str = "cpu") -> "GeneratorHandle":
-    """Load a trained generator from a run directory or checkpoint (safetensors only).
+def load(path: "str | Path", device: str = "cpu", ema: bool = True) -> "GeneratorHandle":
+    """Load a trained model from a run directory or checkpoint (safetensors only); a run
+    trained with ``--set ema=...`` gives its moving-average weights unless ``ema=False``.
 
     Example:
         >>> g = ganzoo.load("runs/dcgan-mnist-20261128-120000")
@@ -123,4 +124,4 @@ def load(path: "str | Path", device: str = "cpu") -> "GeneratorHandle":
     """
     from .sampling import load as load_generator
 
-    return load_generator(path, device=device)
+    return load_generator(path, device=device, ema=ema)

@@ -14,6 +14,7 @@ it everything through a small API (see :class:`ganzoo.training.loop.Trainer`):
 ``t.update(loss, group)``                 backward, optimizer step of group (e.g. ``"d_optim"``)
 ``t.loss``, ``t.cfg``, ``t.options``      the adversarial loss, run config, algorithm options
 ``t.rng``                                 a checkpointed torch.Generator (masks, pools, noise)
+``t.sampling_nets[name]``                 the module a preview should show (averaged with ``ema``)
 ========================================  =====================================================
 
 Example (a plugin's algorithm with an option and an L1 term)::
@@ -152,15 +153,25 @@ def discriminator_terms(t: "Trainer", real: torch.Tensor, fake: torch.Tensor, la
 def penalties(t: "Trainer", real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None = None,
               name: str = "discriminator") -> torch.Tensor | None:
     """The run config's penalties on discriminator ``name``, in float32 outside autocast:
-    ``gp`` times WGAN-GP's gradient penalty plus ``r1 / 2`` times R1; ``None`` when both are 0."""
+    ``gp`` times WGAN-GP's gradient penalty plus ``r1 / 2`` times R1; ``None`` when neither
+    applies. With ``r1_every = k`` (lazy regularisation, Karras et al. 2020), R1 is computed
+    only in steps 0, k, 2k, ... and weighted by k, so its average strength is unchanged."""
     cfg, discriminator = t.cfg, t.modules[name]
     penalty = None
     if cfg.gp:
         penalty = cfg.gp * gradient_penalty(discriminator, real, fake.float(), labels)
-    if cfg.r1:
-        r1 = 0.5 * cfg.r1 * r1_penalty(discriminator, real, labels)
+    weight = r1_weight(t)
+    if weight:
+        r1 = 0.5 * weight * r1_penalty(discriminator, real, labels)
         penalty = r1 if penalty is None else penalty + r1
     return penalty
+
+
+def r1_weight(t: "Trainer") -> float:
+    """The R1 weight gamma to apply in this step: ``r1 * r1_every`` in every ``r1_every``-th
+    step (lazy regularisation), 0 in the others and when R1 is off."""
+    every = getattr(t.cfg, "r1_every", 1)
+    return t.cfg.r1 * every if t.cfg.r1 and t.step % every == 0 else 0.0
 
 
 def generator_adversarial(t: "Trainer", fake_logits: torch.Tensor, labels: torch.Tensor | None = None,

@@ -18,7 +18,7 @@ from .config import DEVICE_PATTERN, RunConfig, algorithm_options, arch_config
 from .data import DataShape, ItemData, default_data_dir
 from .errors import ComponentUnavailableError, ConfigError
 from .losses import Loss
-from .networks import Networks, check_networks
+from .networks import Discriminator, Networks, PackedDiscriminator, check_networks
 from .registry import Registry
 from .specs import AlgorithmSpec, ModelSpec, resolve_ref
 
@@ -130,7 +130,35 @@ def build_networks(registry: Registry, cfg: RunConfig, shape: DataShape, device:
                                             "not ganzoo.networks.Networks")
         nets.to(device)
         check_networks(nets, shape, entry.name)
+        if cfg.pack > 1:
+            _check_packable(nets, cfg.pack, entry.name)
+            wide_shape = packed_shape(shape, cfg.pack)
+            wide = build(arch, wide_shape).to(device)
+            check_networks(wide, wide_shape, entry.name)
+            nets.discriminator = PackedDiscriminator(wide.discriminator, cfg.pack, nets.discriminator.in_shape)
     return nets
+
+
+def packed_shape(shape: DataShape, pack: int) -> DataShape:
+    """The data shape a packed discriminator's inner network is built for: ``pack`` times
+    the channels (images) or coordinates (points)."""
+    if shape.point_dim:
+        return DataShape(point_dim=shape.point_dim * pack)
+    return DataShape(channels=shape.channels * pack, image_size=shape.image_size)
+
+
+def _check_packable(nets: Networks, pack: int, model: str) -> None:
+    """Refuse ``pack`` for what it cannot pack: it needs an unconditional classic pair whose
+    discriminator reads the generator's samples (the packed one is built from the same
+    ``build`` for ``pack`` times the channels; its generator is dropped)."""
+    generator, discriminator = nets.generator, nets.discriminator
+    if (not nets.is_pair or not isinstance(discriminator, Discriminator) or generator.num_classes
+            or discriminator.num_classes or discriminator.aux_classes):
+        raise ConfigError(f"pack={pack} packs the samples of an unconditional generator/discriminator pair; "
+                          f"model {model!r} is not one")
+    if tuple(discriminator.in_shape) != tuple(generator.out_shape):
+        raise ConfigError(f"pack={pack}: model {model!r}'s discriminator reads {discriminator.in_shape}, "
+                          f"not the generator's samples")
 
 
 def build_loss(registry: Registry, name: str) -> Loss:

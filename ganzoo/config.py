@@ -134,6 +134,13 @@ class RunConfig(BaseModel):
     weight_clip: PositiveFloat | None = Field(None, description="clip critic weights to [-c, c] after each step (WGAN)")
     gp: NonNegativeFloat = Field(0.0, description="gradient penalty weight lambda (WGAN-GP: 10); 0 = off")
     r1: NonNegativeFloat = Field(0.0, description="R1 penalty weight gamma on real data; 0 = off")
+    r1_every: PositiveInt = Field(1, description="lazy R1 (StyleGAN2): the penalty on every k-th step only, "
+                                                 "weighted by k; 1 = every step")
+    pack: PositiveInt = Field(1, description="PacGAN packing: the discriminator judges K samples at once, "
+                                             "concatenated (channels for images); batch size divisible by K")
+    ema: float | None = Field(None, ge=0.0, lt=1.0, description="decay of an exponential moving average of the "
+                              "generator's weights, used for grids, evaluation and sampling (e.g. 0.999); "
+                              "null = off")
     g_optim: OptimizerConfig = Field(default_factory=OptimizerConfig)
     d_optim: OptimizerConfig = Field(default_factory=OptimizerConfig)
 
@@ -480,6 +487,10 @@ def resolve_config(
     cfg.arch = _validated_options(cfg.arch, config_class, "arch", f"model {model_entry.name!r}")
     cfg.algo = _validated_options(cfg.algo, algorithm_entry.spec.config_class, "algo",
                                   f"algorithm {algorithm_entry.name!r}")
+    if cfg.batch_size % cfg.pack:
+        raise ConfigError(f"pack={cfg.pack} needs a batch size divisible by {cfg.pack} (got {cfg.batch_size})")
+    if cfg.r1_every > 1 and not cfg.r1:
+        raise ConfigError(f"r1_every={cfg.r1_every} spaces out the R1 penalty, but r1 is 0; set --set r1=GAMMA")
     if (cfg.gp or cfg.r1) and cfg.arch.get("d_norm") == "batch":
         penalty = "gradient penalty (gp)" if cfg.gp else "R1 penalty"
         if user.get("arch", {}).get("d_norm") == "batch":

@@ -13,6 +13,7 @@ an :class:`Encoder` maps samples to latents.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Iterator, Mapping, Sequence
 
@@ -205,6 +206,14 @@ class Networks:
 
     def items(self):
         return self.modules.items()
+
+    def with_modules(self, replacements: Mapping[str, nn.Module]) -> "Networks":
+        """The same set with some modules swapped (same groups and exports), e.g. the
+        averaged generator of ``--set ema=...`` for sampling."""
+        unknown = set(replacements) - set(self.modules)
+        if unknown:
+            raise ValueError(f"no module(s) {', '.join(sorted(unknown))} to replace")
+        return Networks(modules={**self.modules, **replacements}, optimizers=self.optimizers, export=self.export)
 
     def group_of(self, name: str) -> str | None:
         """The optimizer group that updates module ``name``, or ``None`` (not trained)."""
@@ -399,3 +408,69 @@ def _check_pair(nets: Networks, shape: tuple[int, ...], model: str) -> None:
                     f"model {model!r}: discriminator returned shape {tuple(logits.shape)}, expected [N]")
     finally:
         g.train(was_training[0]), d.train(was_training[1])
+
+
+# ---------------------------------------------------------------------------------------
+# discriminator options that work with any model (PacGAN packing, minibatch std)
+
+class MinibatchStd(nn.Module):
+    """Minibatch standard deviation (Karras et al. 2018, section 3): appends one feature, the
+    mean over features of the standard deviation of each feature across a group of samples,
+    so the discriminator can see how varied a batch is (a collapsed generator's is not).
+
+    Works on ``[N, F]`` features (one more column) and ``[N, C, H, W]`` maps (one more
+    channel). Samples ``i, i + N/g, i + 2N/g, ...`` form a group of ``g = gcd(N, group_size)``.
+    """
+
+    def __init__(self, group_size: int = 4) -> None:
+        super().__init__()
+        if group_size < 1:
+            raise ValueError(f"group_size must be positive, got {group_size}")
+        self.group_size = group_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        g = math.gcd(n, self.group_size)
+        y = x.float().reshape(g, n // g, *x.shape[1:])
+        std = (y.var(dim=0, unbiased=False) + 1e-8).sqrt()            # [N/g, ...]
+        std = std.flatten(1).mean(dim=1)                                # [N/g]
+        std = std.repeat(g).to(x.dtype)                                 # sample i gets group i % (N/g)
+        shape = (n, 1, *x.shape[2:])
+        feature = std.reshape(n, *([1] * (x.dim() - 1))).expand(shape)
+        out = torch.cat([x, feature], dim=1)
+        if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+            out = out.contiguous(memory_format=torch.channels_last)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"group_size={self.group_size}"
+
+
+class PackedDiscriminator(Discriminator):
+    """PacGAN (Lin et al. 2018): a discriminator that judges ``pack`` samples at once.
+
+    Consecutive samples ``[k*pack, (k+1)*pack)`` of a batch are concatenated along the
+    channels (images) or features (points) and scored by ``inner``, a discriminator built
+    for ``pack`` times the channels; a batch of ``N`` gives ``N / pack`` logits. Real and fake
+    batches are packed alike, so any adversarial loss and penalty applies unchanged.
+    """
+
+    def __init__(self, inner: Discriminator, pack: int, in_shape: tuple[int, ...]) -> None:
+        super().__init__(in_shape)
+        if pack < 2:
+            raise ValueError(f"pack must be at least 2, got {pack}")
+        self.inner = inner
+        self.pack = pack
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None):
+        n = x.shape[0]
+        if n % self.pack:
+            raise ValueError(f"a packed discriminator (pack={self.pack}) needs a batch divisible by "
+                             f"{self.pack}, got {n}")
+        packed = x.reshape(n // self.pack, self.pack * x.shape[1], *x.shape[2:])
+        if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+            packed = packed.contiguous(memory_format=torch.channels_last)
+        return self.inner(packed)
+
+    def extra_repr(self) -> str:
+        return f"pack={self.pack}"

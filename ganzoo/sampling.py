@@ -47,6 +47,7 @@ class ModelHandle:
         step: the step the checkpoint was written at.
         checkpoint: the checkpoint folder.
         shape: the data shape the model was built for.
+        averaged: the modules loaded with their moving-average weights (``--set ema``).
     """
 
     def __init__(self, modules: dict[str, nn.Module], config: RunConfig, step: int, checkpoint: Path,
@@ -56,6 +57,7 @@ class ModelHandle:
         self.step = step
         self.checkpoint = checkpoint
         self.shape = shape
+        self.averaged: list[str] = []  # modules loaded with their averaged (--set ema) weights
 
     def _first(self, kind: type) -> nn.Module | None:
         return next((m for m in self.modules.values() if isinstance(m, kind)), None)
@@ -391,13 +393,16 @@ def save_images(handle: ModelHandle, path: Path, inputs: torch.Tensor, targets: 
     raise ConfigError(f"model {model!r} samples from latents and takes no input images; drop --input")
 
 
-def load(path: str | Path, device: str = "cpu", registry: Registry | None = None) -> ModelHandle:
+def load(path: str | Path, device: str = "cpu", registry: Registry | None = None,
+         ema: bool = True) -> ModelHandle:
     """Load the exported modules of a run directory or checkpoint (safetensors only).
 
     Args:
         path: a run directory (its latest checkpoint), a checkpoint folder, or a file in it.
         device: where to put the modules.
         registry: the component registry (default: the installed plugins).
+        ema: use the averaged weights of a run trained with ``--set ema=...`` (the default);
+            ``False`` loads the raw weights. Runs without an average have only the raw ones.
     """
     registry = registry or get_plugin_manager().registry
     folder = ckpt.resolve_checkpoint(path)
@@ -423,8 +428,9 @@ def load(path: str | Path, device: str = "cpu", registry: Registry | None = None
     except GanzooError as exc:
         raise type(exc)(f"cannot rebuild the checkpoint's model (plugin {plugin!r}): {exc}") from None
     modules = {}
+    averaged = set(ckpt.ema_modules(meta)) if ema else set()
     for name in export:
-        module_path = folder / ckpt.module_file(name)
+        module_path = folder / (ckpt.ema_file(name) if name in averaged else ckpt.module_file(name))
         if name not in nets.modules:
             raise CheckpointError(f"{folder} exports {name!r}, which model {cfg.model} does not build")
         try:
@@ -435,4 +441,6 @@ def load(path: str | Path, device: str = "cpu", registry: Registry | None = None
         modules[name] = nets.modules[name]
     if not modules:
         raise CheckpointError(f"{folder} exports no modules to use")
-    return ModelHandle(modules, cfg, int(meta.get("step", 0)), folder, shape)
+    handle = ModelHandle(modules, cfg, int(meta.get("step", 0)), folder, shape)
+    handle.averaged = sorted(averaged & set(modules))
+    return handle

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pydantic import Field, NonNegativeInt
+
 from ganzoo import hookimpl
 from ganzoo.specs import ModelSpec
 
 from .options import ADAM_DCGAN as ADAM
-from .options import NormalisedBackboneConfig
+from .options import MBSTD_HELP, NormalisedBackboneConfig
 
 GANZOO_API = ">=1,<2"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
@@ -14,6 +16,8 @@ GANZOO_API = ">=1,<2"
 
 class DCGANConfig(NormalisedBackboneConfig):
     """DCGAN architecture options (``--set arch.KEY=VALUE``)."""
+
+    mbstd: NonNegativeInt = Field(0, description=MBSTD_HELP)
 
 
 @hookimpl

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, confloat
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, confloat
 
 from ganzoo import hookimpl
 from ganzoo.specs import ModelSpec
 
-from .options import ADAM_DCGAN
+from .options import ADAM_DCGAN, MBSTD_HELP
 
 GANZOO_API = ">=1,<2"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
@@ -25,6 +25,7 @@ class GANConfig(BaseModel):
     depth: PositiveInt = Field(3, description="hidden layers in G and in D")
     g_norm: Literal["none", "batch"] = Field(
         "none", description="normalisation in the generator's hidden layers: none (the paper) or batch")
+    mbstd: NonNegativeInt = Field(0, description=MBSTD_HELP)
     dropout: confloat(ge=0.0, lt=1.0) = Field(
         0.0, description="dropout after each hidden layer of the discriminator (the paper used some)")
 

@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 ADAM_DCGAN = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.999)}
 """Radford et al.'s Adam settings, used by the GAN papers that followed DCGAN."""
 
+MBSTD_HELP = ("minibatch standard deviation in the discriminator (Karras et al. 2018): group size, "
+              "0 = off; the batch's spread becomes one more feature before the last layer")
+
 D_NORM_HELP = ("normalisation in the discriminator: batch, layer (GroupNorm(1, C), per sample: "
                "use with gradient penalties) or none")
 

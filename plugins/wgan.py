@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, NonNegativeInt
 
 from ganzoo import hookimpl
 from ganzoo.specs import ModelSpec
 
-from .options import ConvBackboneConfig
+from .options import MBSTD_HELP, ConvBackboneConfig
 
 GANZOO_API = ">=1,<2"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
@@ -22,6 +22,7 @@ class WGANConfig(ConvBackboneConfig):
     d_norm: Literal["layer", "none"] = Field(
         "layer", description="normalisation in the critic: layer (GroupNorm(1, C), per sample) or "
                              "none; never batch norm, which couples the samples of a batch")
+    mbstd: NonNegativeInt = Field(0, description=MBSTD_HELP)
 
 
 @hookimpl

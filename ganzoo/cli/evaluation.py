@@ -25,6 +25,8 @@ def register(app: typer.Typer, ctx) -> None:
         seed: int = typer.Option(0, "--seed", help="latent seed"),
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="dataset folder (default: the run's)"),
         device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N"),
+        raw: bool = typer.Option(False, "--raw-weights", help="score the raw generator of a run trained with "
+                                 "--set ema=... (default: its moving average)"),
         as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
     ) -> None:
         """Evaluate a trained generator: FID/KID/precision-recall/density-coverage/modes.
@@ -57,7 +59,7 @@ def register(app: typer.Typer, ctx) -> None:
         if extractor is not None:
             ctx.registry.get("extractor", extractor)
         result = evaluate(run, names, n=n, split=split, extractor=extractor, seed=seed,
-                          data_dir=data_dir, device=device, registry=ctx.registry)
+                          data_dir=data_dir, device=device, registry=ctx.registry, ema=not raw)
         if as_json:
             typer.echo(json.dumps(result, indent=2))
             return
@@ -67,7 +69,7 @@ def register(app: typer.Typer, ctx) -> None:
         p = result["provenance"]
         typer.echo(f"({p['n_fake']} generated vs {p['n_real']} real {p['dataset']}/{p['split']}, "
                    f"extractor {p['extractor']} sha256 {str(p['extractor_sha256'])[:12]}, seed {p['seed']}, "
-                   f"step {p['step']})", err=True)
+                   f"step {p['step']}, {p['weights']} weights)", err=True)
 
 
 def register_bench(app: typer.Typer, ctx) -> None:

@@ -133,6 +133,8 @@ def register(app: typer.Typer, ctx) -> None:
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="where the run's dataset is, for "
                                                 "translating its test split (default: the run's)"),
         device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N"),
+        raw: bool = typer.Option(False, "--raw-weights", help="use the raw networks of a run trained with "
+                                 "--set ema=... (default: their moving average)"),
     ) -> None:
         """Write what a trained model makes: samples from a generator, translations from an
         image-to-image model, reconstructions G(E(x)) from an encoder model.
@@ -181,7 +183,7 @@ def register(app: typer.Typer, ctx) -> None:
             raise ConfigError("--interpolate writes a PNG grid; drop --format npz")
         if input_ is not None and not input_.exists():
             raise ConfigError(f"--input {input_} does not exist")
-        handle = load(run, device=device, registry=ctx.registry)
+        handle = load(run, device=device, registry=ctx.registry, ema=not raw)
         if handle.can_translate or (input_ is not None):
             if interpolate is not None or label is not None:
                 raise ConfigError("--interpolate and --label apply to generators; this model "

@@ -181,10 +181,11 @@ class Evaluator:
 
 def evaluate(run: str | Path, metrics: Sequence[str] = ("fid",), *, n: int = 10000, split: str = "test",
              extractor: str | None = None, seed: int = 0, data_dir: str | Path | None = None,
-             device: str = "cpu", registry: Registry | None = None) -> dict[str, Any]:
-    """Evaluate a run directory or checkpoint; returns ``{"metrics": ..., "provenance": ...}``."""
+             device: str = "cpu", registry: Registry | None = None, ema: bool = True) -> dict[str, Any]:
+    """Evaluate a run directory or checkpoint; returns ``{"metrics": ..., "provenance": ...}``.
+    ``ema=False`` scores the raw generator of a run trained with ``--set ema=...``."""
     registry = registry or get_plugin_manager().registry
-    handle = load(run, device=device, registry=registry)
+    handle = load(run, device=device, registry=registry, ema=ema)
     cfg = handle.config
     if not handle.can_sample:
         raise ConfigError(f"ganzoo eval scores generated samples; model {cfg.model.split(':')[-1]!r} does not "
@@ -193,6 +194,7 @@ def evaluate(run: str | Path, metrics: Sequence[str] = ("fid",), *, n: int = 100
                           data_dir=data_dir or cfg.data_dir, image_size=cfg.image_size, device=device)
     values = evaluator(handle.sample(n, seed=seed))
     provenance = {**evaluator.provenance(n), "checkpoint": str(handle.checkpoint), "step": handle.step,
+                  "weights": "ema" if handle.averaged else "raw",
                   "model": cfg.model}
     return {"metrics": values, "provenance": provenance}
 

@@ -53,6 +53,19 @@ def module_file(name: str) -> str:
     return f"{name}.safetensors"
 
 
+def ema_file(name: str) -> str:
+    """The file a module's averaged copy (``--set ema``) is saved in: ``<name>.ema.safetensors``."""
+    return f"{name}.ema.safetensors"
+
+
+def ema_modules(meta: dict[str, str]) -> list[str]:
+    """The modules whose averaged copies a checkpoint holds (none for a run without ``ema``)."""
+    try:
+        return list(json.loads(meta["ema"])["modules"]) if meta.get("ema") else []
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint metadata names its averaged modules badly: {exc}") from None
+
+
 def module_layout(meta: dict[str, str]) -> tuple[list[str], dict[str, list[str]], list[str]]:
     """``(modules, optimizer groups, exports)`` a checkpoint file's metadata describes; a
     format-2 checkpoint is the generator/discriminator pair."""

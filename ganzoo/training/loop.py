@@ -28,6 +28,7 @@ from ..networks import Generator, Networks, generate, split_outputs
 from ..previews import grid_image, render_points, save_grid, save_points
 from . import checkpoint as ckpt
 from . import state as train_state
+from .ema import EMA
 from .previewing import Previews
 from .progress import Reporter, TensorBoardLogger
 from .state import make_optimizer
@@ -124,7 +125,10 @@ class Trainer:
         self.diversity_peak: float | None = None
         self.diversity_seen = 0
         self.last_record: dict[str, Any] | None = None
-        self.previews = Previews(nets, batches, cfg, self.device)
+        # the averaged generator (--set ema=...) is what grids, evaluations and checkpoints' users see
+        self.ema = EMA({name: self.modules[name] for name in nets.export}, cfg.ema) if cfg.ema else None
+        self.sampling_nets = nets.with_modules(self.ema.copies) if self.ema else nets
+        self.previews = Previews(self.sampling_nets, batches, cfg, self.device)
         algorithm.setup(self)
 
     # modules -----------------------------------------------------------------------
@@ -434,6 +438,8 @@ class Trainer:
                         raise _StopRequested
                     stats = self.train_step()
                     self.step += 1
+                    if self.ema is not None:
+                        self.ema.update(self.step)
                     window_steps += 1
                     self._watch(stats)
                     last = self.step == total_steps

@@ -84,7 +84,12 @@ def capture(t: "Trainer") -> tuple[dict[str, dict[str, torch.Tensor]], dict[str,
                 "export": json.dumps(list(t.nets.export)),
                 "scalers": json.dumps({g: s.state_dict() for g, s in t.scalers.items()}),
                 "rng": json.dumps(rng_meta), "trainer": json.dumps(trainer_meta)}
+    if t.ema is not None:
+        metadata["ema"] = json.dumps({"decay": t.ema.decay, "modules": list(t.ema.copies)})
     files = {ckpt.module_file(name): module.state_dict() for name, module in t.modules.items()}
+    if t.ema is not None:
+        for name, tensors in t.ema.state_dicts().items():
+            files[ckpt.ema_file(name)] = tensors
     files[ckpt.STATE_FILE] = train_state
     return files, metadata
 
@@ -102,10 +107,19 @@ def restore(t: "Trainer", folder: Path) -> None:
         raise CheckpointError(f"{folder} holds the modules {', '.join(names)}; this run has "
                               f"{', '.join(t.modules)}")
     weights = {name: ckpt.load_checked(folder / ckpt.module_file(name))[0] for name in names}
+    averaged = {}
+    if t.ema is not None:
+        saved = ckpt.ema_modules(meta)
+        if sorted(saved) != sorted(t.ema.copies):
+            raise CheckpointError(f"{folder} holds no averaged weights of {', '.join(t.ema.copies)} "
+                                  f"(trained without --set ema); this run averages them")
+        averaged = {name: ckpt.load_checked(folder / ckpt.ema_file(name))[0] for name in saved}
     try:
         t.algorithm.load_state_dict({k[len("algo."):]: v for k, v in state.items() if k.startswith("algo.")})
         for name, tensors in weights.items():
             t.modules[name].load_state_dict(tensors)
+        for name, tensors in averaged.items():
+            t.ema.copies[name].load_state_dict(tensors)
         for group, optimizer in t.optimizers.items():
             optimizer.load_state_dict(ckpt.unflatten_optimizer(group, state, meta[group]))
             match_param_layout(optimizer)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganzoo.algorithms import Algorithm, clip_weights, grad_norm_stats
+from ganzoo.algorithms import Algorithm, clip_weights, grad_norm_stats, r1_weight
 from ganzoo.data import DataShape
 from ganzoo.errors import ConfigError
 from ganzoo.losses import Loss, discriminator_term, generator_term
@@ -391,8 +391,9 @@ def joint_penalty(t, real: tuple[torch.Tensor, torch.Tensor], fake: tuple[torch.
             -1, *([1] * (x_real.dim() - 1)))) * x_fake.detach().float()
         z_hat = eps[:, None] * z_real.detach().float() + (1 - eps[:, None]) * z_fake.float()
         penalty = cfg.gp * (_input_gradient_norms(discriminator, x_hat, z_hat) - 1).square().mean()
-    if cfg.r1:
-        r1 = 0.5 * cfg.r1 * _input_gradient_norms(discriminator, *real).square().mean()
+    gamma = r1_weight(t)  # lazy R1 (r1_every) as in the core's penalties
+    if gamma:
+        r1 = 0.5 * gamma * _input_gradient_norms(discriminator, *real).square().mean()
         penalty = r1 if penalty is None else penalty + r1
     return penalty
 

@@ -424,7 +424,7 @@ class CycleGAN(Algorithm):
         G_ab(G_ba(B)); translators in eval mode."""
         examples = t.preview_examples
         a, b = examples["image"], examples["image_b"]
-        g_ab, g_ba = t.modules["g_ab"], t.modules["g_ba"]
+        g_ab, g_ba = t.sampling_nets["g_ab"], t.sampling_nets["g_ba"]  # averaged ones with --set ema
         with t.evaluating("g_ab", "g_ba"):
             fake_b, fake_a = g_ab(a), g_ba(b)
             rows_a, _ = stack_rows(a, fake_b, g_ba(fake_b))

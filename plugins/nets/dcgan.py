@@ -20,7 +20,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from ganzoo.data import DataShape
 from ganzoo.errors import ConfigError
-from ganzoo.networks import Discriminator, Generator, Networks
+from ganzoo.networks import Discriminator, Generator, MinibatchStd, Networks
 
 
 def size_plan(image_size: int) -> tuple[int, int]:
@@ -109,10 +109,11 @@ class DCGANDiscriminator(Discriminator):
         norm: normalisation after every conv but the first and last: ``"batch"`` (DCGAN),
             ``"layer"`` or ``"none"``. Without batch norm the convs get biases.
         extra_channels: input channels beyond the image's (e.g. label maps), for subclasses.
+        mbstd: group size of a minibatch-standard-deviation channel before the last conv; 0 = none.
     """
 
     def __init__(self, channels: int, image_size: int, ndf: int, norm: str = "batch",
-                 extra_channels: int = 0) -> None:
+                 extra_channels: int = 0, mbstd: int = 0) -> None:
         super().__init__((channels, image_size, image_size))
         base, k = size_plan(image_size)
         widths = [ndf * 2 ** i for i in range(k)]
@@ -122,9 +123,11 @@ class DCGANDiscriminator(Discriminator):
         for c_in, c_out in zip(widths, widths[1:]):
             layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=bias),
                        norm_layer(norm, c_out), nn.LeakyReLU(0.2, inplace=True)]
-        layers += [nn.Conv2d(widths[-1], 1, base, 1, 0, bias=bias)]
+        if mbstd:  # the batch's spread as one more channel before the last conv (ProGAN)
+            layers.append(MinibatchStd(mbstd))
+        layers += [nn.Conv2d(widths[-1] + (1 if mbstd else 0), 1, base, 1, 0, bias=bias)]
         self.net = nn.Sequential(*layers)
-        self.feature_channels, self.feature_size = widths[-1], base
+        self.feature_channels, self.feature_size = widths[-1] + (1 if mbstd else 0), base
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The last hidden feature map, ``[N, feature_channels, base, base]``."""
@@ -146,7 +149,8 @@ def build_backbone(arch, data: DataShape, *, num_classes: int | None = None,
     (default: DCGAN's with ``arch.d_norm``), both initialised as in the paper."""
     generator = DCGANGenerator(arch.latent_dim, data.channels, data.image_size, arch.ngf, num_classes)
     if discriminator is None:
-        discriminator = DCGANDiscriminator(data.channels, data.image_size, arch.ndf, arch.d_norm)
+        discriminator = DCGANDiscriminator(data.channels, data.image_size, arch.ndf, arch.d_norm,
+                                           mbstd=getattr(arch, "mbstd", 0))
     generator.apply(init_weights)
     discriminator.apply(init_weights)
     return Networks(generator, discriminator)

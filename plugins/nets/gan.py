@@ -7,7 +7,7 @@ import math
 from torch import nn
 
 from ganzoo.data import DataShape
-from ganzoo.networks import Discriminator, Generator, Networks
+from ganzoo.networks import Discriminator, Generator, MinibatchStd, Networks
 
 
 class MLPGenerator(Generator):
@@ -36,7 +36,8 @@ class MLPGenerator(Generator):
 class MLPDiscriminator(Discriminator):
     """The flattened sample -> ``depth`` hidden LeakyReLU(0.2) layers (optional dropout) -> a logit."""
 
-    def __init__(self, in_shape: tuple[int, ...], hidden: int, depth: int, dropout: float = 0.0) -> None:
+    def __init__(self, in_shape: tuple[int, ...], hidden: int, depth: int, dropout: float = 0.0,
+                 mbstd: int = 0) -> None:
         super().__init__(in_shape)
         layers: list[nn.Module] = []
         width = math.prod(in_shape)
@@ -45,6 +46,9 @@ class MLPDiscriminator(Discriminator):
             if dropout:
                 layers.append(nn.Dropout(dropout))
             width = hidden
+        if mbstd:  # the batch's spread as one more feature of the last hidden layer
+            layers.append(MinibatchStd(mbstd))
+            width += 1
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
 
@@ -57,5 +61,5 @@ def build(arch, data: DataShape) -> Networks:
     shape = data.sample_shape
     return Networks(
         MLPGenerator(arch.latent_dim, shape, arch.hidden, arch.depth, arch.g_norm),
-        MLPDiscriminator(shape, arch.hidden, arch.depth, arch.dropout),
+        MLPDiscriminator(shape, arch.hidden, arch.depth, arch.dropout, arch.mbstd),
     )
