@@ -2,7 +2,8 @@
 
 Later layers win::
 
-    built-in defaults < model defaults < loss defaults < --config FILE < flags < --set key=value
+    built-in defaults < model defaults (< its defaults for the data's kind) < loss defaults
+    < --config FILE < flags < --set key=value
 
 Example::
 
@@ -138,6 +139,9 @@ class RunConfig(BaseModel):
                                                  "weighted by k; 1 = every step")
     pack: PositiveInt = Field(1, description="PacGAN packing: the discriminator judges K samples at once, "
                                              "concatenated (channels for images); batch size divisible by K")
+    lr_decay: Literal["none", "linear", "cosine"] = Field(
+        "none", description="learning-rate schedule over --steps: none, linear (to 0 at the end) or cosine; "
+                            "resuming with other --steps changes the schedule from there on")
     ema: float | None = Field(None, ge=0.0, lt=1.0, description="decay of an exponential moving average of the "
                               "generator's weights, used for grids, evaluation and sampling (e.g. 0.999); "
                               "null = off")
@@ -464,6 +468,8 @@ def resolve_config(
     algorithm_entry = registry.get("algorithm", user.get("algorithm") or model_entry.spec.algorithm)
 
     model_layer = deep_merge({"algorithm": algorithm_entry.qualified_name}, model_entry.spec.defaults)
+    data_kind = "points" if getattr(dataset_entry.spec, "point_dim", None) else "image"
+    model_layer = deep_merge(model_layer, model_entry.spec.kind_defaults.get(data_kind, {}))
     merged = deep_merge(deep_merge(model_layer, loss_entry.spec.defaults), user)
     merged.update(model=model_entry.qualified_name, loss=loss_entry.qualified_name,
                   dataset=dataset_entry.qualified_name, algorithm=algorithm_entry.qualified_name)

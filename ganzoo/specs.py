@@ -125,6 +125,9 @@ class ModelSpec(ComponentSpec):
         default_dataset: the dataset used when none is named (default ``mnist``).
         task: what it does (see :data:`TASKS`); by default ``conditional`` when it needs
             labels, else ``unconditional``.
+        kind_defaults: run-config values for data of one kind, merged over ``defaults``
+            when the dataset is of that kind, e.g. ``{"points": {"batch_size": 128}}`` for a
+            model whose best recipe on the 2-D mixtures differs from its image one.
     """
 
     kind: ClassVar[str] = "model"
@@ -142,10 +145,18 @@ class ModelSpec(ComponentSpec):
     algorithm: str = "alternating"
     default_dataset: str | None = None
     task: str = ""
+    kind_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "kind_defaults", _frozen(self.kind_defaults))
 
     def validate(self) -> None:
         super().validate()
         _check_ref(self.build, f"model {self.name!r}: build")
+        if not isinstance(self.kind_defaults, Mapping) or not set(self.kind_defaults) <= set(self.data_kinds):
+            raise ValueError(f"model {self.name!r}: kind_defaults must be keyed by its data_kinds "
+                             f"({', '.join(self.data_kinds)})")
         unknown = set(self.data_kinds) - set(DATA_KINDS)
         if not self.data_kinds or unknown:
             raise ValueError(f"model {self.name!r}: data_kinds must name some of {', '.join(DATA_KINDS)}, "

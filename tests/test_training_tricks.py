@@ -206,3 +206,46 @@ def test_lazy_r1_applies_every_kth_step_with_k_times_the_weight(cli, data_dir, t
     assert lazy[2] is None and lazy[4] is None  # steps 2 and 4 skip it
     # step 1 is identical in both runs up to the penalty: lazy's is twice as large
     assert lazy[1] == pytest.approx(2 * every[1], rel=1e-4)
+
+
+# learning-rate decay -------------------------------------------------------------------------
+
+def test_linear_lr_decay_reaches_the_optimizer_and_resumes_exactly(cli, data_dir, tmp_path):
+    out = tmp_path / "runs"
+    flags = ("--set", "lr_decay=linear", "--set", "log_every=1")
+    assert cli("train", "dcgan", *tiny(data_dir, out, 4, "--run-name", "full", *flags)).exit_code == 0
+    records = [json.loads(line) for line in (out / "full" / "metrics.jsonl").read_text().splitlines()]
+    # step s (1-based) trained with lr x (1 - (s - 1) / 4); the record shows the next step's factor
+    assert [r["lr_factor"] for r in records if "lr_factor" in r] == [0.75, 0.5, 0.25, 0.0]
+    # resuming from the step-2 checkpoint of a copy with the same --steps gives the same run
+    import shutil
+
+    assert cli("train", "dcgan", *tiny(data_dir, out, 4, "--run-name", "full2", *flags,
+                                       "--set", "checkpoint_every=2")).exit_code == 0
+    shutil.copytree(out / "full2", out / "part")
+    shutil.rmtree(out / "part" / "checkpoints" / "step-0000004")
+    result = cli("train", "--resume", str(out / "part" / "checkpoints" / "step-0000002"), *tiny(data_dir, out, 4))
+    assert result.exit_code == 0, result.output
+    part = final_files(out / "part")
+    full = final_files(out / "full")
+    for name in full:
+        assert all(torch.equal(full[name][k], part[name][k]) for k in full[name]), name
+
+
+def test_kind_defaults_apply_only_to_data_of_that_kind():
+    from ganzoo.config import resolve_config
+    from ganzoo.plugins import get_plugin_manager
+    from ganzoo.specs import ModelSpec
+
+    registry = get_plugin_manager().registry
+    spec = registry.get("model", "gan").spec
+    points = resolve_config(registry, "gan", dataset="toy-ring")
+    images = resolve_config(registry, "gan", dataset="mnist")
+    for key, value in spec.kind_defaults.get("points", {}).items():
+        if not isinstance(value, dict):
+            assert getattr(points, key) == value
+    assert points.model_dump() != images.model_dump()
+    # a flag still wins over the kind's default
+    assert resolve_config(registry, "gan", dataset="toy-ring", flags={"batch_size": 32}).batch_size == 32
+    with pytest.raises(ValueError, match="kind_defaults"):
+        ModelSpec(name="x", summary="x", build="a:b", kind_defaults={"audio": {}}).validate()

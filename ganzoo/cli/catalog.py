@@ -37,6 +37,7 @@ def describe(entry: Entry, registry) -> dict[str, Any]:
         data.update(config_fields=_options(spec.config_class, "arch"), default_loss=spec.default_loss,
                     compatible_losses=losses, task=spec.task_name, algorithm=spec.algorithm,
                     default_dataset=spec.default_dataset or "mnist",
+                    settings_by_data_kind=_plain(spec.kind_defaults),
                     data_kinds=list(spec.data_kinds), fields=list(spec.required_fields),
                     needs_labels=spec.needs_labels,
                     channels=list(spec.channels) if spec.channels else "any",
@@ -165,6 +166,8 @@ def register(app: typer.Typer, ctx) -> None:
             console.print(table)
         if data["recommended_settings"]:
             console.print("recommended settings: " + json.dumps(data["recommended_settings"]), highlight=False)
+        for kind, settings in (data.get("settings_by_data_kind") or {}).items():
+            console.print(f"on {kind} data, over these: " + json.dumps(settings), highlight=False)
 
     @app.command("plugins")
     @handle_errors

@@ -122,6 +122,7 @@ class Trainer:
         self._stop_signal: int | None = None
         self.rollbacks = 0
         self.lr_scale = 1.0
+        self.total_steps: int | None = None
         self.diversity_peak: float | None = None
         self.diversity_seen = 0
         self.last_record: dict[str, Any] | None = None
@@ -334,11 +335,21 @@ class Trainer:
                               f"with learning rates x{self.lr_scale:g} "
                               f"(rollback {self.rollbacks} of {self.cfg.max_rollbacks})")
 
+    def lr_factor(self) -> float:
+        """What every group's learning rate is multiplied by in the next step: the rollbacks'
+        ``lr_scale`` times the ``lr_decay`` schedule at ``step / total_steps``."""
+        factor = self.lr_scale
+        if self.cfg.lr_decay != "none" and self.total_steps:
+            progress = min(self.step / self.total_steps, 1.0)
+            factor *= 1.0 - progress if self.cfg.lr_decay == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
+        return factor
+
     def _apply_lr_scale(self) -> None:
+        factor = self.lr_factor()
         for group, optimizer in self.optimizers.items():
             base = self.cfg.optimizer(group).lr
             for param_group in optimizer.param_groups:
-                param_group["lr"] = base * self.lr_scale
+                param_group["lr"] = base * factor
 
     def _rewind_metrics(self, step: int) -> None:
         """Drop the metrics lines of steps after ``step`` (they are about to be trained again)."""
@@ -416,6 +427,7 @@ class Trainer:
         roll back to the last checkpoint (see :meth:`rollback`).
         """
         cfg = self.cfg
+        self.total_steps = total_steps  # the lr_decay schedule runs over it
         metrics_file = self.run_dir / "metrics.jsonl"
         title = "/".join(name.split(":")[-1] for name in (cfg.model, cfg.loss, cfg.dataset))
         self.reporter.start(total_steps, self.step, title)
@@ -436,6 +448,8 @@ class Trainer:
                 while self.step < total_steps:
                     if self._stop_requested():
                         raise _StopRequested
+                    if cfg.lr_decay != "none":
+                        self._apply_lr_scale()
                     stats = self.train_step()
                     self.step += 1
                     if self.ema is not None:
@@ -463,6 +477,8 @@ class Trainer:
                                   "elapsed_sec": round(now - started, 3)}
                         if self.lr_scale != 1.0:
                             record["lr_scale"] = self.lr_scale
+                        if cfg.lr_decay != "none":
+                            record["lr_factor"] = round(self.lr_factor(), 6)
                         if self.dist.enabled:  # losses are rank 0's share of the batch
                             record["world_size"] = self.dist.world_size
                         self._write_metrics(record)
