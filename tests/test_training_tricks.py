@@ -249,3 +249,26 @@ def test_kind_defaults_apply_only_to_data_of_that_kind():
     assert resolve_config(registry, "gan", dataset="toy-ring", flags={"batch_size": 32}).batch_size == 32
     with pytest.raises(ValueError, match="kind_defaults"):
         ModelSpec(name="x", summary="x", build="a:b", kind_defaults={"audio": {}}).validate()
+
+
+@pytest.mark.parametrize("model, flags", [
+    ("pix2pix", ["--set", "arch.ngf=4", "--set", "arch.ndf=4"]),
+    ("cyclegan", ["--set", "arch.ngf=4", "--set", "arch.ndf=4", "--set", "arch.n_blocks=1"]),
+    ("bigan", ["--set", "arch.hidden=16", "--set", "arch.latent_dim=4"]),
+])
+def test_ema_of_every_family_resumes_bitwise(cli, data_dir, tmp_path, model, flags):
+    out = tmp_path / "runs"
+
+    def args(steps, name=None):
+        return ["--data-dir", str(data_dir), "--out", str(out), "--quiet", "--device", "cpu", "--steps", str(steps),
+                "--batch-size", "4", *(["--run-name", name] if name else []), *flags, "--set", "ema=0.9"]
+
+    assert cli("train", model, *args(4, "full")).exit_code == 0
+    assert cli("train", model, *args(2, "part")).exit_code == 0
+    result = cli("train", "--resume", str(out / "part"), "--steps", "4", "--quiet")
+    assert result.exit_code == 0, result.output
+    full, part = final_files(out / "full"), final_files(out / "part")
+    assert full.keys() == part.keys() and any(name.endswith(".ema.safetensors") for name in full)
+    for name in full:
+        assert all(torch.equal(full[name][k], part[name][k]) for k in full[name]), name
+    assert ganzoo.load(out / "full").averaged  # sampling uses the averages
