@@ -54,11 +54,15 @@ def test_list_unknown_kind_is_a_usage_error(cli):
 def test_info_shows_options_defaults_and_losses(cli):
     data = json.loads(cli("info", "dcgan", "--json").stdout)
     fields = {f["key"]: f["default"] for f in data["config_fields"]}
-    assert fields == {"arch.latent_dim": 100, "arch.ngf": 64, "arch.ndf": 64, "arch.d_norm": "batch"}
+    assert fields == {"arch.latent_dim": 100, "arch.ngf": 64, "arch.ndf": 64, "arch.d_norm": "batch", "arch.mbstd": 0}
     assert data["default_loss"] == "bce" and "bce" in data["compatible_losses"]
     assert "Radford" in data["paper"]
     text = cli("info", "dcgan").stdout
     assert "arch.ngf" in text and "Radford" in text
+    # a model's settings for one kind of data are shown with it
+    gan = json.loads(cli("info", "gan", "--json").stdout)
+    assert gan["settings_by_data_kind"]["points"]["pack"] == 2
+    assert "on points data, over these:" in cli("info", "gan").stdout
 
 
 def test_info_on_a_dataset_shows_its_shape(cli):
