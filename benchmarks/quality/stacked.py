@@ -20,7 +20,7 @@ import quality_common as qc  # noqa: E402
 
 # --------------------------------------------------------------------------- configuration (edit me)
 
-FULL_STEPS = 1000  # the stated CPU budget (2-core CPU)
+FULL_STEPS = 400  # the stated CPU budget (2-core CPU)
 QUICK_STEPS = 30
 
 CONFIGS: list[dict[str, Any]] = [
