@@ -16,7 +16,7 @@ def test_model_defaults_override_builtin_defaults(manager):
     assert cfg.batch_size == 128  # DCGAN's paper batch size, from the model's defaults
     assert cfg.g_optim.lr == 2e-4 and cfg.g_optim.betas == (0.5, 0.999)
     assert (cfg.model, cfg.loss, cfg.dataset) == ("dcgan:dcgan", "core:bce", "core:mnist")
-    assert cfg.arch == {"latent_dim": 100, "ngf": 64, "ndf": 64, "d_norm": "batch"}
+    assert cfg.arch == {"latent_dim": 100, "ngf": 64, "ndf": 64, "d_norm": "batch", "mbstd": 0}
 
 
 def test_each_layer_beats_the_one_before(manager, tmp_path):

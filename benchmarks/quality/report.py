@@ -303,6 +303,9 @@ def render(results: dict[str, Any]) -> str:
              "thread each; their table holds no timings). How the defaults were chosen, on the tuning "
              "seeds: [tuning.md](tuning.md).", "",
              "Goals:", ""]
+    remarks = [f"- {name}: {section['remark']}" for name, section in sections.items() if section.get("remark")]
+    if remarks:
+        lines[-2:-2] = ["Conditions of these runs:", "", *remarks, ""]
     lines += [f"- {name}: {text}." for name, text in GOAL_TEXT.items()]
     lines += [f"- out of the box (`{DEFAULTS_LABEL}`), {name}: {text}." for name, text in OUT_OF_BOX_TEXT.items()]
     lines += ["", "| section | runtime s | last run with |", "|---|---|---|"]

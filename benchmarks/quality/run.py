@@ -50,6 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", default=None, help="folder for the run directories (default: a temp folder)")
     parser.add_argument("--toy-jobs", type=int, default=1, help="toy runs trained side by side, one torch "
                         "thread each (their table holds no timings); default 1")
+    parser.add_argument("--remark", default=None, help="a sentence on the conditions of this invocation's runs "
+                        "(e.g. other jobs on the CPU), printed with its sections")
     parser.add_argument("--images-datasets", default=None,
                         help="comma-separated datasets of the image section (default: mnist,fashion-mnist)")
     args = parser.parse_args(argv)
@@ -110,6 +112,8 @@ def main(argv=None) -> int:
         for name in args.only:
             section = modules[name].run(options, trainer, jobs[name])
             section["invocation"] = command
+            if args.remark:
+                section["remark"] = args.remark
             section["machine"] = qc.machine_info()
             results["sections"][name] = section
             results.setdefault("ran", []).append(name)
