@@ -152,7 +152,7 @@ def _check_packable(nets: Networks, pack: int, model: str) -> None:
     discriminator reads the generator's samples (the packed one is built from the same
     ``build`` for ``pack`` times the channels; its generator is dropped)."""
     generator, discriminator = nets.generator, nets.discriminator
-    if (not nets.is_pair or not isinstance(discriminator, Discriminator) or generator.num_classes
+    if (not nets.is_pair or not isinstance(discriminator, Discriminator) or getattr(generator, "num_classes", None)
             or discriminator.num_classes or discriminator.aux_classes):
         raise ConfigError(f"pack={pack} packs the samples of an unconditional generator/discriminator pair; "
                           f"model {model!r} is not one")
