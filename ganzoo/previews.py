@@ -1,6 +1,10 @@
 """What a person looks at: sample grids, translation rows and scatter plots, as PNG files.
 
 Every file is written to a temporary name and renamed, so a crash never leaves half a PNG.
+
+:func:`make_grid` and :func:`save_image` draw what torchvision's functions of those names
+draw (same padding, normalisation and rounding), without importing torchvision: its import
+pulls in torch._dynamo and costs a training run about 1.5 s of start-up.
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ import os
 from pathlib import Path
 
 import torch
-from torchvision.utils import make_grid, save_image
 
 TRANSLATIONS_PER_ROW = 8
 """Examples side by side in a translation preview (each block: input, output[, target] rows)."""
@@ -19,6 +22,43 @@ TRANSLATIONS_PER_ROW = 8
 def square_nrow(n: int) -> int:
     """Images per row of the squarest grid that holds ``n`` images."""
     return max(1, math.isqrt(n - 1) + 1)
+
+
+def make_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, normalize: bool = False,
+              value_range: tuple[float, float] | None = None, pad_value: float = 0.0) -> torch.Tensor:
+    """Tile ``images`` ``[N, C, H, W]`` into one ``[3, H', W']`` image (``nrow`` per row, gray
+    repeated to RGB, ``padding`` pixels of ``pad_value`` around each); with ``normalize``,
+    ``value_range`` (default: the batch's min and max) is mapped to [0, 1] after clamping."""
+    if images.dim() == 3:
+        images = images.unsqueeze(0)
+    images = images.detach().float().cpu()
+    if images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1)
+    if normalize:
+        low, high = value_range if value_range is not None else (float(images.min()), float(images.max()))
+        images = images.clamp(low, high).sub(low).div(max(high - low, 1e-5))
+    n, channels, height, width = images.shape
+    if n == 1:
+        return images[0]
+    columns = min(nrow, n)
+    rows = math.ceil(n / columns)
+    cell_h, cell_w = height + padding, width + padding
+    grid = images.new_full((channels, rows * cell_h + padding, columns * cell_w + padding), pad_value)
+    for k in range(n):
+        top, left = (k // columns) * cell_h + padding, (k % columns) * cell_w + padding
+        grid[:, top:top + height, left:left + width] = images[k]
+    return grid
+
+
+def save_image(images: torch.Tensor, fp, nrow: int = 8, normalize: bool = False,
+               value_range: tuple[float, float] | None = None, format: str | None = None) -> None:
+    """Write :func:`make_grid` of ``images`` (values in [0, 1] unless ``normalize``) as an
+    8-bit RGB image file (PNG unless ``format`` says otherwise)."""
+    from PIL import Image
+
+    grid = make_grid(images, nrow=nrow, normalize=normalize, value_range=value_range)
+    pixels = grid.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0).to(torch.uint8).numpy()
+    Image.fromarray(pixels).save(fp, format=format)
 
 
 def _replace_into(path: Path, write) -> None:
