@@ -40,6 +40,18 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def resolve_precision(cfg, device: torch.device):
+    """``(cfg, message)``: a config whose ``precision: auto`` is replaced by what it means on
+    ``device`` (see :func:`ganzoo.hardware.pick_precision`) and a line saying what was picked
+    and why; ``(cfg, None)`` when the precision was given."""
+    if cfg.precision != "auto":
+        return cfg, None
+    from .hardware import pick_precision
+
+    picked, why = pick_precision(device)
+    return cfg.model_copy(update={"precision": picked}), f"precision auto -> {picked}: {why}"
+
+
 def resolve(ref, what: str) -> Callable[..., Any]:
     """The object a spec reference names; a plugin whose code fails to import is a one-line
     :class:`ComponentUnavailableError`."""

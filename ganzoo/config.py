@@ -149,9 +149,11 @@ class RunConfig(BaseModel):
     d_optim: OptimizerConfig = Field(default_factory=OptimizerConfig)
 
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
-    precision: Literal["fp32", "bf16", "fp16"] = Field(
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = Field(
         "fp32", description="autocast precision of forward passes (fp16 adds a gradient scaler); "
-                            "losses, penalties and weights stay float32")
+                            "losses, penalties and weights stay float32; auto = bf16 where the device "
+                            "computes it natively (AMX-BF16 or AVX512-BF16 CPUs, bf16 GPUs), else fp32; "
+                            "a run records what auto picked")
     compile: bool = Field(False, description="torch.compile the generator and discriminator")
     channels_last: bool = Field(True, description="channels-last memory format for conv networks "
                                                   "(same maths, faster kernels; float rounding may differ)")

@@ -14,10 +14,11 @@ import torch
 
 from . import distributed
 from .components import (build_algorithm, build_loss, build_networks, check_algorithm_fits, check_model_fits,
-                         checkpoint_metadata, load_dataset, resolve_device)
+                         checkpoint_metadata, load_dataset, resolve_device, resolve_precision)
 from .config import RESUME_SAFE_KEYS, RunConfig, config_diff, resume_config
 from .data import InMemoryBatches, shape_of
 from .errors import CheckpointError, ComponentUnavailableError, ConfigError
+from .hardware import set_threads
 from .metrics.evaluate import Evaluator
 from .networks import Generator, exported, uses_labels
 from .registry import Registry
@@ -149,6 +150,7 @@ def resume(registry: Registry, target: str | Path, *, model: str | None = None, 
                 f"which is not installed (see `ganzoo plugins`)")
     user_flags = {k: v for k, v in flags.items() if k not in ("out", "run_name")}
     cfg = resume_config(registry, saved, model=model, **{**user_args, "flags": user_flags})
+    cfg, _ = resolve_precision(cfg, resolve_device(cfg.device))  # auto means what it picks here
     diff = config_diff(saved, cfg, ignore=RESUME_SAFE_KEYS)
     if diff and not force:
         raise ConfigError(f"refusing to resume {folder} with different settings ({'; '.join(diff)}); "
@@ -167,14 +169,16 @@ def train(cfg: RunConfig, registry: Registry, reporter: Reporter | None = None,
     """
     dist_ctx = distributed.from_environment()
     device = distributed.setup(dist_ctx, resolve_device(cfg.device))
+    set_threads()
+    cfg, picked = resolve_precision(cfg, device)
     try:
-        return _train(cfg, registry, reporter, resume_from, dist_ctx, device)
+        return _train(cfg, registry, reporter, resume_from, dist_ctx, device, picked)
     finally:
         distributed.teardown()
 
 
 def _train(cfg: RunConfig, registry: Registry, reporter: Reporter | None, resume_from: Path | None,
-           dist_ctx, device: torch.device) -> Run:
+           dist_ctx, device: torch.device, picked: str | None = None) -> Run:
     if dist_ctx.is_main:
         reporter = reporter or make_reporter()
     else:
@@ -253,7 +257,10 @@ def _train(cfg: RunConfig, registry: Registry, reporter: Reporter | None, resume
     reporter.message(f"run directory: {run_dir}")
     fields = "" if set(shape.fields) <= {"image", "points", "label"} else f" (fields: {', '.join(shape.fields)})"
     reporter.message(f"data: {dataset_spec.name}, {len(data):,} samples of shape "
-                     f"{'x'.join(map(str, shape.sample_shape))}, {classes}{fields}; device {device}")
+                     f"{'x'.join(map(str, shape.sample_shape))}, {classes}{fields}; device {device}"
+                     + (f" ({torch.get_num_threads()} threads)" if device.type == "cpu" else ""))
+    if picked:
+        reporter.message(picked)
     if dist_ctx.enabled:
         reporter.message(f"distributed: {dist_ctx.world_size} processes ({distributed.backend_for(device)}), "
                          f"global batch {cfg.batch_size} = {dist_ctx.world_size} x {batches.local_batch_size}")

@@ -81,6 +81,11 @@ class Trainer:
         self.options = algorithm.options
         self.nets = nets
         self.modules = nets.modules
+        if cfg.precision == "auto":  # ganzoo.train resolves it first; a Trainer built by hand does it here
+            from ..components import resolve_precision
+
+            cfg, _ = resolve_precision(cfg, batches.device)
+            self.cfg = cfg
         self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.precision)
         self.channels_last = cfg.channels_last and batches.kinds.get(batches.primary) == "image"
         if self.channels_last:
