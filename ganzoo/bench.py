@@ -14,6 +14,7 @@ share and one process's peak. :func:`scaling` compares N processes with one.
 
 from __future__ import annotations
 
+import functools
 import resource
 import statistics
 import tempfile
@@ -24,10 +25,11 @@ from typing import Any
 import torch
 
 from .components import build_algorithm, build_loss, build_networks, check_algorithm_fits, check_model_fits
-from .components import resolve_device
+from .components import resolve_device, resolve_precision
 from .config import resolve_config
 from .data import KIND_OF_NAME, InMemoryBatches, ItemData, PointData, shape_of
 from .errors import ConfigError
+from .hardware import machine_kind, set_threads
 from .registry import Registry
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -38,12 +40,17 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_peak(device: torch.device, precision: str = "fp32", sizes: tuple[int, ...] = (1024, 2048),
+@functools.lru_cache(maxsize=None)
+def matmul_peak(device: torch.device, precision: str = "fp32", sizes: tuple[int, ...] | None = None,
                 repeats: int = 4) -> float:
     """Measured FLOP/s of square matrix multiplies at ``precision`` on ``device``: the best
-    over ``sizes`` and ``repeats``. It is a measured, not a datasheet, peak: well-blocked
+    over ``sizes`` (default 1024 and 2048 on a CPU, 4096 and 8192 on a GPU) and ``repeats``,
+    measured once per process. It is a measured, not a datasheet, peak: well-blocked
     convolutions can come out slightly above it (a fraction a little over 1)."""
     dtype = DTYPES[precision]
+    device = torch.device(device)
+    if sizes is None:
+        sizes = (4096, 8192) if device.type == "cuda" else (1024, 2048)
     best_rate = 0.0
     for size in sizes:
         a = torch.randn(size, size, device=device).to(dtype)
@@ -56,6 +63,28 @@ def matmul_peak(device: torch.device, precision: str = "fp32", sizes: tuple[int,
             _sync(device)
             best_rate = max(best_rate, 2 * size ** 3 / (time.perf_counter() - started))
     return best_rate
+
+
+def count_flops():
+    """A context whose ``.total`` is the FLOPs of what ran inside, by torch's own formulas
+    (``torch.utils.flop_counter.flop_registry``: matmuls and convolutions, forward and
+    backward). Not ``FlopCounterMode`` itself: its per-module tracker hooks every module's
+    backward, which breaks ``torch.autograd.grad`` (WGAN-GP's and R1's penalties)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class FlopCount(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            formula = flop_registry.get(func._overloadpacket)
+            if formula is not None:
+                self.total += formula(*args, **kwargs, out_val=out)
+            return out
+
+    return FlopCount()
 
 
 def synthetic_data(spec, image_size: int | None, n: int, seed: int = 0) -> ItemData:
@@ -95,8 +124,6 @@ def bench(registry: Registry, model: str, *, loss: str | None = None, dataset: s
           precision: str = "fp32", compile: bool = False, steps: int = 20, warmup: int = 3,
           sets: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """Benchmark one model's training step; returns a dict of figures (see module docstring)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     from . import distributed
     from .training.loop import Trainer
     from .training.progress import Reporter
@@ -106,6 +133,8 @@ def bench(registry: Registry, model: str, *, loss: str | None = None, dataset: s
     cfg = resolve_config(registry, model, loss=loss, dataset=dataset, flags=flags, sets=sets)
     ctx = distributed.from_environment()  # under torchrun: time the DDP step of N processes
     dev = distributed.setup(ctx, resolve_device(cfg.device))
+    set_threads()
+    cfg, picked = resolve_precision(cfg, dev)
     spec = registry.get("dataset", cfg.dataset).spec
     algorithm = build_algorithm(registry, cfg)
     per_step = algorithm.batches_per_step()
@@ -121,9 +150,9 @@ def bench(registry: Registry, model: str, *, loss: str | None = None, dataset: s
                           Path(tmp), {}, Reporter(enabled=False), algorithm=algorithm, dist=ctx)
         for _ in range(warmup):
             trainer.train_step()
-        with FlopCounterMode(display=False) as counter:
+        with count_flops() as counter:
             trainer.train_step()
-        flops = counter.get_total_flops()
+        flops = counter.total
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
         times = []
@@ -142,6 +171,8 @@ def bench(registry: Registry, model: str, *, loss: str | None = None, dataset: s
               else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     return {
         "model": cfg.model, "loss": cfg.loss, "dataset": cfg.dataset, "device": str(dev),
+        "machine_kind": machine_kind(dev), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        **({"precision_auto": picked} if picked else {}),
         "processes": ctx.world_size, "threads_per_process": torch.get_num_threads(),
         "precision": cfg.precision, "compile": cfg.compile, "batch_size": cfg.batch_size,
         "n_critic": cfg.n_critic, "batches_per_step": per_step, "sample_shape": list(shape.sample_shape),

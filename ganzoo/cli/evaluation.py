@@ -79,14 +79,16 @@ def register_bench(app: typer.Typer, ctx) -> None:
     @app.command("bench")
     @handle_errors
     def bench_command(
-        models: List[str] = typer.Argument(None, help="models to time (default: dcgan)"),
+        models: List[str] = typer.Argument(None, help="models to time (default: dcgan; --all: every one)"),
         loss: Optional[str] = typer.Option(None, "--loss", "-l", help="loss (default: each model's)"),
         dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="dataset shape to use (default: mnist)"),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N"),
         batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="batch size (default: the model's)"),
         image_size: Optional[int] = typer.Option(None, "--image-size", help="image size"),
-        precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 or fp16"),
+        precision: str = typer.Option("fp32", "--precision", help="fp32, bf16, fp16 or auto (bf16 where native)"),
         compile_: bool = typer.Option(False, "--compile", help="torch.compile G and D"),
+        all_models: bool = typer.Option(False, "--all", help="every registered model, each on its default "
+                                        "dataset shape; a model that fails gets an error row"),
         steps: int = typer.Option(20, "--steps", help="timed steps (after the warm-up)"),
         warmup: int = typer.Option(3, "--warmup", help="untimed warm-up steps"),
         sets: List[str] = typer.Option([], "--set", help="any config key, e.g. --set arch.ngf=32"),
@@ -101,6 +103,8 @@ def register_bench(app: typer.Typer, ctx) -> None:
           ganzoo bench dcgan --image-size 64 --batch-size 64 --device cpu
 
           ganzoo bench dcgan sngan --precision bf16 --json
+
+          ganzoo bench --all --precision auto --device cpu
 
           ganzoo bench dcgan --nproc 2 --device cpu
         """
@@ -138,23 +142,56 @@ def register_bench(app: typer.Typer, ctx) -> None:
                               f"{r['speedup']:.2f}x", f"{100 * r['efficiency']:.0f}%")
             Console().print(table)
             return
-        rows = [bench(ctx.registry, m, loss=loss, dataset=dataset, device=device, batch_size=batch_size,
-                      image_size=image_size, precision=precision, compile=compile_, steps=steps,
-                      warmup=warmup, sets=sets) for m in (models or ["dcgan"])]
+        from ..errors import GanzooError
+
+        if all_models and models:
+            raise ConfigError("give model names or --all, not both")
+        names = ([entry.name for entry in ctx.registry.list("model")] if all_models else models or ["dcgan"])
+        rows, failed = [], []
+        progress = Console(stderr=True)
+        for i, name in enumerate(names):
+            if len(names) > 1 and not as_json:
+                progress.print(f"[{i + 1}/{len(names)}] {name}", highlight=False)
+            try:
+                rows.append(bench(ctx.registry, name, loss=loss, dataset=dataset, device=device,
+                                  batch_size=batch_size, image_size=image_size, precision=precision,
+                                  compile=compile_, steps=steps, warmup=warmup, sets=sets))
+            except GanzooError as exc:
+                if len(names) == 1:
+                    raise
+                rows.append({"model": name, "error": str(exc)})
+                failed.append(name)
         if os.environ.get("RANK", "0") != "0":  # under torchrun: rank 0 reports for the job
             return
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
-            return
-        table = Table(box=None)
-        for column in ("model", "loss", "shape", "batch", "precision", "img/s", "ms/step (p10-p90)",
-                       "memory MB", "GFLOP/step", "% of matmul peak"):
-            table.add_column(column)
-        for r in rows:
-            ms = r["ms_per_step"]
-            table.add_row(r["model"].split(":")[-1], r["loss"].split(":")[-1],
-                          "x".join(map(str, r["sample_shape"])), str(r["batch_size"]), r["precision"],
-                          f"{r['images_per_sec']:.1f}", f"{ms['median']:.0f} ({ms['p10']:.0f}-{ms['p90']:.0f})",
-                          f"{r['peak_memory_mb']:.0f}", f"{r['flops_per_step'] / 1e9:.2f}",
-                          f"{100 * r['peak_fraction']:.0f}%")
-        Console().print(table)
+        else:
+            _bench_table(rows)
+        if failed:
+            from . import fail
+
+            fail(f"{len(failed)} of {len(names)} models could not be benchmarked: {', '.join(failed)}", 1)
+
+
+def _bench_table(rows: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=None)
+    for column in ("model", "loss", "shape", "batch", "precision", "img/s", "ms/step (p10-p90)",
+                   "memory MB", "GFLOP/step", "% of matmul peak"):
+        table.add_column(column)
+    for r in rows:
+        if "error" in r:
+            continue
+        ms = r["ms_per_step"]
+        table.add_row(r["model"].split(":")[-1], r["loss"].split(":")[-1],
+                      "x".join(map(str, r["sample_shape"])), str(r["batch_size"]), r["precision"],
+                      f"{r['images_per_sec']:.1f}", f"{ms['median']:.0f} ({ms['p10']:.0f}-{ms['p90']:.0f})",
+                      f"{r['peak_memory_mb']:.0f}", f"{r['flops_per_step'] / 1e9:.2f}",
+                      f"{100 * r['peak_fraction']:.0f}%")
+    console = Console()
+    console.print(table)
+    for r in rows:
+        if "error" in r:
+            console.print(f"{r['model']}: not benchmarked: {r['error']}", highlight=False, soft_wrap=True)

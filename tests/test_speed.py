@@ -1,0 +1,252 @@
+"""Issue 14's machinery: --precision auto, the machine kind, a lean start-up (no torchvision on
+the training path: our own IDX reader and PNG grids, identical to torchvision's), threads, and
+`ganzoo bench --all`."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganzoo import hardware
+from ganzoo.errors import DataUnavailableError
+
+from .conftest import TINY
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+# --- what the processor can do -------------------------------------------------------------------
+
+@pytest.mark.parametrize("flags, expected, unit", [
+    ({"avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}, "bf16", "AMX-BF16"),
+    ({"avx2", "avx512f", "avx512_bf16"}, "bf16", "AVX512-BF16"),
+    ({"avx2", "fma"}, "fp32", None),
+    (set(), "fp32", None),
+])
+def test_auto_picks_bf16_only_where_the_cpu_has_native_bf16(monkeypatch, flags, expected, unit):
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset(flags))
+    assert hardware.cpu_bf16() == unit
+    picked, why = hardware.pick_precision(torch.device("cpu"))
+    assert picked == expected
+    assert (unit in why) if unit else ("no native bf16" in why)
+
+
+@pytest.mark.parametrize("capability, flags, kind", [
+    ("AVX512", {"avx512_bf16", "amx_bf16", "amx_tile"}, "avx512-amx"),
+    ("AVX512", {"avx512_bf16"}, "avx512-bf16"),
+    ("AVX512", set(), "avx512"),
+    ("AVX2", set(), "avx2"),
+])
+def test_machine_kind_names_the_bf16_units(monkeypatch, capability, flags, kind):
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    assert hardware.machine_kind() == kind
+
+
+def test_cpu_flags_agree_with_proc_cpuinfo():
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        pytest.skip("no /proc/cpuinfo")
+    line = next((ln for ln in cpuinfo.read_text().splitlines() if ln.startswith("flags")), None)
+    if line is None:
+        pytest.skip("no flags line")
+    listed = set(line.split(":", 1)[1].split())
+    for flag in ("avx2", "avx512f", "avx512_bf16", "amx_bf16"):
+        if flag in hardware.cpu_flags():
+            assert flag in listed or flag.replace("avx512f", "avx512_f") in listed
+
+
+def test_threads_follow_physical_cores_unless_omp_says_otherwise(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+        monkeypatch.setattr(hardware, "physical_cores", lambda: 1)
+        assert hardware.set_threads() == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        torch.set_num_threads(2)
+        assert hardware.set_threads() == 2  # left alone
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_physical_cores_counts_each_core_once(monkeypatch, tmp_path):
+    """Two CPUs that are hyper-threads of one core count once; a CPU without topology files
+    counts as its own core."""
+    import os
+
+    topology = {0: ("0", "0"), 1: ("0", "0"), 2: ("0", "1")}
+    real_path = Path
+
+    def fake_path(p):
+        text = str(p)
+        for cpu, (package, core) in topology.items():
+            base = f"/sys/devices/system/cpu/cpu{cpu}/topology"
+            if text == base:
+                folder = tmp_path / f"cpu{cpu}"
+                folder.mkdir(exist_ok=True)
+                (folder / "physical_package_id").write_text(package)
+                (folder / "core_id").write_text(core)
+                return folder
+        return real_path(tmp_path / "absent" / text.strip("/"))
+
+    monkeypatch.setattr(hardware, "Path", fake_path)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert hardware.physical_cores() == 3  # {0,1} share a core, 2 has its own, 3 has no topology
+
+
+# --- --precision auto ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("flags, expected", [({"avx512_bf16"}, "bf16"), ({"avx2"}, "fp32")])
+def test_train_with_precision_auto_says_and_records_what_it_picked(cli, data_dir, tmp_path, monkeypatch,
+                                                                    flags, expected):
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset(flags))
+    result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--precision", "auto", "--run-name", "a")
+    assert result.exit_code == 0, result.output
+    assert f"precision auto -> {expected}" in result.output
+    run = tmp_path / "runs" / "a"
+    assert json.loads((run / "config.json").read_text())["precision"] == expected
+    # resuming with auto on the same machine is the same setting, not a changed one
+    resumed = cli("train", "--resume", str(run), "--steps", "4", "--precision", "auto")
+    assert resumed.exit_code == 0, resumed.output
+    if expected == "bf16":  # on a CPU without native bf16, auto means fp32: a change, refused
+        monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx2"}))
+        refused = cli("train", "--resume", str(run), "--steps", "5", "--precision", "auto")
+        assert refused.exit_code != 0
+        assert "precision" in refused.output and "refusing to resume" in refused.output
+
+
+def test_auto_under_the_python_api_trains_like_the_precision_it_picks(manager, data_dir, tmp_path, monkeypatch):
+    """A Trainer given ``precision: auto`` resolves it (bf16 here) instead of silently running fp32."""
+    from ganzoo.bench import bench
+
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    row = bench(manager.registry, "dcgan", device="cpu", batch_size=4, image_size=16, precision="auto",
+                steps=1, warmup=0)
+    assert row["precision"] == "bf16" and "AVX512-BF16" in row["precision_auto"]
+
+
+# --- start-up: no torchvision on the training path ---------------------------------------------
+
+def test_training_imports_no_torchvision(data_dir, tmp_path):
+    """torchvision's import pulls in torch._dynamo's compiler stack (about 1.5 s here); a run
+    on MNIST files reads them and writes its grids without it."""
+    code = (
+        "import sys, ganzoo\n"
+        "from ganzoo.cli import main\n"
+        f"sys.argv = ['ganzoo', 'train', 'dcgan', '--data-dir', {str(data_dir)!r}, '--out', {str(tmp_path / 'r')!r},"
+        " '--steps', '2', '--batch-size', '8', '--set', 'arch.ngf=8', '--set', 'arch.ndf=8', '--device', 'cpu', '-q']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'torchvision')\n"
+        "assert not bad, bad[:5]\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"GANZOO_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert list((tmp_path / "r").glob("*/samples/step-0000002.png"))
+
+
+def test_idx_reader_matches_torchvision_and_refuses_damaged_files(data_dir):
+    import torchvision.datasets
+
+    from ganzoo.datasets.idx import _torchvision_idx, load_mnist
+
+    for split in ("train", "test"):
+        ours = load_mnist(data_dir, split)
+        theirs = _torchvision_idx(torchvision.datasets.MNIST, "MNIST", data_dir, split, 10)
+        assert torch.equal(ours.images, theirs.images) and torch.equal(ours.labels, theirs.labels)
+        assert ours.images.dtype == torch.uint8 and ours.labels.dtype == torch.int64
+    images = data_dir / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-5])  # truncated
+    with pytest.raises(DataUnavailableError, match="truncated or damaged"):
+        load_mnist(data_dir, "train")
+    images.write_bytes(b"\x00\x00\x0d\x03" + bytes(20))  # floats: not MNIST's unsigned bytes
+    with pytest.raises(DataUnavailableError, match="not an IDX file"):
+        load_mnist(data_dir, "train")
+
+
+@pytest.mark.parametrize("shape, nrow, normalize", [
+    ((10, 1, 28, 28), 4, True), ((64, 3, 16, 16), 8, True), ((1, 1, 8, 8), 8, True),
+    ((7, 3, 5, 5), 3, False), ((3, 9, 9), 8, False),
+])
+def test_grids_are_byte_identical_to_torchvision(shape, nrow, normalize):
+    import torchvision.utils
+
+    from ganzoo import previews
+
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(0)) * 2.4 - 1.2
+    if not normalize:
+        x = x.clamp(0, 1)
+    kwargs = {"normalize": True, "value_range": (-1, 1)} if normalize else {}
+    assert torch.equal(previews.make_grid(x, nrow=nrow, **kwargs), torchvision.utils.make_grid(x, nrow=nrow, **kwargs))
+    ours, theirs = io.BytesIO(), io.BytesIO()
+    previews.save_image(x, ours, nrow=nrow, format="PNG", **kwargs)
+    torchvision.utils.save_image(x, theirs, nrow=nrow, format="PNG", **kwargs)
+    assert ours.getvalue() == theirs.getvalue()
+
+
+# --- ganzoo bench --all ---------------------------------------------------------------------------
+
+def test_bench_all_times_every_registered_model(cli, manager):
+    result = cli("bench", "--all", "--device", "cpu", "--steps", "1", "--warmup", "0", "--batch-size", "4",
+                 "--image-size", "16", "--json")
+    rows = json.loads(result.stdout)
+    assert [r["model"].split(":")[-1] for r in rows] == [e.name for e in manager.registry.list("model")]
+    failed = [r for r in rows if "error" in r]
+    assert result.exit_code == (1 if failed else 0)
+    for r in rows:
+        if "error" not in r:
+            assert r["flops_per_step"] > 0 and 0 < r["peak_fraction"] and r["images_per_sec"] > 0
+            assert r["machine_kind"] == hardware.machine_kind()
+
+
+def test_bench_all_keeps_going_past_a_model_that_fails(cli, monkeypatch):
+    import ganzoo.bench
+    from ganzoo.errors import ConfigError
+
+    def fake(registry, model, **kwargs):
+        if model == "cgan":
+            raise ConfigError("cgan refuses this shape")
+        return {"model": model, "loss": "bce", "sample_shape": [1, 8, 8], "batch_size": 4, "precision": "fp32",
+                "images_per_sec": 1.0, "ms_per_step": {"median": 1, "p10": 1, "p90": 1}, "peak_memory_mb": 1,
+                "flops_per_step": 1e9, "peak_fraction": 0.5}
+
+    monkeypatch.setattr(ganzoo.bench, "bench", fake)
+    result = cli("bench", "--all")
+    assert result.exit_code == 1
+    assert "models could not be benchmarked: cgan" in result.output
+    assert "cgan refuses this shape" in result.output and "dcgan" in result.output
+    assert cli("bench", "dcgan", "--all").exit_code != 0  # names and --all: one or the other
+
+
+# --- FLOPs per step -------------------------------------------------------------------------------
+
+def test_flop_count_equals_torchs_counter_and_survives_gradient_penalties(manager):
+    """bench counts with torch's formulas but without FlopCounterMode's module hooks, which
+    break torch.autograd.grad: same total on a plain step, and WGAN-GP (double backward) works."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ganzoo.bench import bench, count_flops
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(8 * 14 * 14, 4))
+    x = torch.randn(5, 3, 16, 16)
+    with FlopCounterMode(display=False) as theirs:
+        net(x).square().sum().backward()
+    with count_flops() as ours:
+        net(x).square().sum().backward()
+    # conv forward 2*5*8*27*14*14, its weight gradient (no input gradient: x is a leaf without grad),
+    # linear forward and both of its gradients
+    conv, linear = 2 * 5 * 8 * 27 * 14 * 14, 2 * 5 * 8 * 14 * 14 * 4
+    assert ours.total == theirs.get_total_flops() == 2 * conv + 3 * linear
+    gp = bench(manager.registry, "wgan", loss="wgan-gp", device="cpu", batch_size=4, image_size=16, steps=1,
+               warmup=0, sets=["arch.ngf=8", "arch.ndf=8"])
+    plain = bench(manager.registry, "wgan", loss="wgan", device="cpu", batch_size=4, image_size=16, steps=1,
+                  warmup=0, sets=["arch.ngf=8", "arch.ndf=8"])
+    assert gp["flops_per_step"] > plain["flops_per_step"] > 0  # the penalty's double backward counts
