@@ -51,8 +51,8 @@ BATCH, SIZE = 64, 64
 
 
 def mnist_subset(data_dir: Path, n: int, out: Path) -> Path:
-    """The first ``n`` MNIST training images (and 64 test images) as unpacked IDX files in
-    ``out/MNIST/raw`` (torchvision's layout, which both loops read)."""
+    """The first ``n`` MNIST training images (and up to 64 test images, which torchvision's
+    reader insists on) as unpacked IDX files in ``out/MNIST/raw`` (both loops read them)."""
     from ganzoo.datasets.idx import read_idx
 
     src, raw = Path(data_dir) / "MNIST" / "raw", out / "MNIST" / "raw"
@@ -60,7 +60,7 @@ def mnist_subset(data_dir: Path, n: int, out: Path) -> Path:
     for prefix, count in (("train", n), ("t10k", 64)):
         images = read_idx(src / f"{prefix}-images-idx3-ubyte", 3)[:count]
         labels = read_idx(src / f"{prefix}-labels-idx1-ubyte", 1)[:count]
-        if len(images) < count:
+        if prefix == "train" and len(images) < count:
             raise SystemExit(f"only {len(images)} MNIST {prefix} images in {src}")
         for kind, tensor, magic in (("images-idx3", images, 0x0803), ("labels-idx1", labels, 0x0801)):
             header = magic.to_bytes(4, "big") + b"".join(s.to_bytes(4, "big") for s in tensor.shape)
