@@ -1,8 +1,14 @@
 """What this machine's processor can do fast: native bf16, its kind, its physical cores.
 
 ``--precision auto`` asks :func:`pick_precision`; the benchmarks name their result files
-after :func:`machine_kind`, so figures from an AMX Xeon, an AVX512-BF16 EPYC and an
-AVX2-only CPU never land in one file.
+after :func:`machine_kind`, so figures from an AMX Xeon, an AVX512-BF16 EPYC, an
+AVX512-BF16 Xeon without AMX and an AVX2-only CPU never land in one file.
+
+Native bf16 instructions do not make bf16 fast everywhere: an AMX Xeon runs bf16 matmuls
+about 6x fp32 and an AVX512-BF16 EPYC (Zen 4) about 2x, but on a Xeon whose AMX is hidden
+(as some virtual machines do) AVX512-BF16's dot products do not outrun fp32 FMAs: bf16
+matmuls and convolutions measured about half the fp32 rate there. So ``auto`` measures
+(:func:`bf16_speedup`) before it picks bf16.
 """
 
 from __future__ import annotations
@@ -45,10 +51,46 @@ def cpu_bf16() -> str | None:
     return None
 
 
+def cpu_vendor() -> str | None:
+    """"intel", "amd" or None, from /proc/cpuinfo's ``vendor_id``."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("vendor_id"):
+                vendor = line.split(":", 1)[1].strip()
+                return {"GenuineIntel": "intel", "AuthenticAMD": "amd"}.get(vendor, vendor.lower() or None)
+    except OSError:
+        pass
+    return None
+
+
+BF16_WORTH_IT = 1.2  # auto picks bf16 on a CPU only where bf16 matmuls run at least this much faster
+
+
+@functools.lru_cache(maxsize=1)
+def bf16_speedup(size: int = 768, repeats: int = 3) -> float:
+    """How many times faster a ``size``-square bf16 matmul runs than an fp32 one on this CPU
+    (best of ``repeats`` each, after one warm-up; about 0.1 s in all). Measured once per
+    process."""
+    import time
+
+    best = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a = torch.randn(size, size).to(dtype)
+        b = torch.randn(size, size).to(dtype)
+        a @ b
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - start)
+        best[dtype] = min(times)
+    return best[torch.float32] / max(best[torch.bfloat16], 1e-9)
+
+
 def pick_precision(device: torch.device) -> tuple[str, str]:
-    """What ``--precision auto`` means on ``device``: ``(precision, why)``. bf16 where the
-    hardware computes it natively (CUDA GPUs with bf16 support, CPUs with AMX-BF16 or
-    AVX512-BF16), else fp32."""
+    """What ``--precision auto`` means on ``device``: ``(precision, why)``. bf16 on CUDA GPUs
+    that support it, and on CPUs with native bf16 (AMX-BF16 or AVX512-BF16) where bf16
+    matmuls measure at least :data:`BF16_WORTH_IT` times faster than fp32; else fp32."""
     if device.type == "cuda":
         if torch.cuda.is_bf16_supported():
             return "bf16", f"{torch.cuda.get_device_name(device)} supports bf16"
@@ -56,15 +98,20 @@ def pick_precision(device: torch.device) -> tuple[str, str]:
     if device.type == "cpu":
         native = cpu_bf16()
         if native:
-            return "bf16", f"the CPU has native bf16 ({native})"
+            speedup = bf16_speedup()
+            if speedup >= BF16_WORTH_IT:
+                return "bf16", f"the CPU has native bf16 ({native}); bf16 matmuls run {speedup:.1f}x fp32 here"
+            return "fp32", (f"the CPU has {native} but bf16 matmuls run only {speedup:.1f}x fp32 here "
+                            f"(no AMX), so fp32 is faster")
         return "fp32", "the CPU has no native bf16 (no AMX-BF16 or AVX512-BF16; bf16 would be emulated)"
     return "fp32", f"no bf16 policy for device type {device.type!r}"
 
 
 def machine_kind(device: torch.device | None = None) -> str:
     """A short name for the kind of machine figures were measured on: ``avx512-amx``,
-    ``avx512-bf16``, ``avx512``, ``avx2``, ... (torch's CPU capability plus the bf16 units),
-    or the GPU's name, e.g. ``cuda-nvidia-h200``."""
+    ``avx512-bf16-amd``, ``avx512-bf16-intel``, ``avx512``, ``avx2``, ... (torch's CPU
+    capability plus the bf16 units, and the vendor where AVX512-BF16 alone behaves so
+    differently: 2x fp32 on AMD, 0.5x on Intel), or the GPU's name, e.g. ``cuda-nvidia-h200``."""
     if device is not None and device.type == "cuda":
         name = torch.cuda.get_device_name(device).lower()
         return "cuda-" + "".join(c if c.isalnum() else "-" for c in name).strip("-")
@@ -74,6 +121,9 @@ def machine_kind(device: torch.device | None = None) -> str:
         kind += "-amx"
     elif native == "AVX512-BF16" and kind.startswith("avx512"):
         kind += "-bf16"
+        vendor = cpu_vendor()
+        if vendor:
+            kind += "-" + "".join(c for c in vendor if c.isalnum())
     return kind
 
 

@@ -170,7 +170,8 @@ def train(cfg: RunConfig, registry: Registry, reporter: Reporter | None = None,
     dist_ctx = distributed.from_environment()
     device = distributed.setup(dist_ctx, resolve_device(cfg.device))
     set_threads()
-    cfg, picked = resolve_precision(cfg, device)
+    # auto may measure the CPU: rank 0 decides for every process, so they all train alike
+    cfg, picked = distributed.from_main(dist_ctx, lambda: resolve_precision(cfg, device))
     try:
         return _train(cfg, registry, reporter, resume_from, dist_ctx, device, picked)
     finally:

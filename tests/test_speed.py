@@ -23,28 +23,45 @@ REPO = Path(__file__).resolve().parent.parent
 
 # --- what the processor can do -------------------------------------------------------------------
 
-@pytest.mark.parametrize("flags, expected, unit", [
-    ({"avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}, "bf16", "AMX-BF16"),
-    ({"avx2", "avx512f", "avx512_bf16"}, "bf16", "AVX512-BF16"),
-    ({"avx2", "fma"}, "fp32", None),
-    (set(), "fp32", None),
+@pytest.mark.parametrize("flags, speedup, expected, unit", [
+    ({"avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}, 6.0, "bf16", "AMX-BF16"),
+    ({"avx2", "avx512f", "avx512_bf16"}, 2.1, "bf16", "AVX512-BF16"),   # an EPYC (Zen 4)
+    ({"avx2", "avx512f", "avx512_bf16"}, 0.5, "fp32", "AVX512-BF16"),   # a Xeon with AMX hidden
+    ({"avx2", "fma"}, None, "fp32", None),
+    (set(), None, "fp32", None),
 ])
-def test_auto_picks_bf16_only_where_the_cpu_has_native_bf16(monkeypatch, flags, expected, unit):
+def test_auto_picks_bf16_only_where_the_cpu_has_native_bf16_that_is_faster(monkeypatch, flags, speedup, expected,
+                                                                           unit):
     monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset(flags))
+    probed = []
+    monkeypatch.setattr(hardware, "bf16_speedup", lambda: probed.append(1) or speedup)
     assert hardware.cpu_bf16() == unit
     picked, why = hardware.pick_precision(torch.device("cpu"))
     assert picked == expected
-    assert (unit in why) if unit else ("no native bf16" in why)
+    assert (unit in why and f"{speedup:.1f}x fp32" in why) if unit else ("no native bf16" in why)
+    assert bool(probed) == bool(unit)  # emulated bf16 is never worth measuring
 
 
-@pytest.mark.parametrize("capability, flags, kind", [
-    ("AVX512", {"avx512_bf16", "amx_bf16", "amx_tile"}, "avx512-amx"),
-    ("AVX512", {"avx512_bf16"}, "avx512-bf16"),
-    ("AVX512", set(), "avx512"),
-    ("AVX2", set(), "avx2"),
+def test_bf16_speedup_measures_this_cpu():
+    hardware.bf16_speedup.cache_clear()
+    speedup = hardware.bf16_speedup(size=128, repeats=2)
+    assert 0.01 < speedup < 100
+    if hardware.cpu_bf16() is None:
+        assert speedup < hardware.BF16_WORTH_IT  # emulated bf16 is slower than fp32
+    hardware.bf16_speedup.cache_clear()
+
+
+@pytest.mark.parametrize("capability, flags, vendor, kind", [
+    ("AVX512", {"avx512_bf16", "amx_bf16", "amx_tile"}, "intel", "avx512-amx"),
+    ("AVX512", {"avx512_bf16"}, "amd", "avx512-bf16-amd"),
+    ("AVX512", {"avx512_bf16"}, "intel", "avx512-bf16-intel"),
+    ("AVX512", {"avx512_bf16"}, None, "avx512-bf16"),
+    ("AVX512", set(), "intel", "avx512"),
+    ("AVX2", set(), "amd", "avx2"),
 ])
-def test_machine_kind_names_the_bf16_units(monkeypatch, capability, flags, kind):
+def test_machine_kind_names_the_bf16_units(monkeypatch, capability, flags, vendor, kind):
     monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(hardware, "cpu_vendor", lambda: vendor)
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
     assert hardware.machine_kind() == kind
 
@@ -107,6 +124,7 @@ def test_physical_cores_counts_each_core_once(monkeypatch, tmp_path):
 def test_train_with_precision_auto_says_and_records_what_it_picked(cli, data_dir, tmp_path, monkeypatch,
                                                                     flags, expected):
     monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset(flags))
+    monkeypatch.setattr(hardware, "bf16_speedup", lambda: 2.0)
     result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--precision", "auto", "--run-name", "a")
     assert result.exit_code == 0, result.output
     assert f"precision auto -> {expected}" in result.output
@@ -127,6 +145,7 @@ def test_auto_under_the_python_api_trains_like_the_precision_it_picks(manager, d
     from ganzoo.bench import bench
 
     monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    monkeypatch.setattr(hardware, "bf16_speedup", lambda: 2.0)
     row = bench(manager.registry, "dcgan", device="cpu", batch_size=4, image_size=16, precision="auto",
                 steps=1, warmup=0)
     assert row["precision"] == "bf16" and "AVX512-BF16" in row["precision_auto"]
@@ -250,3 +269,24 @@ def test_flop_count_equals_torchs_counter_and_survives_gradient_penalties(manage
     plain = bench(manager.registry, "wgan", loss="wgan", device="cpu", batch_size=4, image_size=16, steps=1,
                   warmup=0, sets=["arch.ngf=8", "arch.ndf=8"])
     assert gp["flops_per_step"] > plain["flops_per_step"] > 0  # the penalty's double backward counts
+
+
+def test_speed_benchmark_feeds_both_loops_the_same_mnist_subset(data_dir, tmp_path):
+    """benchmarks/dcgan_speed.py writes the first N training images as unpacked IDX files that
+    torchvision's MNIST (the example's reader) and ganzoo both read, identically."""
+    import importlib.util
+
+    import torchvision.datasets
+
+    from ganzoo.datasets.idx import load_mnist
+
+    spec = importlib.util.spec_from_file_location("dcgan_speed", REPO / "benchmarks" / "dcgan_speed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    subset = module.mnist_subset(data_dir, 32, tmp_path / "subset")
+    theirs = torchvision.datasets.MNIST(root=str(subset), train=True, download=False)
+    ours, full = load_mnist(subset, "train"), load_mnist(data_dir, "train")
+    assert len(theirs) == len(ours) == 32
+    assert torch.equal(theirs.data.unsqueeze(1), ours.images) and torch.equal(ours.images, full.images[:32])
+    assert torch.equal(theirs.targets, ours.labels) and torch.equal(ours.labels, full.labels[:32])
+    assert not (data_dir / "MNIST" / "raw" / "subset").exists()  # nothing written beside the data
