@@ -85,7 +85,7 @@ def register_bench(app: typer.Typer, ctx) -> None:
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N"),
         batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="batch size (default: the model's)"),
         image_size: Optional[int] = typer.Option(None, "--image-size", help="image size"),
-        precision: str = typer.Option("fp32", "--precision", help="fp32, bf16, fp16 or auto (bf16 where native)"),
+        precision: str = typer.Option("fp32", "--precision", help="fp32, bf16, fp16 or auto (bf16 where native and faster)"),
         compile_: bool = typer.Option(False, "--compile", help="torch.compile G and D"),
         all_models: bool = typer.Option(False, "--all", help="every registered model, each on its default "
                                         "dataset shape; a model that fails gets an error row"),

@@ -30,7 +30,7 @@ def register(app: typer.Typer, ctx) -> None:
         device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps"),
         seed: Optional[int] = typer.Option(None, "--seed", help="random seed (weights, latents, data order)"),
         precision: Optional[str] = typer.Option(None, "--precision", help="fp32 (default), bf16, fp16, or auto "
-                                                "(bf16 where the CPU or GPU computes it natively; says which)"),
+                                                "(bf16 where the CPU or GPU computes it natively and faster; says which)"),
         compile_: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile G and D"),
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="dataset folder "
                                                 "(default: $GANZOO_DATA_DIR, else ~/.cache/ganzoo/data)"),
