@@ -145,10 +145,12 @@ def physical_cores() -> int:
 
 
 def set_threads() -> int:
-    """Intra-op threads = physical cores, unless ``OMP_NUM_THREADS`` (or MKL's) says
-    otherwise (as ``ganzoo train --nproc`` does for each process); returns the count in use."""
+    """At most one intra-op thread per physical core: lowers torch's count where it is higher
+    (hyper-threads, a CPU quota), never raises one the process chose itself with
+    ``torch.set_num_threads`` and leaves it alone where ``OMP_NUM_THREADS`` (or MKL's) is set
+    (as ``ganzoo train --nproc`` does for each process); returns the count in use."""
     if "OMP_NUM_THREADS" not in os.environ and "MKL_NUM_THREADS" not in os.environ:
         wanted = physical_cores()
-        if torch.get_num_threads() != wanted:
+        if torch.get_num_threads() > wanted:
             torch.set_num_threads(wanted)
     return torch.get_num_threads()

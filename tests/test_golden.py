@@ -7,7 +7,10 @@ recorded with the core as it was before networks became a named set (commit 3fed
 so this test proves the redesign changed no number on the classic path.
 
 Float results depend on the CPU's kernels, so an entry is keyed by the torch version and
-the CPU capability; on a machine kind without an entry the test is skipped and says so.
+the machine kind (``ganzoo.hardware.machine_kind``); on a machine kind without an entry the
+test is skipped and says so. The avx512-amx entry was recorded on a Sapphire Rapids Xeon at
+3fedbdb; the avx512-bf16-intel one at 3fedbdb too (a worktree of that commit, on a Xeon with
+AMX hidden), and the two are identical.
 Record one (only with code known to be right) with::
 
     GANZOO_RECORD_GOLDEN=1 .venv/bin/python -m pytest tests/test_golden.py
@@ -48,7 +51,9 @@ RUNS = {
 
 
 def machine_key() -> str:
-    return f"torch {torch.__version__} | {torch.backends.cpu.get_cpu_capability()} | 1 thread"
+    from ganzoo.hardware import machine_kind
+
+    return f"torch {torch.__version__} | {machine_kind()} | 1 thread"
 
 
 def tensor_digest(tensor: torch.Tensor) -> str:

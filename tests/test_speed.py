@@ -79,16 +79,20 @@ def test_cpu_flags_agree_with_proc_cpuinfo():
             assert flag in listed or flag.replace("avx512f", "avx512_f") in listed
 
 
-def test_threads_follow_physical_cores_unless_omp_says_otherwise(monkeypatch):
+def test_threads_at_most_one_per_physical_core_never_raised_and_omp_respected(monkeypatch):
     before = torch.get_num_threads()
     try:
         monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
         monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
         monkeypatch.setattr(hardware, "physical_cores", lambda: 1)
-        assert hardware.set_threads() == 1
-        monkeypatch.setenv("OMP_NUM_THREADS", "2")
         torch.set_num_threads(2)
-        assert hardware.set_threads() == 2  # left alone
+        assert hardware.set_threads() == 1  # two threads on one core: lowered
+        monkeypatch.setattr(hardware, "physical_cores", lambda: 4)
+        assert hardware.set_threads() == 1  # the process's own lower count: not raised
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")
+        monkeypatch.setattr(hardware, "physical_cores", lambda: 1)
+        torch.set_num_threads(2)
+        assert hardware.set_threads() == 2  # OMP_NUM_THREADS: left alone
     finally:
         torch.set_num_threads(before)
 
