@@ -101,8 +101,9 @@ def pick_precision(device: torch.device) -> tuple[str, str]:
             speedup = bf16_speedup()
             if speedup >= BF16_WORTH_IT:
                 return "bf16", f"the CPU has native bf16 ({native}); bf16 matmuls run {speedup:.1f}x fp32 here"
-            return "fp32", (f"the CPU has {native} but bf16 matmuls run only {speedup:.1f}x fp32 here "
-                            f"(no AMX), so fp32 is faster")
+            without = " (no AMX)" if native == "AVX512-BF16" else ""
+            return "fp32", (f"the CPU has {native} but bf16 matmuls run only {speedup:.1f}x fp32 "
+                            f"here{without}, so fp32 is faster")
         return "fp32", "the CPU has no native bf16 (no AMX-BF16 or AVX512-BF16; bf16 would be emulated)"
     return "fp32", f"no bf16 policy for device type {device.type!r}"
 
