@@ -194,6 +194,7 @@ def test_lean_optimizers_step_and_save_like_torchs_bit_for_bit(name, options):
     from ganzoo.training.state import lean_optimizer
 
     stock_cls = getattr(torch.optim, name)
+    stock_cls([torch.zeros(1, requires_grad=True)], lr=0.1)  # torch hooks the class's step on first use
     lean_cls = lean_optimizer(stock_cls)
     assert lean_cls is not stock_cls and issubclass(lean_cls, stock_cls)
 

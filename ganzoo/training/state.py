@@ -40,10 +40,14 @@ def without_dynamo_import(cls: type[torch.optim.Optimizer]) -> type[torch.optim.
     checkpoints are those of ``cls``, bit for bit. Where torch's methods are not wrapped as
     expected (another torch version), ``cls`` itself is returned.
     """
+    import inspect
+
     base = torch.optim.Optimizer
-    unwrapped = {name: getattr(getattr(base, name), "__wrapped__", None) for name in _OPTIMIZER_METHODS}
-    raw_step = getattr(cls.step, "__wrapped__", None)
-    if raw_step is None or None in unwrapped.values():
+    wrapped = {name: getattr(base, name) for name in _OPTIMIZER_METHODS}
+    unwrapped = {name: inspect.unwrap(method) for name, method in wrapped.items()}
+    # innermost: torch's profiling hook may already wrap a class's step (once an instance exists)
+    raw_step = inspect.unwrap(cls.step)
+    if raw_step is cls.step or any(unwrapped[name] is wrapped[name] for name in wrapped):
         return cls
 
     def step(self, closure=None):
