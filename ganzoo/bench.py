@@ -29,7 +29,7 @@ from .components import resolve_device, resolve_precision
 from .config import resolve_config
 from .data import KIND_OF_NAME, InMemoryBatches, ItemData, PointData, shape_of
 from .errors import ConfigError
-from .hardware import machine_kind, set_threads
+from .hardware import machine_kind, matmul_rate, set_threads
 from .registry import Registry
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -51,18 +51,7 @@ def matmul_peak(device: torch.device, precision: str = "fp32", sizes: tuple[int,
     device = torch.device(device)
     if sizes is None:
         sizes = (4096, 8192) if device.type == "cuda" else (1024, 2048)
-    best_rate = 0.0
-    for size in sizes:
-        a = torch.randn(size, size, device=device).to(dtype)
-        b = torch.randn(size, size, device=device).to(dtype)
-        a @ b  # warm-up
-        for _ in range(repeats):
-            _sync(device)
-            started = time.perf_counter()
-            a @ b
-            _sync(device)
-            best_rate = max(best_rate, 2 * size ** 3 / (time.perf_counter() - started))
-    return best_rate
+    return max(matmul_rate(device, dtype, size, repeats) for size in sizes)
 
 
 def count_flops():

@@ -66,25 +66,33 @@ def cpu_vendor() -> str | None:
 BF16_WORTH_IT = 1.2  # auto picks bf16 on a CPU only where bf16 matmuls run at least this much faster
 
 
+def matmul_rate(device: torch.device, dtype: torch.dtype, size: int, repeats: int) -> float:
+    """The best FLOP/s of ``repeats`` ``size``-square matrix multiplies in ``dtype`` on
+    ``device``, after one warm-up (the timing behind ``ganzoo.bench.matmul_peak`` and
+    :func:`bf16_speedup`)."""
+    import time
+
+    a = torch.randn(size, size, device=device).to(dtype)
+    b = torch.randn(size, size, device=device).to(dtype)
+    a @ b  # warm-up
+    best = 0.0
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        started = time.perf_counter()
+        a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = max(best, 2 * size ** 3 / max(time.perf_counter() - started, 1e-9))
+    return best
+
+
 @functools.lru_cache(maxsize=1)
 def bf16_speedup(size: int = 768, repeats: int = 3) -> float:
     """How many times faster a ``size``-square bf16 matmul runs than an fp32 one on this CPU
-    (best of ``repeats`` each, after one warm-up; about 0.1 s in all). Measured once per
-    process."""
-    import time
-
-    best = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        a = torch.randn(size, size).to(dtype)
-        b = torch.randn(size, size).to(dtype)
-        a @ b
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            a @ b
-            times.append(time.perf_counter() - start)
-        best[dtype] = min(times)
-    return best[torch.float32] / max(best[torch.bfloat16], 1e-9)
+    (best of ``repeats`` each; about 0.1 s in all). Measured once per process."""
+    cpu = torch.device("cpu")
+    return matmul_rate(cpu, torch.bfloat16, size, repeats) / matmul_rate(cpu, torch.float32, size, repeats)
 
 
 def pick_precision(device: torch.device) -> tuple[str, str]:
