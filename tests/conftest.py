@@ -16,8 +16,13 @@ import ganzoo_plugins.cgan
 import ganzoo_plugins.cyclegan
 import ganzoo_plugins.dcgan
 import ganzoo_plugins.gan
+import ganzoo_plugins.inpainting
 import ganzoo_plugins.pix2pix
+import ganzoo_plugins.progan
 import ganzoo_plugins.sngan
+import ganzoo_plugins.srgan
+import ganzoo_plugins.stargan
+import ganzoo_plugins.vqgan
 import ganzoo_plugins.wgan
 from ganzoo.cli import create_app
 from ganzoo.plugins import PluginManager, set_plugin_manager
@@ -62,7 +67,9 @@ BUILTIN_PLUGINS = {"core": ganzoo.builtins, "dcgan": ganzoo_plugins.dcgan, "gan"
                    "cgan": ganzoo_plugins.cgan, "acgan": ganzoo_plugins.acgan,
                    "wgan": ganzoo_plugins.wgan, "sngan": ganzoo_plugins.sngan,
                    "pix2pix": ganzoo_plugins.pix2pix, "cyclegan": ganzoo_plugins.cyclegan,
-                   "bigan": ganzoo_plugins.bigan}
+                   "bigan": ganzoo_plugins.bigan, "stargan": ganzoo_plugins.stargan,
+                   "srgan": ganzoo_plugins.srgan, "inpainting": ganzoo_plugins.inpainting,
+                   "progan": ganzoo_plugins.progan, "vqgan": ganzoo_plugins.vqgan}
 """What pyproject.toml registers through entry points (test_cli checks that the two agree)."""
 
 

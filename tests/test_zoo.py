@@ -22,6 +22,9 @@ LOSSES = [e.name for e in _catalog.registry.list("losses")]
 EXPECTED_REFUSALS: set[tuple[str, str]] = set()
 """(model, loss) pairs refused before training; today every pair trains."""
 SMALL_ARCH = {"ngf": 8, "ndf": 8, "latent_dim": 8, "hidden": 32, "embed_dim": 8, "n_blocks": 1}
+SWEEP_ALGO = {"vqgan": {"disc_start": 0}}
+"""Algorithm options the sweep sets per model: VQ-GAN's discriminator starts after a set step
+(the paper's), and two steps must train it too."""
 
 
 def small_arch(model: str) -> dict:
@@ -56,7 +59,8 @@ def test_every_model_trains_with_every_loss(manager, data_dir, tmp_path, model, 
     dataset = None if spec.default_dataset else ("mnist" if "image" in spec.data_kinds else "toy-ring")
     try:
         cfg = resolve_config(registry, model, loss=loss, dataset=dataset, flags={
-            "batch_size": 8, "device": "cpu", "arch": small_arch(model), "data_dir": str(data_dir)})
+            "batch_size": 8, "device": "cpu", "arch": small_arch(model), "data_dir": str(data_dir),
+            **({"algo": SWEEP_ALGO[model]} if model in SWEEP_ALGO else {})})
         data = load_dataset(registry, cfg.dataset, cfg.data_dir)
         shape = shape_of(data, cfg.image_size)
         check_model_fits(spec, shape)
