@@ -267,12 +267,21 @@ class ModelHandle:
         return apply_in_chunks(translator, x, *extra, batch_size=batch_size)
 
     @torch.no_grad()
+    def translation_rows(self, images: torch.Tensor, net: str | None = None, domain=None) -> list[torch.Tensor]:
+        """The translations of ``images``: one tensor, or one per target domain for a
+        multi-domain translator given no ``domain`` (StarGAN's rows)."""
+        _, translator = self._translator(net)
+        if translator.num_domains and domain is None:
+            return [self.translate(images, net=net, domain=d) for d in range(translator.num_domains)]
+        return [self.translate(images, net=net, domain=domain)]
+
+    @torch.no_grad()
     def translation_grid(self, images: torch.Tensor, targets: torch.Tensor | None = None,
                          net: str | None = None) -> tuple[torch.Tensor, int]:
         """Rows of inputs, their translations and (if given) targets, 8 examples per row."""
         name, translator = self._translator(net)
         x = self._as_input(images, translator.in_shape)
-        parts = [x, self.translate(x, net=name)]
+        parts = [x, *self.translation_rows(x, net=name)]
         if targets is not None:
             parts.append(self._as_input(targets, translator.out_shape))
         return stack_rows(*parts, per_row=TRANSLATIONS_PER_ROW)
@@ -355,7 +364,7 @@ def dataset_examples(handle: ModelHandle, n: int, registry: Registry, data_dir: 
     if field not in data.fields:
         raise ConfigError(f"{cfg.dataset} has no {field!r} field for {name}; pass --input")
     stream = next(i for i, s in enumerate(data.streams) if field in s)
-    paired = target in data.fields and target in data.streams[stream]
+    paired = target != field and target in data.fields and target in data.streams[stream]
     return data.fields[field][:n], (data.fields[target][:n] if paired else None)
 
 
@@ -367,13 +376,18 @@ def save_images(handle: ModelHandle, path: Path, inputs: torch.Tensor, targets: 
     path = Path(path)
     if handle.can_translate:
         name, translator = handle._translator(net)
+        if translator.num_domains and domain is not None and not 0 <= int(domain) < translator.num_domains:
+            raise ConfigError(f"unknown domain {domain}: {name} translates to domains 0..{translator.num_domains - 1}")
         if path.suffix.lower() == ".npz":
+            if translator.num_domains and domain is None:
+                raise ConfigError(f"{name} translates to {translator.num_domains} domains: pass --domain K "
+                                  f"for an .npz (a PNG without --domain shows every domain)")
             outputs = handle.translate(inputs, net=name, domain=domain)
             write_npz(path, {"images": to_uint8(outputs),
                              "inputs": to_uint8(handle._as_input(inputs, translator.in_shape))})
         else:
             x = handle._as_input(inputs, translator.in_shape)
-            rows = [x, handle.translate(x, net=name, domain=domain)]
+            rows = [x, *handle.translation_rows(x, net=name, domain=domain)]
             if targets is not None:
                 rows.append(handle._as_input(targets, translator.out_shape))
             images, per_row = stack_rows(*rows, per_row=TRANSLATIONS_PER_ROW)

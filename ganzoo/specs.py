@@ -36,8 +36,10 @@ FIELD_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 DATA_KINDS = ("image", "points", "audio", "video", "tokens")
 """Kinds of the primary data field a model can train on."""
 
-TASKS = ("unconditional", "conditional", "image-to-image", "encoder", "multi-domain")
-"""What a model does, as ``ganzoo list`` and the README's zoo table show it."""
+TASKS = ("unconditional", "conditional", "image-to-image", "encoder", "multi-domain", "super-resolution",
+         "inpainting", "autoencoder")
+"""What a model does, as ``ganzoo list`` and the README's zoo table show it (``autoencoder``: an image
+to its own reconstruction, e.g. VQ-GAN's first stage)."""
 
 
 def resolve_ref(ref: str | Callable[..., Any]) -> Callable[..., Any]:

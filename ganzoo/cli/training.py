@@ -131,6 +131,8 @@ def register(app: typer.Typer, ctx) -> None:
                                               "or reconstruct (default: the run's test split)"),
         net: Optional[str] = typer.Option(None, "--net", help="which translator, for models with several "
                                           "(e.g. g_ba for CycleGAN's B -> A)"),
+        domain: Optional[int] = typer.Option(None, "--domain", help="multi-domain models (StarGAN): translate "
+                                             "to domain K only (default: one row per domain)"),
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="where the run's dataset is, for "
                                                 "translating its test split (default: the run's)"),
         device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N"),
@@ -158,6 +160,8 @@ def register(app: typer.Typer, ctx) -> None:
           ganzoo sample runs/pix2pix-mnist-edges-20261201-120000 -n 32 --out translated.png
 
           ganzoo sample runs/cyclegan-mnist-inverted-20261201-120000 --input my_digits/ --net g_ab --out mine.png
+
+          ganzoo sample runs/stargan-mnist-domains-20261202-120000 --input my_digits/ --domain 1 --out inverted.png
         """
         from ..config import MAX_SEED
         from ..errors import ConfigError
@@ -185,6 +189,8 @@ def register(app: typer.Typer, ctx) -> None:
         if input_ is not None and not input_.exists():
             raise ConfigError(f"--input {input_} does not exist")
         handle = load(run, device=device, registry=ctx.registry, ema=not raw)
+        if domain is not None and not any(t.num_domains for t in handle.translators.values()):
+            raise ConfigError("--domain applies to multi-domain translators (StarGAN); this model has none")
         if handle.can_translate or (input_ is not None):
             if interpolate is not None or label is not None:
                 raise ConfigError("--interpolate and --label apply to generators; this model "
@@ -199,7 +205,7 @@ def register(app: typer.Typer, ctx) -> None:
                 inputs = read_images(input_, size=size)[:n]
             else:
                 inputs, targets = dataset_examples(handle, n, ctx.registry, data_dir=data_dir, net=net)
-            what = save_images(handle, out, inputs, targets, net=net)
+            what = save_images(handle, out, inputs, targets, net=net, domain=domain)
         elif interpolate is not None:
             if handle.is_points:
                 raise ConfigError("--interpolate needs an image model")

@@ -100,11 +100,18 @@ class Previews:
             if inputs is None:
                 continue
             with evaluating():
-                outputs = translator(inputs)
+                if translator.num_domains:  # multi-domain (StarGAN): one row per target domain
+                    outputs = [translator(inputs, torch.full((len(inputs),), d, dtype=torch.long,
+                                                             device=inputs.device))
+                               for d in range(translator.num_domains)]
+                else:
+                    outputs = [translator(inputs)]
             target = examples.get(translator.output_field)
-            paired = (target is not None and self.batches.stream_of(translator.output_field)
+            # a reconstruction (output field = input field) would show its input twice
+            paired = (target is not None and translator.output_field != translator.input_field
+                      and self.batches.stream_of(translator.output_field)
                       == self.batches.stream_of(translator.input_field))
-            blocks.append(stack_rows(inputs, outputs, *((target,) if paired else ()))[0])
+            blocks.append(stack_rows(inputs, *outputs, *((target,) if paired else ()))[0])
         if not blocks:
             return samples, self.grid_nrow, False
         if samples is not None:  # samples first, in rows of 8 like the blocks below them
