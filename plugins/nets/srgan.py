@@ -1,0 +1,391 @@
+"""SRGAN networks and training step (Ledig et al. 2017, arXiv:1609.04802), scaled to 28 px.
+
+**Generator** (:class:`SRResNet`, a :class:`ganzoo.networks.Translator` from the ``image``
+field, low resolution, to the ``target`` field, high resolution): a 9x9 conv and PReLU;
+``n_blocks`` residual blocks (3x3 conv, BN, PReLU, 3x3 conv, BN, plus the block's input);
+a 3x3 conv and BN added to the output of the first conv (the global skip); sub-pixel
+upsampling, one ``conv 3x3 -> PixelShuffle(p) -> PReLU`` per prime factor ``p`` of the scale
+(4 = 2 x 2, the paper's two x2 stages; an odd scale such as 7 is one PixelShuffle(7)); a 9x9
+conv to the output channels and tanh (the images are in [-1, 1]).
+
+**Discriminator** (:class:`VGGDiscriminator`): the paper's VGG-style D: 3x3 conv blocks in
+pairs (stride 1, then stride 2) of ndf, 2 ndf, 4 ndf, 8 ndf channels (64-128-256-512 in the
+paper), BN (not on the first conv) and LeakyReLU 0.2; then dense ``hidden`` (1024),
+LeakyReLU 0.2, dense 1: one logit per image. The paper's four stages take 96 px to 6x6; at
+28 px three stages (28-14-7-4) keep a 4x4 map (``arch.d_stages``).
+
+**Training step** (:class:`SRGAN`): one discriminator update on ``HR`` real vs ``G(LR)`` fake
+with the run's adversarial loss (``bce``, the paper's, by default) and its ``gp``/``r1``
+penalties; then one generator update on ``mse_weight * MSE(G(LR), HR) + feature_weight *
+MSE(phi(G(LR)), phi(HR)) + adv_weight * adversarial``, ``phi`` an activation of the frozen
+MNIST classifier (the VGG54 analogue; off by default). ``adv_weight=0`` is SRResNet.
+
+**Scale**: :func:`resolve_scale` decides the input size from the data and ``arch.scale``;
+when the data's own input is not at that size, :func:`low_resolution` re-derives it inside
+the step (bicubic, antialiased downsampling).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganzoo.algorithms import Algorithm, clip_weights, grad_norm_stats, penalties
+from ganzoo.data import DataShape
+from ganzoo.errors import ConfigError
+from ganzoo.losses import discriminator_term, generator_term
+from ganzoo.networks import Discriminator, Networks, Translator
+
+DEFAULT_SCALE = 4
+"""The paper's factor, used when input and target are one size and arch.scale is null."""
+
+PAPER_STAGES = 4
+"""The paper's discriminator: 4 (stride 1, stride 2) pairs, 64-128-256-512 channels."""
+
+MIN_D_MAP = 4
+"""The smallest map the discriminator's stages leave (at 28 px: 28-14-7-4)."""
+
+
+def prime_factors(n: int) -> list[int]:
+    """``n``'s prime factors, smallest first: the sub-pixel upsampling stages.
+
+    Example:
+        >>> prime_factors(4), prime_factors(6), prime_factors(7)
+        ([2, 2], [2, 3], [7])
+    """
+    factors, p = [], 2
+    while n > 1:
+        while n % p == 0:
+            factors.append(p)
+            n //= p
+        p += 1
+    return factors
+
+
+def resolve_scale(image: tuple[int, ...], target: tuple[int, ...] | None,
+                  scale: int | None) -> tuple[int, str | None, tuple[int, int, int], tuple[int, int, int]]:
+    """``(scale, lr_from, lr_shape, hr_shape)`` for data with ``image`` and ``target`` shapes.
+
+    The data's ratio is target size over image size (an integer, the same in height and
+    width). ``scale`` null takes that ratio, or :data:`DEFAULT_SCALE` when the two are one
+    size. ``lr_from`` says where the generator's input comes from: ``None`` = the ``image``
+    field as it is (scale = the data's ratio); ``"target"`` = the target shrunk by ``scale``
+    (the data's input is smaller than its target, at another ratio); ``"image"`` = the image
+    shrunk by ``scale`` (the data's input is at the target's size, e.g. ``paired-folder``).
+    Without a target (shape checks on plain images) the image is the input and the target
+    is ``scale`` times it.
+
+    Raises:
+        ConfigError: a target that is not an integer multiple of the input, a scale that does
+            not divide the target size (one line each).
+
+    Example:
+        >>> resolve_scale((1, 7, 7), (1, 28, 28), None)
+        (4, None, (1, 7, 7), (1, 28, 28))
+        >>> resolve_scale((1, 7, 7), (1, 28, 28), 2)
+        (2, 'target', (1, 14, 14), (1, 28, 28))
+    """
+    c_in, h, w = image
+    if target is None:
+        scale = scale or DEFAULT_SCALE
+        return scale, None, (c_in, h, w), (c_in, h * scale, w * scale)
+    c_out, big_h, big_w = target
+    if big_h % h or big_w % w or big_h // h != big_w // w:
+        raise ConfigError(f"srgan: the target ({big_h}x{big_w}) is not an integer multiple of the input "
+                          f"({h}x{w}); super-resolution pairs need target = scale x input")
+    ratio = big_h // h
+    scale = scale or (ratio if ratio > 1 else DEFAULT_SCALE)
+    if big_h % scale or big_w % scale:
+        divisors = [d for d in range(2, big_h + 1) if big_h % d == 0 and big_w % d == 0]
+        raise ConfigError(f"srgan: arch.scale={scale} does not divide the {big_h}x{big_w} target; use one of "
+                          f"{', '.join(map(str, divisors)) or 'none'}")
+    lr_shape = (c_out if ratio > 1 else c_in, big_h // scale, big_w // scale)
+    if scale == ratio:
+        return scale, None, (c_in, h, w), (c_out, big_h, big_w)
+    return scale, ("image" if ratio == 1 else "target"), lr_shape, (c_out, big_h, big_w)
+
+
+def shrink(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Images in [-1, 1] brought to ``size`` by bicubic, antialiased interpolation, clamped."""
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    return F.interpolate(images.float(), size=tuple(size), mode="bicubic", antialias=True,
+                         align_corners=False).clamp_(-1.0, 1.0)
+
+
+def low_resolution(generator: "SRResNet", batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The generator's input for a batch: the ``image`` field, or (``generator.lr_from``)
+    that field shrunk to ``generator.in_shape`` (see :func:`resolve_scale`)."""
+    if generator.lr_from is None:
+        return batch[generator.input_field]
+    return shrink(batch[generator.lr_from], generator.in_shape[1:])
+
+
+class ResidualBlock(nn.Module):
+    """conv 3x3 - BN - PReLU - conv 3x3 - BN, plus the input (the paper's B residual blocks)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(channels, channels, 3, 1, 1), nn.BatchNorm2d(channels),
+                                  nn.PReLU(channels), nn.Conv2d(channels, channels, 3, 1, 1),
+                                  nn.BatchNorm2d(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class SRResNet(Translator):
+    """The SRGAN generator: ``forward(x)`` maps ``[N, C_in, h, w]`` in [-1, 1] to
+    ``[N, C_out, scale h, scale w]`` in [-1, 1].
+
+    Args:
+        in_shape, out_shape: ``(channels, height, width)`` of the low- and high-resolution images.
+        ngf: channels of the trunk (the paper's 64).
+        n_blocks: residual blocks (the paper's 16).
+        lr_from: where the step takes the input from (see :func:`resolve_scale`).
+
+    Attributes:
+        scale: the upscaling factor; ``factors`` its sub-pixel stages.
+    """
+
+    def __init__(self, in_shape: tuple[int, int, int], out_shape: tuple[int, int, int], ngf: int = 64,
+                 n_blocks: int = 16, lr_from: str | None = None) -> None:
+        super().__init__(in_shape, out_shape, input_field="image", output_field="target")
+        c_in, h, w = in_shape
+        c_out, big_h, big_w = out_shape
+        if big_h % h or big_w % w or big_h // h != big_w // w:
+            raise ConfigError(f"srgan: output {big_h}x{big_w} is not an integer multiple of input {h}x{w}")
+        self.scale = big_h // h
+        self.factors = prime_factors(self.scale)
+        self.lr_from = lr_from
+        self.head = nn.Sequential(nn.Conv2d(c_in, ngf, 9, 1, 4), nn.PReLU(ngf))
+        self.blocks = nn.Sequential(*(ResidualBlock(ngf) for _ in range(n_blocks)))
+        self.trunk_end = nn.Sequential(nn.Conv2d(ngf, ngf, 3, 1, 1), nn.BatchNorm2d(ngf))
+        self.upsample = nn.Sequential(*(nn.Sequential(nn.Conv2d(ngf, ngf * p * p, 3, 1, 1), nn.PixelShuffle(p),
+                                                      nn.PReLU(ngf)) for p in self.factors))
+        self.tail = nn.Conv2d(ngf, c_out, 9, 1, 4)
+
+    def forward(self, x: torch.Tensor, domain: torch.Tensor | None = None) -> torch.Tensor:
+        first = self.head(x)
+        h = first + self.trunk_end(self.blocks(first))
+        return torch.tanh(self.tail(self.upsample(h)))
+
+
+def d_stage_count(size: int, stages: int | None = None) -> int:
+    """The discriminator's (stride 1, stride 2) stages: ``stages``, or the paper's 4, fewer
+    while the map would shrink below :data:`MIN_D_MAP` (at least 1).
+
+    Example:
+        >>> d_stage_count(96), d_stage_count(28), d_stage_count(8)
+        (4, 3, 1)
+    """
+    if stages is not None:
+        return stages
+    n = 0
+    while n < PAPER_STAGES and math.ceil(size / 2 ** (n + 1)) >= MIN_D_MAP:
+        n += 1
+    return max(1, n)
+
+
+def d_norm_layer(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)
+    return nn.Identity()
+
+
+class VGGDiscriminator(Discriminator):
+    """The paper's discriminator, ``forward(x) -> [N]`` logits of high-resolution images.
+
+    Args:
+        in_shape: ``(channels, height, width)`` of the images it judges.
+        ndf: channels of the first stage (doubling per stage, at most 8 ndf).
+        hidden: width of the dense layer (the paper's 1024).
+        stages: (stride 1, stride 2) conv pairs (see :func:`d_stage_count`).
+        norm: ``"batch"`` (the paper's), ``"layer"`` or ``"none"``; never on the first conv.
+    """
+
+    def __init__(self, in_shape: tuple[int, int, int], ndf: int = 64, hidden: int = 1024,
+                 stages: int | None = None, norm: str = "batch") -> None:
+        super().__init__(in_shape)
+        channels, height, width = in_shape
+        self.stages = d_stage_count(min(height, width), stages)
+        layers: list[nn.Module] = []
+        c, h, w = channels, height, width
+        for stage in range(self.stages):
+            c_next = ndf * min(2 ** stage, 8)
+            for stride in (1, 2):
+                first = not layers
+                layers.append(nn.Conv2d(c, c_next, 3, stride, 1))
+                if not first:  # no norm on the very first conv (the paper's)
+                    layers.append(d_norm_layer(norm, c_next))
+                layers.append(nn.LeakyReLU(0.2, inplace=True))
+                c = c_next
+            h, w = (h + 1) // 2, (w + 1) // 2
+        self.map_shape = (c, h, w)
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, hidden), nn.LeakyReLU(0.2, inplace=True),
+                                  nn.Linear(hidden, 1))
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.features(x)).squeeze(1)
+
+
+def build(arch, data: DataShape) -> Networks:
+    """The SRResNet generator and the VGG-style discriminator for ``data``'s ``image``
+    (low resolution) and ``target`` (high resolution) fields, at ``arch.scale``.
+
+    Without a ``target`` field in ``data`` (shape checks on plain image data) the image is
+    the input and the output is ``scale`` times it; training on such data is refused
+    earlier, since the model declares ``fields=("target",)``. Weights keep PyTorch's default
+    initialisation (the paper does not give one).
+    """
+    fields = data.fields
+    if "image" not in fields or fields["image"].kind != "image" or len(fields["image"].shape) != 3:
+        raise ConfigError("srgan super-resolves images: the data needs an image field [C, H, W]")
+    target = tuple(fields["target"].shape) if "target" in fields else None
+    if target is not None and len(target) != 3:
+        raise ConfigError(f"srgan needs a target image [C, H, W]; got {target}")
+    _, lr_from, lr_shape, hr_shape = resolve_scale(tuple(fields["image"].shape), target, arch.scale)
+    generator = SRResNet(lr_shape, hr_shape, arch.ngf, arch.n_blocks, lr_from)
+    discriminator = VGGDiscriminator(hr_shape, arch.ndf, arch.hidden, arch.d_stages, arch.d_norm)
+    return Networks(generator, discriminator)
+
+
+class FeatureLoss:
+    """``MSE(phi(fake), phi(real))`` through a frozen ganzoo classifier (not a module of the
+    run: it is in no checkpoint and no optimizer; its sha256 goes in the run's notes).
+
+    ``phi`` is ``conv3`` (the last conv block's 64x7x7 map after ReLU: the VGG54 analogue,
+    "the feature map obtained by the j-th convolution (after activation) before the i-th
+    maxpooling") or ``features`` (the 128-d penultimate layer). Images are brought to the
+    classifier's input as its extractor does (gray, 28x28 bilinear antialiased).
+    """
+
+    def __init__(self, name: str, layer: str, device: torch.device, data_dir) -> None:
+        from ganzoo.metrics.extractors import load_classifier
+
+        self.extractor = load_classifier(name, device, data_dir)
+        body = self.extractor.network.body
+        self.phi = body[:11] if layer == "conv3" else body  # conv-BN-ReLU x3 (with 2 pools) / all of it
+        self.name, self.layer, self.sha256 = name, layer, self.extractor.sha256
+
+    def __call__(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        from ganzoo.metrics.extractors import to_classifier_input
+
+        self.extractor.network.eval()
+        with torch.no_grad():
+            target = self.phi(to_classifier_input(real.float()))
+        return F.mse_loss(self.phi(to_classifier_input(fake.float())), target)
+
+
+class SRGAN(Algorithm):
+    """The SRGAN step: one discriminator update, then one generator update.
+
+    A loss that recommends ``n_critic > 1`` (wgan, wgan-gp) gets that many discriminator
+    updates, each on a fresh batch, before the generator's (the paper's is 1).
+
+    Discriminator: ``d_loss(D(HR), D(G(LR)))`` with the run's loss plus its ``gp`` / ``r1``
+    penalties and ``weight_clip``. Generator: ``mse_weight * MSE + feature_weight * feature
+    MSE + adv_weight * g_loss(D(G(LR)))``; losses that need the real logits (relativistic)
+    get ``D(HR)`` from the updated, frozen D. With ``adv_weight=0`` (SRResNet) D is neither
+    updated nor run. No state of its own: a resumed run is bitwise equal to an uninterrupted one.
+
+    Returns (stats): ``d_loss``, ``g_loss``, ``mse``, ``feature`` (with a feature loss),
+    ``g_adv`` (the adversarial term before ``adv_weight``), the loss's D scores, ``penalty``
+    when set, ``d_grad_norm``, ``g_grad_norm``.
+    """
+
+    def __init__(self, options, cfg) -> None:
+        if options is None:  # built without the registry (e.g. in a test): the defaults
+            from ganzoo_plugins.srgan import SRGANOptions
+
+            options = SRGANOptions()
+        super().__init__(options, cfg)
+        self.feature_loss: FeatureLoss | None = None
+
+    def setup(self, trainer) -> None:
+        generator = trainer.modules.get("generator")
+        if not isinstance(generator, SRResNet) or not isinstance(trainer.modules.get("discriminator"),
+                                                                 VGGDiscriminator):
+            model = self.cfg.model.split(":")[-1]
+            raise ConfigError(f"algorithm 'srgan' trains an SRResNet 'generator' with a VGG-style "
+                              f"discriminator; model {model!r} has other networks")
+        if self.options.feature_weight:
+            self.feature_loss = FeatureLoss(self.options.feature_net, self.options.feature_layer,
+                                            trainer.device, self.cfg.data_dir)
+            note = (f"srgan feature loss through the frozen {self.feature_loss.name} ({self.feature_loss.layer}), "
+                    f"sha256 {self.feature_loss.sha256}")
+            if note not in trainer.cfg.notes:
+                trainer.cfg.notes.append(note)
+
+    def batches_per_step(self) -> int:
+        return self.cfg.n_critic if self.options.adv_weight else 1
+
+    def step(self, t) -> dict[str, torch.Tensor]:
+        G, options = t.modules["generator"], self.options
+        stats: dict[str, torch.Tensor] = {}
+        for i in range(self.batches_per_step()):
+            batch = t.batch()
+            x, y = low_resolution(G, batch), batch[G.output_field]
+            last = i == self.batches_per_step() - 1
+            with t.autocast(), (contextlib.nullcontext() if last else torch.no_grad()):
+                fake = t.net("generator")(x)
+            if options.adv_weight:
+                real_logits, fake_logits = self._discriminator_update(t, y, fake, stats)
+        mse = F.mse_loss(fake.float(), y)
+        g_loss = options.mse_weight * mse
+        if self.feature_loss is not None:
+            feature = self.feature_loss(fake, y)
+            g_loss = g_loss + options.feature_weight * feature
+            stats["feature"] = feature.detach()
+        with t.frozen("discriminator"):
+            if options.adv_weight:
+                with t.autocast():
+                    g_logits, _ = t.discriminate(fake)
+                real_for_g = None
+                if "real_logits" in t.loss.needs:
+                    with torch.no_grad(), t.autocast():
+                        real_for_g, _ = t.discriminate(y)
+                g_adv = generator_term(t.loss, g_logits, real_for_g)
+                g_loss = g_loss + options.adv_weight * g_adv
+                stats.update({"g_adv": g_adv.detach(), **t.loss.scores(real_logits, fake_logits)})
+            g_norm = t.update(g_loss, "g_optim")
+        stats.update({"g_loss": g_loss.detach(), "mse": mse.detach()})
+        grad_norm_stats(stats, "g_optim", g_norm)
+        return stats
+
+    def _discriminator_update(self, t, y: torch.Tensor, fake: torch.Tensor,
+                              stats: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One update of D on ``HR`` vs ``G(LR)``; returns the logits it saw."""
+        with t.autocast():
+            real_logits, _ = t.discriminate(y)
+            fake_logits, _ = t.discriminate(fake.detach())
+        d_loss = discriminator_term(t.loss, real_logits, fake_logits)
+        penalty = penalties(t, y, fake.detach())
+        if penalty is not None:
+            d_loss = d_loss + penalty
+            stats["penalty"] = penalty.detach()
+        d_norm = t.update(d_loss, "d_optim")
+        if t.cfg.weight_clip:
+            clip_weights(t.modules["discriminator"], t.cfg.weight_clip)
+        stats["d_loss"] = d_loss.detach()
+        grad_norm_stats(stats, "d_optim", d_norm)
+        return real_logits, fake_logits
+
+    def preview(self, t) -> tuple[torch.Tensor, int]:
+        """Rows of fixed examples: the low-resolution input (nearest-upsized), G's
+        super-resolution, the high-resolution target; the generator in eval mode."""
+        from ganzoo.previews import TRANSLATIONS_PER_ROW, stack_rows
+
+        examples = t.preview_examples
+        G = t.modules["generator"]
+        x, y = low_resolution(G, examples), examples[G.output_field]
+        with t.evaluating("generator"), torch.no_grad():
+            sr = t.sampling_nets["generator"](x)
+        return stack_rows(x, sr, y)[0], TRANSLATIONS_PER_ROW
