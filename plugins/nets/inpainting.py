@@ -1,0 +1,268 @@
+"""Context-encoder networks and training step (Pathak et al. 2016, arXiv:1604.07379), after the
+paper and its official Torch code (pathak22/context-encoder), scaled to the image size.
+
+**Generator** (:class:`ContextEncoderGenerator`, a :class:`~ganzoo.networks.Translator` from
+``image`` to ``image``): ``forward(x, mask=None)``. The masked pixels of ``x`` are set to
+``arch.fill`` (0, mid grey, by default) and the mask is appended as one more input channel.
+Encoder: 4x4 stride-2 convs (LeakyReLU 0.2; batch norm on all but the first) down to a
+``base x base`` map (the DCGAN size plan: 28 -> 14 -> 7, 64 -> 32 -> 16 -> 8 -> 4, the paper's
+128 -> ... -> 4), widths ngf, 2 ngf, 4 ngf, ...; the bottleneck is either a conv over the
+whole map to a 1x1 code of ``latent_dim`` units (BN, LeakyReLU; the paper's adversarial model,
+4000 units at 128 px) or the paper's channel-wise fully-connected layer (each channel's map
+fully connected to itself, then a 1x1 conv across channels). Decoder: 4x4 transposed convs with
+batch norm and ReLU back up, tanh. The output keeps the known pixels of ``x`` and takes the
+masked ones from the decoder: ``x * (1 - m) + G * m`` (the paper's blend). Without a mask it
+fills the centre square of side ``arch.mask_size`` (default half the side): that is what
+``ganzoo sample RUN --input DIR`` does to a user's images.
+
+**Discriminator**: the DCGAN discriminator of :mod:`ganzoo_plugins.nets.dcgan` on the whole
+filled image (real images vs filled ones); ``arch.d_norm`` (batch; layer under a gradient
+penalty). The paper's centre-region model shows D only the predicted patch; judging the whole
+image works for any mask, including the random blocks.
+
+**Training step** (:class:`ContextEncoder`): one discriminator update on real ``x`` vs the
+filled ``G(x, m)`` with the run's adversarial loss (``bce`` by default) and penalties; then one
+generator update on ``lambda_rec * L2 + lambda_adv * adversarial`` where ``L2`` is the mean
+squared error over the masked pixels (``sum(m (G - x)^2) / sum(m) / C``: the paper's
+normalised masked L2). The paper's extra weight on a band overlapping the context is not used:
+the blend keeps the context exactly, so only the masked region is ever predicted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+from ganzoo.algorithms import Algorithm, clip_weights, grad_norm_stats, penalties
+from ganzoo.data import DataShape
+from ganzoo.errors import ConfigError
+from ganzoo.losses import discriminator_term, generator_term
+from ganzoo.networks import Networks, Translator
+from ganzoo.previews import TRANSLATIONS_PER_ROW, stack_rows
+
+from .dcgan import DCGANDiscriminator, init_weights, size_plan
+
+
+def default_mask_size(side: int, mask_size: int | None) -> int:
+    """The centre mask's side: ``mask_size``, or half ``side``; refused unless it leaves context."""
+    size = side // 2 if mask_size is None else mask_size
+    if size >= side:
+        raise ConfigError(f"context-encoder: arch.mask_size={size} is not smaller than the {side}px image; "
+                          f"the mask must leave some context to fill it from (at most {side - 1})")
+    return size
+
+
+class ChannelwiseFC(nn.Module):
+    """The paper's channel-wise fully-connected layer: each of ``channels`` feature maps of
+    ``size x size`` is fully connected to a map of the same size (no connections across
+    channels; ``channels * size^4`` weights), then a 1x1 conv mixes the channels."""
+
+    def __init__(self, channels: int, size: int) -> None:
+        super().__init__()
+        area = size * size
+        self.weight = nn.Parameter(torch.randn(channels, area, area) * 0.02)
+        self.bias = nn.Parameter(torch.zeros(channels, area))
+        self.mix = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        n, c, height, width = h.shape
+        flat = h.reshape(n, c, height * width)
+        out = torch.einsum("nci,cio->nco", flat, self.weight.to(flat.dtype)) + self.bias.to(flat.dtype)
+        return self.mix(out.reshape(n, c, height, width))
+
+
+class ContextEncoderGenerator(Translator):
+    """The context encoder: ``forward(x, mask=None)`` fills ``x`` (``[N, C, H, W]`` in [-1, 1])
+    where ``mask`` (``[N, 1, H, W]``, 1 = to fill; default: the centre square) is set.
+
+    Args:
+        shape: ``(channels, height, width)`` of the images (square).
+        ngf: channels of the first encoder conv.
+        latent_dim: units of the 1x1 code (``bottleneck="conv"``).
+        bottleneck: ``"conv"`` or ``"channel-fc"``.
+        mask_size: side of the default centre mask (``None``: half the side).
+        fill: the value masked input pixels are set to.
+
+    Attributes:
+        base, levels: the encoder's last map side and its number of stride-2 convs.
+        mask_size: the default centre mask's side.
+        default_mask: the buffer ``[1, 1, H, W]`` used when no mask is given.
+    """
+
+    def __init__(self, shape: tuple[int, int, int], ngf: int = 64, latent_dim: int = 512,
+                 bottleneck: str = "conv", mask_size: int | None = None, fill: float = 0.0) -> None:
+        super().__init__(shape, shape, input_field="image", output_field="image")
+        channels, height, width = shape
+        if height != width:
+            raise ConfigError(f"context-encoder needs square images, got {height}x{width}")
+        self.base, self.levels = size_plan(height)
+        self.mask_size = default_mask_size(height, mask_size)
+        self.fill = float(fill)
+        top = (height - self.mask_size) // 2
+        mask = torch.zeros(1, 1, height, width)
+        mask[..., top:top + self.mask_size, top:top + self.mask_size] = 1
+        self.register_buffer("default_mask", mask, persistent=False)
+        widths = [ngf * 2 ** i for i in range(self.levels)]
+        encoder: list[nn.Module] = [nn.Conv2d(channels + 1, widths[0], 4, 2, 1, bias=False),
+                                    nn.LeakyReLU(0.2, inplace=True)]
+        for c_in, c_out in zip(widths, widths[1:]):
+            encoder += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out),
+                        nn.LeakyReLU(0.2, inplace=True)]
+        decoder: list[nn.Module] = []
+        if bottleneck == "conv":
+            encoder += [nn.Conv2d(widths[-1], latent_dim, self.base, 1, 0, bias=False), nn.BatchNorm2d(latent_dim),
+                        nn.LeakyReLU(0.2, inplace=True)]
+            decoder += [nn.ConvTranspose2d(latent_dim, widths[-1], self.base, 1, 0, bias=False),
+                        nn.BatchNorm2d(widths[-1]), nn.ReLU(True)]
+        elif bottleneck == "channel-fc":
+            encoder += [ChannelwiseFC(widths[-1], self.base), nn.BatchNorm2d(widths[-1]), nn.ReLU(True)]
+        else:
+            raise ConfigError(f"unknown bottleneck {bottleneck!r}: use conv or channel-fc")
+        for c_in, c_out in zip(widths[::-1], widths[::-1][1:]):
+            decoder += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+        decoder += [nn.ConvTranspose2d(widths[0], channels, 4, 2, 1), nn.Tanh()]
+        self.encoder, self.decoder = nn.Sequential(*encoder), nn.Sequential(*decoder)
+
+    def mask_like(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``mask`` as a float ``[N, 1, H, W]`` of 0/1 for ``x``, or the default centre mask."""
+        if mask is None:
+            return self.default_mask.to(x.dtype).expand(x.shape[0], 1, *x.shape[-2:])
+        if mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[-2:] != x.shape[-2:] or len(mask) != len(x):
+            raise ValueError(f"the mask must be [N, 1, H, W] like the images {tuple(x.shape)}, got {tuple(mask.shape)}")
+        return (mask > 0).to(x.dtype)
+
+    def masked_input(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` with the masked pixels set to the fill value (what the encoder sees, and the
+        preview's first row)."""
+        m = self.mask_like(x, mask)
+        return x * (1 - m) + self.fill * m
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        m = self.mask_like(x, mask)
+        h = torch.cat([x * (1 - m) + self.fill * m, m], dim=1)
+        predicted = self.decoder(self.encoder(h))
+        return x * (1 - m) + predicted * m
+
+
+def build(arch, data: DataShape) -> Networks:
+    """The context-encoder generator and a DCGAN discriminator for ``data``'s ``image`` field,
+    initialised N(0, 0.02) as in DCGAN; a ``mask`` field must be ``[1, H, W]`` like the image."""
+    fields = data.fields
+    if "image" not in fields or fields["image"].kind != "image" or len(fields["image"].shape) != 3:
+        raise ConfigError("context-encoder fills images: the data needs an image field [C, H, W]")
+    shape = tuple(fields["image"].shape)
+    if "mask" in fields:
+        mask = tuple(fields["mask"].shape)
+        if fields["mask"].kind != "mask" or mask != (1, *shape[1:]):
+            raise ConfigError(f"context-encoder needs a mask field of shape (1, {shape[1]}, {shape[2]}) like the "
+                              f"images; the data's mask is {mask}")
+    generator = ContextEncoderGenerator(shape, arch.ngf, arch.latent_dim, arch.bottleneck, arch.mask_size, arch.fill)
+    discriminator = DCGANDiscriminator(shape[0], shape[1], arch.ndf, arch.d_norm)
+    generator.apply(init_weights)
+    discriminator.apply(init_weights)
+    return Networks(generator, discriminator)
+
+
+def masked_l2(filled: torch.Tensor, real: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The paper's normalised masked L2: the mean of ``(filled - real)^2`` over the masked pixels
+    (and channels) of the batch, in float32."""
+    diff = (filled.float() - real.float()).square() * mask
+    return diff.sum() / (mask.sum() * real.shape[1]).clamp_min(1)
+
+
+class ContextEncoder(Algorithm):
+    """The context-encoder step: one discriminator update, then one generator update.
+
+    A loss that recommends ``n_critic > 1`` (wgan, wgan-gp) gets that many discriminator
+    updates, each on a fresh batch, before the generator's (the paper's is 1).
+
+    Discriminator: ``d_loss(D(x), D(G(x, m)))`` with the run's loss, plus the run's ``gp`` /
+    ``r1`` penalties and ``weight_clip``. Generator: ``lambda_rec * masked_l2(G(x, m), x) +
+    lambda_adv * g_loss(D(G(x, m)))``; losses that need the real logits (relativistic) get
+    ``D(x)`` from the updated, frozen D. With ``lambda_adv=0`` (the paper's L2-only baseline)
+    the discriminator is neither run nor updated.
+
+    No randomness of its own: the masks come from the data, so a resumed run is bitwise equal
+    to an uninterrupted one with nothing extra to checkpoint.
+
+    Returns (stats): ``d_loss``, ``g_loss``, ``l2`` (the masked L2 before ``lambda_rec``),
+    ``g_adv`` (before ``lambda_adv``), the loss's D scores, ``penalty`` when set, grad norms.
+    """
+
+    def __init__(self, options, cfg) -> None:
+        if options is None:  # built without the registry (e.g. in a test): the defaults
+            from ganzoo_plugins.inpainting import ContextEncoderOptions
+
+            options = ContextEncoderOptions()
+        super().__init__(options, cfg)
+
+    def setup(self, trainer) -> None:
+        if not isinstance(trainer.modules.get("generator"), ContextEncoderGenerator) or not isinstance(
+                trainer.modules.get("discriminator"), DCGANDiscriminator):
+            model = self.cfg.model.split(":")[-1]
+            raise ConfigError(f"algorithm 'context-encoder' trains a context-encoder generator with a DCGAN "
+                              f"discriminator; model {model!r} has other networks")
+
+    def batches_per_step(self) -> int:
+        return self.cfg.n_critic if self.options.lambda_adv else 1
+
+    def step(self, t) -> dict[str, torch.Tensor]:
+        options = self.options
+        stats: dict[str, torch.Tensor] = {}
+        for i in range(self.batches_per_step()):
+            batch = t.batch()
+            x, mask = batch["image"], batch["mask"]
+            last = i == self.batches_per_step() - 1
+            with t.autocast(), (contextlib.nullcontext() if last else torch.no_grad()):
+                filled = t.net("generator")(x, mask)
+            if options.lambda_adv:
+                real_logits, fake_logits = self._discriminator_update(t, x, filled, stats)
+        l2 = masked_l2(filled, x, mask)
+        g_adv = torch.zeros((), device=l2.device)
+        with t.frozen("discriminator"):
+            if options.lambda_adv:
+                with t.autocast():
+                    g_logits, _ = t.discriminate(filled)
+                real_for_g = None
+                if "real_logits" in t.loss.needs:
+                    with torch.no_grad(), t.autocast():
+                        real_for_g, _ = t.discriminate(x)
+                g_adv = generator_term(t.loss, g_logits, real_for_g)
+            g_loss = options.lambda_rec * l2 + options.lambda_adv * g_adv
+            g_norm = t.update(g_loss, "g_optim")
+        stats.update({"g_loss": g_loss.detach(), "l2": l2.detach()})
+        if options.lambda_adv:
+            stats.update({"g_adv": g_adv.detach(), **t.loss.scores(real_logits, fake_logits)})
+        grad_norm_stats(stats, "g_optim", g_norm)
+        return stats
+
+    def _discriminator_update(self, t, x: torch.Tensor, filled: torch.Tensor,
+                              stats: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One update of D on real ``x`` vs the filled images; returns the logits it saw."""
+        with t.autocast():
+            real_logits, _ = t.discriminate(x)
+            fake_logits, _ = t.discriminate(filled.detach())
+        d_loss = discriminator_term(t.loss, real_logits, fake_logits)
+        penalty = penalties(t, x, filled.detach())
+        if penalty is not None:
+            d_loss = d_loss + penalty
+            stats["penalty"] = penalty.detach()
+        d_norm = t.update(d_loss, "d_optim")
+        if t.cfg.weight_clip:
+            clip_weights(t.modules["discriminator"], t.cfg.weight_clip)
+        stats["d_loss"] = d_loss.detach()
+        grad_norm_stats(stats, "d_optim", d_norm)
+        return real_logits, fake_logits
+
+    @torch.no_grad()
+    def preview(self, t) -> tuple[torch.Tensor, int]:
+        """Blocks of three rows for fixed examples: the masked input (masked pixels at the fill
+        value), the filled image, the original; the generator in eval mode."""
+        examples = t.preview_examples
+        x, mask = examples["image"], examples["mask"]
+        G = t.sampling_nets["generator"]  # the averaged one with --set ema
+        with t.evaluating("generator"):
+            filled = G(x, mask)
+        return stack_rows(G.masked_input(x, mask), filled, x, per_row=TRANSLATIONS_PER_ROW)
