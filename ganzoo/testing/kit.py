@@ -41,6 +41,9 @@ KIT_CHANNELS = (1, 2, 3, 4)
 NUM_CLASSES = 10
 """Classes of the labelled data given to models in the checks."""
 
+NUM_DOMAINS = 3
+"""Domains (the ``domain`` field) of the kit's image data, for multi-domain models (StarGAN)."""
+
 KIT_ITEMS = 64
 """Items per stream of the kit's datasets."""
 
@@ -52,7 +55,7 @@ def kit_shape(channels: int, size: int, num_classes: int | None) -> DataShape:
     """The :class:`DataShape` of the kit's image data at ``channels x size x size``."""
     image = (channels, size, size)
     fields = {"image": FieldShape("image", image), "target": FieldShape("image", image),
-              "mask": FieldShape("mask", (1, size, size)),
+              "mask": FieldShape("mask", (1, size, size)), "domain": FieldShape("label", (), NUM_DOMAINS),
               "image_b": FieldShape("image", image, stream=1)}
     if num_classes:
         fields["label"] = FieldShape("label", (), num_classes)
@@ -82,9 +85,10 @@ def _kit_images(data_dir, split: str = "train", image_size: int | None = None, *
     mask = torch.zeros(KIT_ITEMS, 1, size, size, dtype=torch.uint8)
     mask[:, :, size // 4: size // 4 + max(1, size // 2), size // 4: size // 4 + max(1, size // 2)] = 1
     fields = {"image": images, "label": labels, "target": 255 - images.flip(-2), "mask": mask,
+              "domain": torch.arange(KIT_ITEMS) % NUM_DOMAINS,
               "image_b": 255 - _squares(gen, KIT_ITEMS, channels, size, labels_b), "label_b": labels_b}
-    return ItemData(fields, classes={"label": NUM_CLASSES, "label_b": NUM_CLASSES},
-                    streams=[("image", "label", "target", "mask"), ("image_b", "label_b")])
+    return ItemData(fields, classes={"label": NUM_CLASSES, "label_b": NUM_CLASSES, "domain": NUM_DOMAINS},
+                    streams=[("image", "label", "target", "mask", "domain"), ("image_b", "label_b")])
 
 
 def _kit_points(data_dir, split: str = "train", image_size: int | None = None) -> PointData:
@@ -132,7 +136,7 @@ def _kit_specs() -> list[Any]:
                                                "field (conformance kit)",
             load=functools.partial(_kit_images, channels=channels, size=16),
             channels=channels, image_size=16, num_classes=NUM_CLASSES, size=KIT_ITEMS,
-            fields=("target", "mask", "image_b", "label_b")))
+            fields=("target", "mask", "domain", "image_b", "label_b")))
     return specs
 
 
