@@ -43,7 +43,9 @@ PAPER = ("Ledig et al. 2017, Photo-Realistic Single Image Super-Resolution Using
          "Adversarial Network (arXiv:1609.04802)")
 
 ADAM_SRGAN = {"name": "adam", "lr": 1e-4, "betas": (0.9, 0.999)}
-"""The paper's Adam: lr 1e-4, beta1 0.9 (for G and D)."""
+"""The paper's Adam: lr 1e-4, beta1 0.9 (for G and D). Not a model default: every loss brings
+its own optimizers, which win over a model's (``bce``: Adam 2e-4, betas (0.5, 0.999)); the
+paper's are ``--set g_optim.lr=1e-4 --set 'g_optim.betas=[0.9,0.999]'`` (and ``d_optim.``)."""
 
 MNIST_FILES = tuple(f"MNIST/raw/{name}" for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                                                      "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
@@ -105,8 +107,7 @@ class SRGANOptions(BaseModel):
 def ganzoo_models():
     yield ModelSpec(
         name="srgan",
-        summary="Super-resolution: SRResNet G (residual blocks, sub-pixel upsampling), VGG-style D, "
-                "content (MSE [+ classifier features]) + 1e-3 adversarial loss",
+        summary="Super-resolution: SRResNet G (sub-pixel upsampling), VGG-style D, content + 1e-3 GAN loss",
         paper=PAPER,
         build="ganzoo_plugins.nets.srgan:build",
         config_class=SRGANConfig,
@@ -115,7 +116,8 @@ def ganzoo_models():
         task="super-resolution",
         algorithm="srgan:srgan",
         default_dataset="mnist-sr",
-        defaults={"batch_size": 16, "g_optim": ADAM_SRGAN, "d_optim": ADAM_SRGAN},
+        # the paper's batch of 16; the optimizers are the loss's (see ADAM_SRGAN)
+        defaults={"batch_size": 16},
     )
 
 

@@ -22,7 +22,8 @@ MNIST classifier (the VGG54 analogue; off by default). ``adv_weight=0`` is SRRes
 
 **Scale**: :func:`resolve_scale` decides the input size from the data and ``arch.scale``;
 when the data's own input is not at that size, :func:`low_resolution` re-derives it inside
-the step (bicubic, antialiased downsampling).
+the step (bicubic, antialiased downsampling) and the generator reads the derived field
+``lr`` (:data:`DERIVED_FIELD`), which the data does not have.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ DEFAULT_SCALE = 4
 
 PAPER_STAGES = 4
 """The paper's discriminator: 4 (stride 1, stride 2) pairs, 64-128-256-512 channels."""
+
+DERIVED_FIELD = "lr"
+"""The generator's ``input_field`` when its input is re-derived in the step: a field the data
+does not have, so the core's check that a translator reads its field at the data's shape
+does not apply, and ``ganzoo sample`` asks for ``--input`` (brought to ``in_shape``)."""
 
 MIN_D_MAP = 4
 """The smallest map the discriminator's stages leave (at 28 px: 28-14-7-4)."""
@@ -121,7 +127,7 @@ def low_resolution(generator: "SRResNet", batch: dict[str, torch.Tensor]) -> tor
     """The generator's input for a batch: the ``image`` field, or (``generator.lr_from``)
     that field shrunk to ``generator.in_shape`` (see :func:`resolve_scale`)."""
     if generator.lr_from is None:
-        return batch[generator.input_field]
+        return batch["image"]
     return shrink(batch[generator.lr_from], generator.in_shape[1:])
 
 
@@ -146,7 +152,8 @@ class SRResNet(Translator):
         in_shape, out_shape: ``(channels, height, width)`` of the low- and high-resolution images.
         ngf: channels of the trunk (the paper's 64).
         n_blocks: residual blocks (the paper's 16).
-        lr_from: where the step takes the input from (see :func:`resolve_scale`).
+        lr_from: where the step takes the input from (see :func:`resolve_scale`); when set,
+            ``input_field`` is :data:`DERIVED_FIELD` (the data has no field at the input's size).
 
     Attributes:
         scale: the upscaling factor; ``factors`` its sub-pixel stages.
@@ -154,7 +161,8 @@ class SRResNet(Translator):
 
     def __init__(self, in_shape: tuple[int, int, int], out_shape: tuple[int, int, int], ngf: int = 64,
                  n_blocks: int = 16, lr_from: str | None = None) -> None:
-        super().__init__(in_shape, out_shape, input_field="image", output_field="target")
+        super().__init__(in_shape, out_shape, input_field=DERIVED_FIELD if lr_from else "image",
+                         output_field="target")
         c_in, h, w = in_shape
         c_out, big_h, big_w = out_shape
         if big_h % h or big_w % w or big_h // h != big_w // w:
