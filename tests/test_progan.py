@@ -34,7 +34,7 @@ SMALL = ["--set", "arch.ngf=8", "--set", "arch.ndf=8", "--set", "arch.latent_dim
 
 def tiny_flags(data_dir: Path, out: Path, steps: int, *extra: str) -> list[str]:
     return ["--data-dir", str(data_dir), "--image-size", "16", "--steps", str(steps), "--batch-size", "8",
-            "--device", "cpu", "--out", str(out), "--quiet", *SMALL, *extra]
+            "--device", "cpu", "--out", str(out), "--quiet", "--set", "sample_grid=16", *SMALL, *extra]
 
 
 def state_of(run_dir: Path) -> dict[str, dict[str, torch.Tensor]]:
@@ -225,12 +225,13 @@ def test_every_resolution_leaves_a_grid_and_samples_are_full_size_at_every_stage
 
 def test_a_run_interrupted_mid_fade_resumes_bit_for_bit(cli, data_dir, tmp_path):
     out = tmp_path / "runs"
-    phases = ["--set", "algo.stage_steps=4"]  # steps 4..7 fade 8x8 in: alpha 0, .25, .5, .75
-    assert cli("train", "progan", *tiny_flags(data_dir, out, 14, "--run-name", "full", *phases)).exit_code == 0
-    assert cli("train", "progan", *tiny_flags(data_dir, out, 6, "--run-name", "part", *phases)).exit_code == 0
-    middle = state_of(out / "part")["generator.safetensors"]
-    assert (middle["stage"].item(), middle["alpha"].item()) == (1, 0.25)  # stopped inside the fade
-    result = cli("train", "--resume", str(out / "part"), "--steps", "14", "--quiet")
+    phases = ["--set", "algo.stage_steps=2"]  # steps 2, 3 fade 8x8 in (alpha 0, 0.5); 6, 7 fade 16x16 in
+    assert cli("train", "progan", *tiny_flags(data_dir, out, 8, "--run-name", "full", *phases)).exit_code == 0
+    assert cli("train", "progan", *tiny_flags(data_dir, out, 3, "--run-name", "part", *phases)).exit_code == 0
+    middle = state_of(out / "part")
+    assert (middle["generator.safetensors"]["stage"].item(), middle["generator.safetensors"]["alpha"].item(),
+            middle["discriminator.safetensors"]["alpha"].item()) == (1, 0.0, 0.0)  # stopped inside the fade
+    result = cli("train", "--resume", str(out / "part"), "--steps", "8", "--quiet")
     assert result.exit_code == 0, result.output
     full, resumed = state_of(out / "full"), state_of(out / "part")
     assert sorted(full) == ["discriminator.safetensors", "generator.safetensors", "train_state.safetensors"]
@@ -238,8 +239,8 @@ def test_a_run_interrupted_mid_fade_resumes_bit_for_bit(cli, data_dir, tmp_path)
         assert full[name].keys() == resumed[name].keys(), name
         different = [k for k in full[name] if not torch.equal(full[name][k], resumed[name][k])]
         assert not different, f"{name}: {different[:5]}"
-    assert full["generator.safetensors"]["stage"].item() == 2  # 14 steps reached the 16 px fade
-    assert full["train_state.safetensors"]["algo.phase_steps"].item() == 4
+    assert (full["generator.safetensors"]["stage"].item(), full["generator.safetensors"]["alpha"].item()) == (2, 0.5)
+    assert full["train_state.safetensors"]["algo.phase_steps"].item() == 2
 
 
 def test_a_resume_keeps_the_schedule_it_started_with(cli, data_dir, tmp_path):
