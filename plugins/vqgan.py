@@ -39,8 +39,11 @@ PAPER = ("Esser, Rombach & Ommer 2021, Taming Transformers for High-Resolution I
          "(arXiv:2012.09841), first stage (VQ-GAN)")
 
 ADAM_VQGAN = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.9)}
-"""The paper's Adam betas (0.5, 0.9); its lr 4.5e-6 x batch size (1.4e-4 at batch 32) rounded to
-a DCGAN-like 2e-4, which trains the small MNIST autoencoder in a few hundred steps."""
+"""The paper's Adam betas (0.5, 0.9); its lr 4.5e-6 x batch size (7.2e-5 at batch 16) rounded to
+a DCGAN-like 2e-4, which trains the small MNIST autoencoder in a few hundred steps. The core's
+layering puts a loss's optimizer defaults above a model's (and every core loss has its own): with
+the default hinge loss a run gets the hinge's Adam (2e-4, betas (0, 0.9)); ``--set g_optim.betas=[0.5,0.9] --set d_optim.betas=[0.5,0.9]``
+gives the paper's."""
 
 
 class VQGANConfig(BaseModel):
@@ -87,7 +90,7 @@ class VQGANOptions(BaseModel):
         "classifier trains on first use and needs real MNIST; set 1 when it is cached or MNIST is at hand")
     disc_weight: NonNegativeFloat = Field(0.8, description="factor on the adaptive weight of the GAN term "
                                                           "(taming's disc_weight 0.8); 0 = a VQ-VAE")
-    disc_start: NonNegativeInt = Field(200, description="step from which the discriminator is trained and the "
+    disc_start: NonNegativeInt = Field(100, description="step from which the discriminator is trained and the "
                                                         "GAN term is on (the paper's threshold, scaled to MNIST)")
     adaptive_weight: bool = Field(True, description="weight the GAN term by ||grad L_rec|| / (||grad L_GAN|| + "
                                                     "1e-4) at the decoder's last layer (else by disc_weight alone)")
@@ -107,7 +110,7 @@ def ganzoo_models():
         algorithm="vqgan:vqgan",
         default_dataset="mnist",
         min_image_size=8,
-        defaults={"batch_size": 32, "g_optim": ADAM_VQGAN, "d_optim": ADAM_VQGAN},
+        defaults={"batch_size": 16, "g_optim": ADAM_VQGAN, "d_optim": ADAM_VQGAN},
     )
 
 

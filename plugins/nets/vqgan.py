@@ -373,7 +373,8 @@ class ClassifierPerceptual(nn.Module):
         for a, b in zip(self.layers(x.float()), self.layers(y.float())):
             a = a / (a.square().sum(1, keepdim=True).sqrt() + 1e-10)
             b = b / (b.square().sum(1, keepdim=True).sqrt() + 1e-10)
-            total = total + (a - b).square().sum(1).flatten(1).mean(1)
+            distance = (a - b).square().sum(1)  # [N, h, w] for conv layers, [N] for the feature layer
+            total = total + (distance.flatten(1).mean(1) if distance.dim() > 1 else distance)
         return total
 
 
@@ -399,8 +400,9 @@ class VQGAN(Algorithm):
        straight-through quantiser; the EMA moves the codes itself), ``L_GAN`` the run's generator
        loss on ``D(x_hat)`` (hinge: ``-mean D(x_hat)``) and ``lambda`` the adaptive weight
        (:func:`adaptive_weight`); the GAN term is on from step ``disc_start`` (0 before it);
-    2. from step ``disc_start``: one discriminator update on ``x`` vs ``sg(x_hat)`` with the run's
-       loss (hinge by default, the paper's), its ``gp`` / ``r1`` penalties and ``weight_clip``.
+    2. from step ``disc_start``: one discriminator update on ``x`` vs ``sg(x_hat)`` with half the
+       run's loss (hinge by default: taming's ``0.5 * (mean relu(1 - D(x)) + mean relu(1 + D(x_hat)))``
+       over every patch logit), plus the run's ``gp`` / ``r1`` penalties and ``weight_clip``.
 
     One discriminator update per step whatever ``n_critic`` (the paper's schedule). Before
     ``disc_start`` the discriminator is not run at all and ``d_loss`` is logged as 0 (taming's
@@ -482,7 +484,7 @@ class VQGAN(Algorithm):
         with t.autocast():
             real_logits, _ = t.discriminate(x)
             fake_logits, _ = t.discriminate(fake)
-        d_loss = discriminator_term(t.loss, real_logits, fake_logits)
+        d_loss = 0.5 * discriminator_term(t.loss, real_logits, fake_logits)  # taming's halved hinge
         penalty = penalties(t, x, fake)
         if penalty is not None:
             d_loss = d_loss + penalty
