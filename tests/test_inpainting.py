@@ -348,3 +348,23 @@ def test_sample_input_fills_the_centre_of_a_users_images(cli, data_dir, tmp_path
     assert handle.task == "translate" and handle.translate(torch.from_numpy(digits)).shape == (3, 1, 28, 28)
     # without --input: the run's own test images, centre-filled
     assert cli("sample", str(out / "s"), "-n", "8", "--out", str(tmp_path / "g.png")).exit_code == 0
+
+
+def test_the_channelwise_fc_bottleneck_and_random_masks_train(manager, data_dir, tmp_path):
+    trainer, nets = _trainer(manager.registry, data_dir, tmp_path, sets=["arch.bottleneck=channel-fc"])
+    fc = next(m for m in nets.generator.modules() if isinstance(m, ChannelwiseFC))
+    before = fc.weight.detach().clone()
+    for _ in range(2):
+        stats = trainer.train_step()
+    assert all(math.isfinite(v.item()) for v in stats.values()) and not torch.equal(before, fc.weight)
+
+
+def test_a_larger_training_size_resizes_the_masks_with_the_images(cli, data_dir, tmp_path):
+    out = tmp_path / "runs"
+    result = cli("train", *train_args(data_dir, out, 2, "--run-name", "big", "--dataset", "mnist-random",
+                                      "--image-size", "32"))
+    assert result.exit_code == 0, result.output
+    handle = ganzoo.load(out / "big")
+    generator = handle.translators["generator"]
+    assert generator.in_shape == (1, 32, 32) and int(generator.default_mask.sum()) == 16 * 16
+    assert handle.translate(torch.zeros(2, 1, 28, 28, dtype=torch.uint8)).shape == (2, 1, 32, 32)
