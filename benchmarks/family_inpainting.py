@@ -22,11 +22,14 @@ from __future__ import annotations
 import torch
 
 FAMILY = "context-encoder"
-STEPS = 300
-BUDGET = (f"{STEPS} steps x batch 64 on mnist-center (0.32 epoch), twice: context encoder (L2 + GAN) and "
-          f"L2 only (no D); estimated 4 + 1 min on the 2-core CPU")
-"""The estimate: a --quick run on the shared (6x oversubscribed) machine went 4.6 s per joint step and
-1.3 s per L2-only step, about 0.8 and 0.2 s alone; 300 steps of each then take about 5 minutes."""
+STEPS = 1000
+BUDGET = (f"{STEPS} steps x batch 64 on mnist-center (1.07 epochs), twice: context encoder (L2 + GAN) and "
+          f"L2 only (no D); estimated 2 + 1 min on the 2-core CPU")
+"""The estimate: ``ganzoo bench`` of context-encoder (14.3 GFLOP per step at batch 64) and of dcgan
+(18.9 GFLOP at batch 128), back to back on the shared machine, went 1.7 and 2.6 s per step; dcgan
+alone takes 0.14 s (benchmarks/results/zoo_speed_avx512-bf16-intel.md), so about 0.1 s per joint
+step alone and half that for L2 only (7.6 GFLOP); 1000 steps of each: about 3 minutes, 6 if the
+estimate is off by two."""
 QUICK_STEPS = 4
 TEST_IMAGES = 2000
 GRID_EXAMPLES = 16
