@@ -18,6 +18,7 @@ Example::
     ganzoo train context-encoder --data-dir ../shared/data                 # mnist-center
     ganzoo train context-encoder --dataset fashion-mnist-random --data-dir ../shared/data
     ganzoo train context-encoder --data-dir ../shared/data --set algo.lambda_adv=0   # L2 only
+    ganzoo train context-encoder --dataset image-folder-random --data-dir photos/ --image-size 64
     ganzoo sample runs/context-encoder-... --input my_digits/ --out filled.png     # centre masks
 """
 
@@ -28,7 +29,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt, model_validator
 
 from ganzoo import hookimpl
-from ganzoo.builtins import FASHION_MNIST_FILES, MNIST_FILES
+from ganzoo.builtins import FASHION_MNIST_FILES, IMAGE_GLOBS, MNIST_FILES
 from ganzoo.specs import AlgorithmSpec, DatasetSpec, ModelSpec
 
 from .options import ADAM_DCGAN, D_NORM_HELP
@@ -134,3 +135,10 @@ def ganzoo_datasets():
             name=f"{base}-random", summary=f"{what} with random block masks (up to 1/4 of the image) for inpainting",
             paper=f"{RANDOM}; {PAPER}", load=f"{LOADERS}:load_{prefix}_random",
             channels=1, image_size=28, num_classes=10, size=60000, files=files, fields=("mask",))
+    for kind, doc in (("center", CENTER), ("random", RANDOM)):
+        masks = "a centre mask" if kind == "center" else "random block masks"
+        yield DatasetSpec(
+            name=f"image-folder-{kind}", summary=f"Your own images (--data-dir, as image-folder) with {masks} for inpainting",
+            paper=f"{doc.replace(' (14x14 of 28x28)', '')}; images as image-folder reads them (resized and centre-cropped "
+                  f"to --image-size, default 64; both splits read the folder, the random masks differ); {PAPER}",
+            load=f"{LOADERS}:load_image_folder_{kind}", channels=3, image_size=64, files=IMAGE_GLOBS, fields=("mask",))

@@ -368,3 +368,27 @@ def test_a_larger_training_size_resizes_the_masks_with_the_images(cli, data_dir,
     generator = handle.translators["generator"]
     assert generator.in_shape == (1, 32, 32) and int(generator.default_mask.sum()) == 16 * 16
     assert handle.translate(torch.zeros(2, 1, 28, 28, dtype=torch.uint8)).shape == (2, 1, 32, 32)
+
+
+def test_a_users_folder_of_images_trains_with_random_masks(cli, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    from ganzoo.plugins import get_plugin_manager
+
+    registry = get_plugin_manager().registry
+    data = load_dataset(registry, "image-folder-random", folder, "train", image_size=32)
+    assert data.fields["image"].shape == (8, 3, 32, 32) and data.fields["mask"].shape == (8, 1, 32, 32)
+    assert not torch.equal(data.fields["mask"], load_dataset(registry, "image-folder-random", folder, "test",
+                                                             image_size=32).fields["mask"])
+    centre = load_dataset(registry, "image-folder-center", folder, "train", image_size=32).fields["mask"]
+    assert torch.equal(centre[0], center_mask(32, 32)[0])
+    result = cli("train", "context-encoder", "--dataset", "image-folder-random", "--data-dir", str(folder),
+                 "--image-size", "32", "--steps", "2", "--batch-size", "4", *SMALL, "--device", "cpu",
+                 "--out", str(tmp_path / "runs"), "--run-name", "f", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert ganzoo.load(tmp_path / "runs" / "f").translators["generator"].in_shape == (3, 32, 32)

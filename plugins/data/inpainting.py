@@ -7,6 +7,8 @@ readers; the model does not use it).
 
 - ``*-center``: the centre square of half the side (rows and columns 7..20 of 28), the paper's
   central region (Pathak et al. 2016 mask the centre 64x64 of 128x128 images).
+- ``image-folder-center`` / ``image-folder-random``: the same masks on the registered
+  ``image-folder`` (a user's own images, resized and cropped to ``--image-size``).
 - ``*-random``: the paper's "random block" masks: squares of side ``H/6 .. H/3`` (4..9 px at
   28) at uniform positions, added one by one while the union covers at most a quarter of the
   image (at most :data:`MAX_BLOCKS` tries, so 1 to 8 blocks per item). The masks are drawn
@@ -106,6 +108,8 @@ _mnist_center = derive("mnist", with_center_masks)
 _mnist_random = derive("mnist", with_random_masks)
 _fashion_center = derive("fashion-mnist", with_center_masks)
 _fashion_random = derive("fashion-mnist", with_random_masks)
+_folder_center = derive("image-folder", with_center_masks)
+_folder_random = derive("image-folder", with_random_masks)
 
 
 def load_mnist_center(data_dir: Path, split: str = "train", image_size: int | None = None) -> ItemData:
@@ -126,3 +130,13 @@ def load_fashion_mnist_center(data_dir: Path, split: str = "train", image_size: 
 def load_fashion_mnist_random(data_dir: Path, split: str = "train", image_size: int | None = None) -> ItemData:
     """``fashion-mnist-random``: Fashion-MNIST with random block masks."""
     return _fashion_random(data_dir, split, image_size)
+
+
+def load_image_folder_center(data_dir: Path, split: str = "train", image_size: int | None = None) -> ItemData:
+    """``image-folder-center``: a user's folder of images (``image-folder``) with the centre mask."""
+    return _folder_center(data_dir, split, image_size)
+
+
+def load_image_folder_random(data_dir: Path, split: str = "train", image_size: int | None = None) -> ItemData:
+    """``image-folder-random``: a user's folder of images with random block masks (per split)."""
+    return _folder_random(data_dir, split, image_size)
