@@ -304,12 +304,12 @@ def test_a_target_that_is_no_multiple_of_the_input_is_refused(manager, cli, data
 
 def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(cli, data_dir, tmp_path):
     out = tmp_path / "runs"
-    assert cli("train", *train_args(data_dir, out, 6, "--run-name", "full")).exit_code == 0
-    assert cli("train", *train_args(data_dir, out, 3, "--run-name", "part")).exit_code == 0
-    result = cli("train", "--resume", str(out / "part"), "--steps", "6", "--quiet")
+    assert cli("train", *train_args(data_dir, out, 4, "--run-name", "full")).exit_code == 0
+    assert cli("train", *train_args(data_dir, out, 2, "--run-name", "part")).exit_code == 0
+    result = cli("train", "--resume", str(out / "part"), "--steps", "4", "--quiet")
     assert result.exit_code == 0, result.output
     full, part = ckpt.resolve_checkpoint(out / "full"), ckpt.resolve_checkpoint(out / "part")
-    assert full.name == part.name == "step-0000006"
+    assert full.name == part.name == "step-0000004"
     for name in FILES:
         a, b = load_file(str(full / name)), load_file(str(part / name))
         assert a.keys() == b.keys(), name
@@ -337,6 +337,11 @@ def test_preview_rows_and_sample_super_resolve_a_users_images(cli, data_dir, tmp
     small = data.fields["image"][:5]
     result = handle.translate(small)
     assert result.shape == (5, 1, 28, 28) and result.abs().max() <= 1
+
+    # without --input: the run's own test split, rows LR | SR | HR
+    result = cli("sample", str(out / "t"), "-n", "8", "--out", str(tmp_path / "own.png"))
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "own.png").size == (8 * 30 + 2, 3 * 30 + 2)
 
     users = tmp_path / "mine"
     users.mkdir()
