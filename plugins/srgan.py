@@ -57,8 +57,8 @@ class SRGANConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    scale: PositiveInt | None = Field(
-        None, description="the upscaling factor; null = the data's own ratio (target size / input size: 4 "
+    scale: int | None = Field(
+        None, ge=2, description="the upscaling factor (at least 2); null = the data's own ratio (target size / input size: 4 "
                           "for mnist-sr), or 4 when input and target are one size (paired-folder). Another "
                           "value re-derives the input by bicubic (antialiased) downsampling by it; it must "
                           "divide the target size")

@@ -294,6 +294,8 @@ def test_a_scale_that_does_not_divide_the_image_is_refused(cli, data_dir, tmp_pa
     message = one_line_error(result)
     assert "arch.scale=3 does not divide the 28x28 target" in message
     assert not (tmp_path / "runs").exists()
+    result = cli("train", *train_args(data_dir, tmp_path / "runs", 1, "--set", "arch.scale=1"))
+    assert "'arch.scale': Input should be greater than or equal to 2" in one_line_error(result)
 
 
 def test_a_target_that_is_no_multiple_of_the_input_is_refused(manager, cli, data_dir, tmp_path):
