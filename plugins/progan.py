@@ -54,14 +54,14 @@ class ProGANConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     latent_dim: PositiveInt = Field(128, description="size of the latent vector z (paper: 512)")
-    ngf: PositiveInt = Field(128, description="generator width: channels at the lowest resolutions "
-                                              "(paper: 512)")
-    ndf: PositiveInt = Field(128, description="discriminator width: channels at the lowest resolutions "
-                                              "(paper: 512)")
+    ngf: PositiveInt = Field(64, description="generator width: channels at the lowest resolutions "
+                                             "(paper: 512)")
+    ndf: PositiveInt = Field(64, description="discriminator width: channels at the lowest resolutions "
+                                             "(paper: 512)")
     full_width_until: PositiveInt = Field(
         8, description="highest resolution whose stages have the full ngf/ndf channels; each doubling "
                        "beyond halves them (paper: 32, i.e. 512 channels up to 32x32; 8 keeps MNIST at "
-                       "32 px cheap on a CPU: 128-128-64-32 channels at 4-8-16-32 px)")
+                       "32 px cheap on a CPU: 64-64-32-16 channels at 4-8-16-32 px)")
     mbstd: NonNegativeInt = Field(4, description="minibatch standard deviation before the discriminator's "
                                                  "last block: group size (paper: 4); 0 = off")
 
