@@ -283,3 +283,14 @@ def test_info_explains_the_model_and_the_algorithm(cli):
     assert algo.exit_code == 0
     for key in ("stage_steps", "n_critic", "eps_drift", "0.001"):
         assert key in algo.stdout
+
+
+def test_the_averaged_generator_follows_the_growth(cli, data_dir, tmp_path):
+    out = tmp_path / "runs"
+    result = cli("train", "progan", *tiny_flags(data_dir, out, 4, "--run-name", "r", "--set", "algo.stage_steps=1",
+                                                "--set", "ema=0.9"))
+    assert result.exit_code == 0, result.output
+    state = state_of(out / "r")
+    for name in ("generator.safetensors", "generator.ema.safetensors"):
+        assert (state[name]["stage"].item(), state[name]["alpha"].item()) == (2, 0.0), name  # step 3: fade 16
+    assert ganzoo.load(out / "r").sample(3, seed=0).shape == (3, 1, 16, 16)
