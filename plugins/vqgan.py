@@ -65,6 +65,10 @@ class VQGANConfig(BaseModel):
         "straight-through", description="straight-through: codebook learned by its own loss "
         "||sg(z_e) - z_q||^2 (the paper's); ema: codebook as exponential moving averages of the "
         "encoder outputs assigned to each code (buffers, checkpointed), no codebook loss")
+    codebook_init: Literal["data", "uniform"] = Field(
+        "data", description="data: codes set to evenly spaced encoder outputs of the first training batch "
+        "(k-means-style data init; a short CPU run then uses the codebook from the start); uniform: "
+        "taming's U(-1/K, 1/K), which Adam moves only ~lr per step")
     ema_decay: float = Field(0.99, gt=0.0, lt=1.0, description="decay of the EMA codebook updates")
     ema_epsilon: float = Field(1e-5, gt=0.0, description="Laplace smoothing of the EMA code counts")
     ndf: PositiveInt = Field(32, description="PatchGAN width: channels of its first layer (taming's ndf 64)")

@@ -79,7 +79,7 @@ def test_the_codebook_is_a_parameter_straight_through_and_buffers_with_ema():
 
 def test_straight_through_quantisation_picks_the_nearest_code_and_passes_the_gradient():
     torch.manual_seed(0)
-    q = VectorQuantizer(4, 2)
+    q = VectorQuantizer(4, 2, data_init="uniform")
     with torch.no_grad():
         q.embedding.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]))
     z = torch.tensor([[0.9, 0.1], [0.1, 0.8], [-0.6, -0.7], [0.1, -0.1]]).t().reshape(1, 2, 2, 2)
@@ -101,7 +101,7 @@ def test_straight_through_quantisation_picks_the_nearest_code_and_passes_the_gra
 
 def test_the_ema_update_is_the_papers_with_laplace_smoothed_counts():
     torch.manual_seed(0)
-    q = VectorQuantizer(3, 2, "ema", decay=0.9, epsilon=0.1)
+    q = VectorQuantizer(3, 2, "ema", decay=0.9, epsilon=0.1, data_init="uniform")
     with torch.no_grad():
         q.embedding.copy_(torch.tensor([[0.0, 0.0], [1.0, 1.0], [5.0, 5.0]]))
         q.embed_sum.copy_(q.embedding)
@@ -127,6 +127,31 @@ def test_the_ema_update_is_the_papers_with_laplace_smoothed_counts():
     with torch.no_grad():
         q(z)
     assert all(torch.equal(v, q.state_dict()[k]) for k, v in state.items())
+
+
+def test_the_codes_start_at_the_first_training_batchs_encoder_outputs():
+    z = torch.arange(16.0).reshape(2, 8).t().reshape(1, 2, 2, 4)  # 8 vectors (2k, 2k + 1)... by position
+    flat = z.permute(0, 2, 3, 1).reshape(-1, 2)
+    for kind in ("straight-through", "ema"):
+        q = VectorQuantizer(4, 2, kind)
+        assert q.initialised.item() == 0
+        q.eval()
+        q(z)  # not in training: nothing happens
+        assert q.initialised.item() == 0
+        q.train()
+        q(z)
+        assert q.initialised.item() == 1
+        if kind == "ema":  # and one EMA update on top of it
+            assert torch.allclose(q.embed_sum, 0.99 * flat[[0, 2, 5, 7]] + 0.01 * (
+                F.one_hot(q.codes(z).flatten(), 4).float().t() @ flat))
+        else:
+            assert torch.equal(q.embedding.detach(), flat[[0, 2, 5, 7]])  # evenly spaced: 0, 2.33, 4.67, 7
+            q(z * 10)  # only once
+            assert torch.equal(q.embedding.detach(), flat[[0, 2, 5, 7]])
+    few = VectorQuantizer(4, 2)
+    few(z[..., :1])  # 2 vectors for 4 codes: reused, scaled apart
+    assert torch.allclose(few.embedding.detach(), torch.stack([flat[0], flat[4], 1.01 * flat[0], 1.01 * flat[4]]))
+    assert VectorQuantizer(4, 2, data_init="uniform").initialised.item() == 1
 
 
 def test_a_codebook_of_one_code_is_refused():

@@ -17,7 +17,9 @@ after the paper and its description of the official code (CompVis/taming-transfo
   of the encoder outputs assigned to it, with Laplace-smoothed counts (van den Oord et al. 2017,
   appendix), its state in module buffers (``embedding``, ``cluster_size``, ``embed_sum``: saved
   with the weights, so a resumed run is exact). Both have the commitment loss
-  ``||z_e - sg(z_q)||^2`` (weighted by the algorithm's ``beta``).
+  ``||z_e - sg(z_q)||^2`` (weighted by the algorithm's ``beta``). Unlike taming, the codes are by
+  default initialised from the first training batch's encoder outputs (``codebook_init=data``):
+  with taming's U(-1/K, 1/K) init a few-hundred-step CPU budget trains a gray average.
 * decoder: the mirror image: 3x3 conv from ``embed_dim``, middle (res, attention, res), per
   resolution ``n_blocks + 1`` residual blocks and a nearest-neighbour 2x upsampling followed by a
   3x3 conv; GroupNorm, swish, 3x3 conv to the image channels (the *last layer* of the adaptive
@@ -176,6 +178,10 @@ class VectorQuantizer(nn.Module):
         kind: ``"straight-through"`` (codebook is a parameter learned by the codebook loss) or
             ``"ema"`` (codebook is a buffer moved by exponential moving averages in training mode).
         decay, epsilon: the EMA's decay and the Laplace smoothing of its counts.
+        data_init: ``"data"``: the codes are set to encoder outputs of the first training batch
+            (see :meth:`_data_init`; taming's U(-1/K, 1/K) codes, moved by Adam at about ``lr``
+            per step, take thousands of steps to reach the encoder's scale, and until then every
+            vector maps to a few codes near 0); ``"uniform"``: taming's U(-1/K, 1/K) only.
 
     ``forward(z)`` returns ``(z_q, losses)``: ``z_q`` with the straight-through gradient and a dict of
     ``commitment`` (``mean (z_e - sg(z_q))^2``), ``codebook`` (``mean (sg(z_e) - z_q)^2``; 0 for ema),
@@ -184,7 +190,7 @@ class VectorQuantizer(nn.Module):
     """
 
     def __init__(self, codebook_size: int, embed_dim: int, kind: str = "straight-through", decay: float = 0.99,
-                 epsilon: float = 1e-5) -> None:
+                 epsilon: float = 1e-5, data_init: str = "data") -> None:
         super().__init__()
         if codebook_size < 2:
             raise ConfigError(f"vqgan: arch.codebook_size={codebook_size}: a codebook needs at least 2 codes")
@@ -194,13 +200,36 @@ class VectorQuantizer(nn.Module):
         if kind == "straight-through":
             self.embedding = nn.Parameter(init)  # taming's nn.Embedding, initialised U(-1/K, 1/K)
         elif kind == "ema":
-            # codes start where the straight-through ones do; each starts with a count of 1, so an
-            # unused code decays towards 0 instead of being divided by a vanishing count
+            # each code starts with a count of 1, so an unused code decays towards 0 instead of
+            # being divided by a vanishing count
             self.register_buffer("embedding", init)
             self.register_buffer("cluster_size", torch.ones(codebook_size))
             self.register_buffer("embed_sum", init.clone())
         else:
             raise ConfigError(f"vqgan: unknown quantizer {kind!r}: use straight-through or ema")
+        if data_init not in ("data", "uniform"):
+            raise ConfigError(f"vqgan: unknown codebook_init {data_init!r}: use data or uniform")
+        # 1 once the codes are set from the data (or from the start with the uniform init): a buffer,
+        # so a resumed run does not initialise again
+        self.register_buffer("initialised", torch.tensor(0 if data_init == "data" else 1, dtype=torch.uint8))
+
+    @torch.no_grad()
+    def _data_init(self, z: torch.Tensor) -> None:
+        """Set the codes to encoder outputs of the first training batch, evenly spaced over its
+        ``N h w`` vectors (no random draw); with fewer vectors than codes they are reused, each
+        repeat scaled by ``1 + 0.01 r`` so that no two codes coincide."""
+        flat = z.detach().float().permute(0, 2, 3, 1).reshape(-1, self.embed_dim)
+        m = flat.shape[0]
+        if m >= self.codebook_size:
+            index = torch.linspace(0, m - 1, self.codebook_size, device=flat.device).round().long()
+            codes = flat[index]
+        else:
+            index = torch.arange(self.codebook_size, device=flat.device)
+            codes = flat[index % m] * (1 + 0.01 * (index // m)).unsqueeze(1).float()
+        self.embedding.copy_(codes.to(self.embedding.dtype))
+        if self.kind == "ema":
+            self.embed_sum.copy_(self.embedding * self.cluster_size.unsqueeze(1))
+        self.initialised.fill_(1)
 
     def codes(self, z: torch.Tensor) -> torch.Tensor:
         """Indices ``[N, h, w]`` of the nearest codes of ``z`` ``[N, D, h, w]`` (float32 distances)."""
@@ -225,6 +254,8 @@ class VectorQuantizer(nn.Module):
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         z = z.float()
+        if self.training and torch.is_grad_enabled() and not self.initialised:
+            self._data_init(z)
         indices = self.codes(z)
         z_q = self.lookup(indices).float()
         commitment = (z - z_q.detach()).square().mean()
@@ -253,7 +284,8 @@ class VQAutoencoder(Translator):
 
     def __init__(self, shape: tuple[int, int, int], ngf: int = 16, n_blocks: int = 1, n_down: int = 2,
                  codebook_size: int = 128, embed_dim: int = 16, quantizer: str = "straight-through",
-                 attention: bool = True, ema_decay: float = 0.99, ema_epsilon: float = 1e-5) -> None:
+                 attention: bool = True, ema_decay: float = 0.99, ema_epsilon: float = 1e-5,
+                 codebook_init: str = "data") -> None:
         super().__init__(shape, shape, input_field="image", output_field="image")
         channels, height, width = shape
         factor = 2 ** n_down
@@ -264,7 +296,7 @@ class VQAutoencoder(Translator):
                               f"or set arch.n_down lower")
         self.n_down, self.latent_shape = n_down, (height // factor, width // factor)
         self.encoder = VQEncoder(channels, ngf, n_blocks, n_down, embed_dim, attention)
-        self.quantizer = VectorQuantizer(codebook_size, embed_dim, quantizer, ema_decay, ema_epsilon)
+        self.quantizer = VectorQuantizer(codebook_size, embed_dim, quantizer, ema_decay, ema_epsilon, codebook_init)
         self.decoder = VQDecoder(channels, ngf, n_blocks, n_down, embed_dim, attention)
 
     @property
@@ -338,7 +370,7 @@ def build(arch, data: DataShape) -> Networks:
         raise ConfigError("vqgan reconstructs images: the data needs an image field [C, H, W]")
     shape = tuple(fields["image"].shape)
     generator = VQAutoencoder(shape, arch.ngf, arch.n_blocks, arch.n_down, arch.codebook_size, arch.embed_dim,
-                              arch.quantizer, arch.attention, arch.ema_decay, arch.ema_epsilon)
+                              arch.quantizer, arch.attention, arch.ema_decay, arch.ema_epsilon, arch.codebook_init)
     discriminator = NLayerDiscriminator(shape, arch.ndf, arch.d_layers, arch.d_norm)
     discriminator.apply(init_discriminator)
     return Networks(generator, discriminator)
