@@ -23,6 +23,14 @@ FID of papers: lower is better, numbers comparable only within this table.
 Grid: one row per resolution: the first 8 of ``samples/res-<R>.png``, the same latents at the
 end of each stage (4, 8, 16, 32 px, each nearest-upsampled to 32 px).
 
+What to expect: this budget is far below the paper's (800k images per phase, 50k steps at batch
+16; here 100 steps per phase). With the equalised learning rate Adam moves each N(0, 1) weight by
+about lr = 1e-3 per step, so a stage needs hundreds of steps to fit: a 4x4-only run (checked by
+hand on a loaded machine) still made noise at step 100 and MNIST-like 4x4 blobs (dark border,
+grey centre) by step ~600; the 32 px samples of a 250-step growth run were blobs, not digits.
+Expect progan's FID here to be well above DCGAN's (which also sees 8x the images: batch 128); the
+per-resolution curve, not the last number, is what this row shows.
+
 Budget (estimated from FLOPs, not timed on a loaded machine): a progan step is about 0.5, 4, 9
 and 14 GFLOP at 4, 8, 16 and 32 px (with the gradient penalty), about 3.5 TFLOP for the 700
 steps, 1-2 minutes on a 2-core CPU; dcgan's 700 steps are 14 TFLOP, about 2.5 minutes (its
