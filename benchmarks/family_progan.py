@@ -110,6 +110,7 @@ def measure(ctx) -> dict:
              f"Adam (lr 1e-3, betas (0, 0.99)) via --set (wgan-gp's Adam 1e-4 would otherwise win over the "
              f"model's); {PHASES} phases of {phase} steps, batch 16, n_critic 1. dcgan: defaults, batch 128, "
              f"28 px (its 32 px networks cost 2.5x). Grid: one row per resolution (end of its stage), the same "
-             f"8 latents, upsampled to 32 px.")
+             f"8 latents, upsampled to 32 px. {phase} steps per phase is far below the paper's ~50k (800k images): "
+             f"read the per-resolution curve, not the last number.")
     return ctx.row(progan, metric=metric, baseline=baseline, grid=grid, notes=notes,
                    dcgan_wall_s=round(dcgan.wall_s, 1))
