@@ -30,6 +30,13 @@ steps; a 100-step VQ-GAN run took 35 s on the shared 2-core CPU, so both runs an
 should take about 3-4 minutes, plus a few minutes to train ganzoo's MNIST classifier if it is not
 cached yet (needed for the perceptual term and the FID). 300 steps is 4,800 digits (8% of an
 epoch): the absolute PSNR and FID are of an early model; the comparison is at equal budget.
+
+Seen in a 220-step run with these settings (shared CPU, grids looked at): faithful, sharp test
+reconstructions by step 100 and L1 0.11-0.13 at step 220; the commitment loss keeps growing (0.13
+at step 20, 1.45 at step 220: the encoder's outputs outrun codes that Adam moves by about lr per
+step) and the PatchGAN at the hinge's 2e-4 stays near chance (d_loss ~1.0) over 120 GAN steps, so
+the adaptive weight climbs to 10-20 while the GAN term stays small; ``arch.quantizer=ema`` kept the
+commitment lower (0.36 vs ~1.0 at step 120) at the same L1.
 """
 
 from __future__ import annotations
