@@ -472,7 +472,14 @@ def resolve_config(
     model_layer = deep_merge({"algorithm": algorithm_entry.qualified_name}, model_entry.spec.defaults)
     data_kind = "points" if getattr(dataset_entry.spec, "point_dim", None) else "image"
     model_layer = deep_merge(model_layer, model_entry.spec.kind_defaults.get(data_kind, {}))
-    merged = deep_merge(deep_merge(model_layer, loss_entry.spec.defaults), user)
+    # A model's defaults are its paper's recipe with its own default loss: with that loss they
+    # win over the loss's generic recommendations (ProGAN's Adam 1e-3, StarGAN's betas); with any
+    # other loss, that loss's settings (a WGAN's RMSprop and clipping) win over the model's.
+    own_loss = registry.get("loss", model_entry.spec.default_loss).qualified_name == loss_entry.qualified_name
+    if own_loss:
+        merged = deep_merge(deep_merge(loss_entry.spec.defaults, model_layer), user)
+    else:
+        merged = deep_merge(deep_merge(model_layer, loss_entry.spec.defaults), user)
     merged.update(model=model_entry.qualified_name, loss=loss_entry.qualified_name,
                   dataset=dataset_entry.qualified_name, algorithm=algorithm_entry.qualified_name)
     _apply_lr(merged, flags)

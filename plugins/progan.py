@@ -17,12 +17,10 @@ Example::
     ganzoo train progan --steps 1400 --set algo.stage_steps=200
     ganzoo sample runs/progan-mnist-...  -n 64                 # always full-size (32 px) images
 
-Two settings differ from a plain reading of the paper because the zoo layers a loss's
-settings over a model's (``built-in < model < loss < user``): ``wgan-gp`` brings
-``n_critic=5`` and Adam 1e-4 (0, 0.9). The algorithm therefore has its own ``algo.n_critic``
-(1, the paper's; ``null`` = the run config's), and the paper's Adam (lr 1e-3, betas (0, 0.99))
-is a flag away: ``--set g_optim.lr=0.001 --set d_optim.lr=0.001 --set g_optim.betas=[0,0.99]
---set d_optim.betas=[0,0.99]`` (the benchmark uses it).
+The paper's Adam (lr 1e-3, betas (0, 0.99)) is the model's default: with its own loss
+(``wgan-gp``) a model's settings win over the loss's. ``wgan-gp`` also recommends
+``n_critic=5``; the algorithm has its own ``algo.n_critic`` (1, the paper's; ``null`` = the run
+config's ``n_critic``).
 """
 
 from __future__ import annotations
@@ -41,8 +39,8 @@ PAPER = ("Karras, Aila, Laine & Lehtinen 2018, Progressive Growing of GANs for I
          "Stability, and Variation (arXiv:1710.10196)")
 
 ADAM_PROGAN = {"name": "adam", "lr": 1e-3, "betas": (0.0, 0.99)}
-"""The paper's Adam (lr 0.001, beta1 0, beta2 0.99). A loss that names its own optimizer (every
-built-in one does, wgan-gp: 1e-4, (0, 0.9)) wins over it; see the module docstring."""
+"""The paper's Adam (lr 0.001, beta1 0, beta2 0.99), the default with ``wgan-gp``; trained
+with another loss, that loss's optimizer is used."""
 
 DEFAULT_STEPS = 2100
 """The model's default ``--steps``: 7 phases of 300 steps at 32 px (4 stable; 8, 16, 32 fade + stable)."""

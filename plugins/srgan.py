@@ -43,9 +43,9 @@ PAPER = ("Ledig et al. 2017, Photo-Realistic Single Image Super-Resolution Using
          "Adversarial Network (arXiv:1609.04802)")
 
 ADAM_SRGAN = {"name": "adam", "lr": 1e-4, "betas": (0.9, 0.999)}
-"""The paper's Adam: lr 1e-4, beta1 0.9 (for G and D). Not a model default: every loss brings
-its own optimizers, which win over a model's (``bce``: Adam 2e-4, betas (0.5, 0.999)); the
-paper's are ``--set g_optim.lr=1e-4 --set 'g_optim.betas=[0.9,0.999]'`` (and ``d_optim.``)."""
+"""The paper's Adam: lr 1e-4, beta1 0.9 (for G and D). A model default: with its own loss
+(``bce``) a model's settings win over the loss's; trained with another loss, that loss's
+optimizers are used."""
 
 MNIST_FILES = tuple(f"MNIST/raw/{name}" for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                                                      "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
@@ -116,8 +116,8 @@ def ganzoo_models():
         task="super-resolution",
         algorithm="srgan:srgan",
         default_dataset="mnist-sr",
-        # the paper's batch of 16; the optimizers are the loss's (see ADAM_SRGAN)
-        defaults={"batch_size": 16},
+        # the paper's batch of 16 and Adam
+        defaults={"batch_size": 16, "g_optim": ADAM_SRGAN, "d_optim": ADAM_SRGAN},
     )
 
 

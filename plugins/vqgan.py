@@ -43,10 +43,8 @@ PAPER = ("Esser, Rombach & Ommer 2021, Taming Transformers for High-Resolution I
 
 ADAM_VQGAN = {"name": "adam", "lr": 2e-4, "betas": (0.5, 0.9)}
 """The paper's Adam betas (0.5, 0.9); its lr 4.5e-6 x batch size (7.2e-5 at batch 16) rounded to
-a DCGAN-like 2e-4, which trains the small MNIST autoencoder in a few hundred steps. The core's
-layering puts a loss's optimizer defaults above a model's (and every core loss has its own): with
-the default hinge loss a run gets the hinge's Adam (2e-4, betas (0, 0.9)); ``--set g_optim.betas=[0.5,0.9] --set d_optim.betas=[0.5,0.9]``
-gives the paper's."""
+a DCGAN-like 2e-4, which trains the small MNIST autoencoder in a few hundred steps. The default
+with the model's own loss (``hinge``); with another loss, that loss's optimizer is used."""
 
 
 class VQGANConfig(BaseModel):

@@ -1,4 +1,5 @@
-"""Config layering: defaults < model < loss < file < flags < --set, and one-line errors."""
+"""Config layering: defaults < model < loss < file < flags < --set (with a model's own default
+loss: defaults < loss < model < ...), and one-line errors."""
 
 from __future__ import annotations
 
@@ -17,6 +18,21 @@ def test_model_defaults_override_builtin_defaults(manager):
     assert cfg.g_optim.lr == 2e-4 and cfg.g_optim.betas == (0.5, 0.999)
     assert (cfg.model, cfg.loss, cfg.dataset) == ("dcgan:dcgan", "core:bce", "core:mnist")
     assert cfg.arch == {"latent_dim": 100, "ngf": 64, "ndf": 64, "d_norm": "batch", "mbstd": 0}
+
+
+def test_with_its_own_loss_a_models_recipe_beats_the_losss_and_with_another_loss_the_loss_wins(manager):
+    registry = manager.registry
+    progan = registry.get("model", "progan").spec
+    assert progan.default_loss == "wgan-gp" and progan.defaults["g_optim"]["lr"] == 1e-3
+    own = resolve_config(registry, "progan")  # the paper's recipe: ProGAN's Adam over wgan-gp's 1e-4 (0, 0.9)
+    assert (own.g_optim.lr, own.g_optim.betas) == (1e-3, (0.0, 0.99))
+    assert own.gp == 10.0 and own.n_critic == 5  # what the model does not set still comes from its loss
+    other = resolve_config(registry, "progan", loss="wgan")  # WGAN's RMSprop and clipping win
+    assert (other.g_optim.name, other.g_optim.lr, other.weight_clip) == ("rmsprop", 5e-5, 0.01)
+    named = resolve_config(registry, "progan", loss="core:wgan-gp")  # the qualified name is the same loss
+    assert named.g_optim.lr == 1e-3
+    user = resolve_config(registry, "progan", sets=["g_optim.lr=0.5"])  # the user beats both
+    assert user.g_optim.lr == 0.5
 
 
 def test_each_layer_beats_the_one_before(manager, tmp_path):

@@ -171,15 +171,17 @@ def test_defaults_are_the_papers_where_the_layering_allows(manager):
     assert cfg.loss == "core:wgan-gp" and cfg.gp == 10.0 and cfg.image_size == 32
     assert cfg.algorithm == "progan:progan" and cfg.algo == {"stage_steps": None, "n_critic": 1, "eps_drift": 0.001}
     assert cfg.arch["mbstd"] == 4 and cfg.batch_size == 16 and cfg.steps == DEFAULT_STEPS
-    # the loss's settings win over a model's: wgan-gp brings n_critic 5 and Adam 1e-4 (0, 0.9) ...
-    assert cfg.n_critic == 5 and cfg.g_optim.lr == 1e-4
-    # ... so the algorithm has its own n_critic (1, the paper's); null defers to the run config
+    # with its own loss a model's settings win: the paper's Adam, not wgan-gp's 1e-4 (0, 0.9) ...
+    assert (cfg.g_optim.lr, cfg.g_optim.betas, cfg.d_optim.lr, cfg.d_optim.betas) == (1e-3, (0.0, 0.99), 1e-3, (0.0, 0.99))
+    # ... wgan-gp's n_critic 5 stays in the run config; the algorithm has its own (1, the paper's);
+    # null defers to the run config
+    assert cfg.n_critic == 5
     assert ProGAN(ganzoo_options(manager, cfg), cfg).batches_per_step() == 1
     deferred = resolve_config(manager.registry, "progan", sets=["algo.n_critic=null"])
     assert ProGAN(ganzoo_options(manager, deferred), deferred).batches_per_step() == 5
-    # with a loss that names no optimizer of its own, none would; the paper's Adam is one flag away
-    paper = resolve_config(manager.registry, "progan", sets=["g_optim.lr=0.001", "g_optim.betas=[0,0.99]"])
-    assert paper.g_optim.lr == 1e-3 and paper.g_optim.betas == (0.0, 0.99)
+    # with another loss, that loss's optimizer wins
+    hinge = resolve_config(manager.registry, "progan", loss="hinge")
+    assert (hinge.g_optim.lr, hinge.g_optim.betas) == (2e-4, (0.0, 0.9))
 
 
 def ganzoo_options(manager, cfg):

@@ -273,9 +273,11 @@ def test_other_losses_train(manager, data_dir, tmp_path, loss):
 def test_options_are_validated_and_the_defaults_are_the_papers(manager):
     cfg = resolve_config(manager.registry, "srgan")
     assert (cfg.dataset, cfg.loss, cfg.algorithm) == ("srgan:mnist-sr", "core:bce", "srgan:srgan")
-    # the loss's optimizers win over a model's; the paper's Adam is one --set away
-    paper = resolve_config(manager.registry, "srgan", sets=["g_optim.lr=1e-4", "g_optim.betas=[0.9,0.999]"])
-    assert (paper.g_optim.lr, tuple(paper.g_optim.betas)) == (1e-4, (0.9, 0.999))
+    # with its own loss (bce) the model's optimizers win: the paper's Adam for G and D
+    assert (cfg.g_optim.lr, tuple(cfg.g_optim.betas)) == (cfg.d_optim.lr, tuple(cfg.d_optim.betas)) == (1e-4, (0.9, 0.999))
+    # with another loss, that loss's win (hinge: Adam 2e-4, betas (0, 0.9))
+    hinge = resolve_config(manager.registry, "srgan", loss="hinge")
+    assert (hinge.g_optim.lr, tuple(hinge.g_optim.betas)) == (2e-4, (0.0, 0.9))
     assert (cfg.algo["adv_weight"], cfg.algo["mse_weight"], cfg.batch_size) == (1e-3, 1.0, 16)
     with pytest.raises(ConfigError, match="all 0"):
         resolve_config(manager.registry, "srgan", sets=["algo.adv_weight=0", "algo.mse_weight=0"])

@@ -261,12 +261,12 @@ def test_the_defaults(manager, data_dir):
     assert spec.defaults["g_optim"] == spec.defaults["d_optim"] == paper and spec.defaults["batch_size"] == 16
     cfg = resolve_config(registry, "stargan", flags={"data_dir": str(data_dir)})
     assert cfg.batch_size == 16 and cfg.n_critic == 5 and cfg.gp == 10.0
-    # the core layers a loss's optimizer over the model's: wgan-gp brings Adam(1e-4, (0, 0.9));
-    # the learning rate is the paper's either way, its betas take a --set
+    # with its own loss the model's optimizer wins over wgan-gp's Adam(1e-4, (0, 0.9)): the paper's
     assert cfg.g_optim.lr == cfg.d_optim.lr == 1e-4
-    cfg = resolve_config(registry, "stargan", flags={"data_dir": str(data_dir)},
-                         sets=["g_optim.betas=[0.5,0.999]", "d_optim.betas=[0.5,0.999]"])
     assert cfg.g_optim.betas == cfg.d_optim.betas == (0.5, 0.999)
+    # with another loss, that loss's settings win
+    cfg = resolve_config(registry, "stargan", loss="hinge", flags={"data_dir": str(data_dir)})
+    assert (cfg.g_optim.lr, cfg.g_optim.betas) == (2e-4, (0.0, 0.9))
     assert StarGANOptions() == StarGANOptions(lambda_cls=1.0, lambda_rec=10.0)
 
 
