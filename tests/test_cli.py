@@ -311,13 +311,25 @@ def test_compiled_training_writes_plain_checkpoints(cli, data_dir, tmp_path):
     assert ganzoo.load(tmp_path / "runs" / "c").sample(2, seed=0).shape == (2, 1, 28, 28)
 
 
-@pytest.mark.parametrize("family", ["pix2pix", "cyclegan", "bigan"])
+@pytest.mark.parametrize("family", ["pix2pix", "cyclegan", "bigan", "stargan", "srgan", "context-encoder",
+                                    "progan", "vqgan"])
 def test_info_on_a_family_name_means_its_model(cli, family):
-    """The model and its own algorithm share the name: `ganzoo info NAME` shows the model."""
+    """The model and its own algorithm share the name: `ganzoo info NAME` shows the model, and
+    its algorithm's options (the family's loss weights) below its own."""
     result = cli("info", family, "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["kind"] == "model" and data["algorithm"] in (family, f"{family}:{family}")
+    assert data["kind"] == "model" and data["algorithm"].split(":")[-1] == family
     algorithm = json.loads(cli("info", family, "--kind", "algorithm", "--json").stdout)
     assert algorithm["kind"] == "algorithm"
     assert bool(algorithm["config_fields"]) == (family != "bigan")  # bigan's algorithm has no algo.* options
+    assert data.get("algorithm_fields", []) == algorithm["config_fields"]
+    text = cli("info", family).stdout
+    for field in algorithm["config_fields"]:
+        assert field["key"] in text
+
+
+def test_info_shows_a_familys_loss_weights_with_the_paper_defaults(cli):
+    text = cli("info", "stargan").stdout
+    assert "options of its algorithm" in text and "algo.lambda_rec" in text and "10.0" in text
+    assert "options of its algorithm" not in cli("info", "dcgan").stdout  # the alternating step has none

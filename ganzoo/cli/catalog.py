@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..errors import GanzooError
 from ..registry import KIND_ALIASES, PLURAL, Entry, normalize_kind
 from ..specs import SPEC_TYPES, ModelSpec
 
@@ -42,6 +43,12 @@ def describe(entry: Entry, registry) -> dict[str, Any]:
                     needs_labels=spec.needs_labels,
                     channels=list(spec.channels) if spec.channels else "any",
                     image_sizes={"min": spec.min_image_size, "max": spec.max_image_size})
+        try:  # the model's own algorithm: its options are the family's loss weights
+            algorithm = registry.get("algorithm", spec.algorithm).spec
+        except GanzooError:
+            algorithm = None
+        if algorithm is not None and algorithm.config_class is not None:
+            data["algorithm_fields"] = _options(algorithm.config_class, "algo")
     elif spec.kind == "dataset":
         data.update(channels=spec.channels, image_size=spec.image_size, point_dim=spec.point_dim,
                     num_classes=spec.num_classes, size=spec.size, files=list(spec.files),
@@ -157,13 +164,16 @@ def register(app: typer.Typer, ctx) -> None:
             if data["modules"] or data["fields"]:
                 console.print(f"needs modules {', '.join(data['modules']) or '-'}; data fields "
                               f"{', '.join(data['fields']) or '-'}", highlight=False)
-        if data.get("config_fields"):
-            table = Table(title="options (--set KEY=VALUE)", title_justify="left", box=None)
-            for column in ("key", "default", "type", "description"):
-                table.add_column(column)
-            for f in data["config_fields"]:
-                table.add_row(f["key"], json.dumps(f["default"]), f["type"], f["description"])
-            console.print(table)
+        for key, title in (("config_fields", "options (--set KEY=VALUE)"),
+                           ("algorithm_fields", f"options of its algorithm {data.get('algorithm')}, the loss "
+                                                f"weights among them (--set algo.KEY=VALUE)")):
+            if data.get(key):
+                table = Table(title=title, title_justify="left", box=None)
+                for column in ("key", "default", "type", "description"):
+                    table.add_column(column)
+                for f in data[key]:
+                    table.add_row(f["key"], json.dumps(f["default"]), f["type"], f["description"])
+                console.print(table)
         if data["recommended_settings"]:
             console.print("recommended settings: " + json.dumps(data["recommended_settings"]), highlight=False)
         for kind, settings in (data.get("settings_by_data_kind") or {}).items():
