@@ -40,7 +40,8 @@ def test_list_with_pattern_as_json(cli):
     assert result.exit_code == 0
     assert [c["qualified_name"] for c in json.loads(result.stdout)] == ["acgan:acgan", "dcgan:dcgan"]
     every = json.loads(cli("list", "models", "*gan", "--json").stdout)
-    assert {c["name"] for c in every} == {"gan", "dcgan", "cgan", "acgan", "wgan", "sngan", "cyclegan", "bigan"}
+    assert {c["name"] for c in every} == {"gan", "dcgan", "cgan", "acgan", "wgan", "sngan", "cyclegan", "bigan",
+                                          "stargan", "srgan", "progan", "vqgan"}
     anywhere = json.loads(cli("list", "*mnist", "--json").stdout)
     assert {c["name"] for c in anywhere} == {"mnist", "fashion-mnist", "stacked-mnist"}
 
@@ -249,7 +250,8 @@ def test_installed_console_entry_point_and_python_m(tmp_path):
                              env={**env, "GANZOO_DISABLE_PLUGINS": "dcgan,cgan"})
     assert blocked.returncode == 0
     assert {c["name"] for c in json.loads(blocked.stdout)} == {"gan", "acgan", "wgan", "sngan", "pix2pix",
-                                                               "cyclegan", "bigan"}
+                                                               "cyclegan", "bigan", "stargan", "srgan",
+                                                               "context-encoder", "progan", "vqgan"}
 
 
 def test_checkpoint_of_a_missing_plugin_says_which_plugin(cli, data_dir, tmp_path, monkeypatch):
