@@ -24,12 +24,10 @@ import torch
 FAMILY = "context-encoder"
 STEPS = 1000
 BUDGET = (f"{STEPS} steps x batch 64 on mnist-center (1.07 epochs), twice: context encoder (L2 + GAN) and "
-          f"L2 only (no D); estimated 2 + 1 min on the 2-core CPU")
-"""The estimate: ``ganzoo bench`` of context-encoder (14.3 GFLOP per step at batch 64) and of dcgan
-(18.9 GFLOP at batch 128), back to back on the shared machine, went 1.7 and 2.6 s per step; dcgan
-alone takes 0.14 s (benchmarks/results/zoo_speed_avx512-bf16-intel.md), so about 0.1 s per joint
-step alone and half that for L2 only (7.6 GFLOP); 1000 steps of each: about 3 minutes, 6 if the
-estimate is off by two."""
+          f"L2 only (no D)")
+"""Measured alone on the 2-core Xeon (avx512-bf16-intel): 156 s for the context encoder's 1,000
+steps and 100 s for the L2-only run's (14.3 and 7.6 GFLOP per step at batch 64), 4.3 minutes with
+the scoring."""
 QUICK_STEPS = 4
 TEST_IMAGES = 2000
 GRID_EXAMPLES = 16
