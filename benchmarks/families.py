@@ -42,7 +42,8 @@ def fmt(value) -> str:
 
 
 def cells(values: dict) -> str:
-    return "<br>".join(f"{k}: **{fmt(v)}**" for k, v in values.items()) or "-"
+    """One table cell of ``name: **value**`` lines (a ``|`` in a name would end the cell)."""
+    return "<br>".join(f"{k}: **{fmt(v)}**".replace("|", "\\|") for k, v in values.items()) or "-"
 
 
 def markdown(rows: dict, meta: dict) -> str:
@@ -119,7 +120,7 @@ def main() -> None:
         if row.get("grid"):
             grid = target / f"families-{name}.png"
             shutil.copyfile(row["grid"], grid)
-            row["grid"] = str(grid)
+            row["grid"] = grid.name  # beside the results file
         rows[name] = row
         print(json.dumps({name: row}), flush=True)
     merged = {n: (rows.get(n) or previous.get(n)) for n in FAMILIES if n in rows or n in previous}
