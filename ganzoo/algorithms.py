@@ -195,6 +195,43 @@ def generator_adversarial(t: "Trainer", fake_logits: torch.Tensor, labels: torch
     return g_loss
 
 
+def discriminator_update(t: "Trainer", real: torch.Tensor, fake: torch.Tensor,
+                         condition: torch.Tensor | None = None, stats: dict[str, torch.Tensor] | None = None,
+                         scale: float = 1.0, name: str = "discriminator",
+                         group: str = "d_optim") -> tuple[torch.Tensor, torch.Tensor]:
+    """One update of a discriminator on ``real`` against ``fake`` (detached here): ``scale``
+    times the run's adversarial loss plus its ``gp`` / ``r1`` penalties, the optimizer step,
+    ``weight_clip`` after it. The step of image-to-image families (pix2pix halves it,
+    ``scale=0.5``; SRGAN, the context encoder, VQ-GAN).
+
+    Args:
+        condition: what D judges the images with (pix2pix's input ``x``), passed to
+            :meth:`Trainer.discriminate` and to the penalties like class labels.
+        stats: gets ``penalty`` (when set), ``d_loss`` and the group's gradient norm.
+
+    Returns:
+        ``(real_logits, fake_logits)`` the update saw.
+    """
+    fake = fake.detach()
+    with t.autocast():
+        real_logits, _ = t.discriminate(real, condition)
+        fake_logits, _ = t.discriminate(fake, condition)
+    d_loss = discriminator_term(t.loss, real_logits, fake_logits)
+    if scale != 1.0:
+        d_loss = scale * d_loss
+    stats = {} if stats is None else stats
+    penalty = penalties(t, real, fake, condition, name=name)
+    if penalty is not None:
+        d_loss = d_loss + penalty
+        stats["penalty"] = penalty.detach()
+    d_norm = t.update(d_loss, group)
+    if t.cfg.weight_clip:
+        clip_weights(t.modules[name], t.cfg.weight_clip)
+    stats["d_loss"] = d_loss.detach()
+    grad_norm_stats(stats, group, d_norm)
+    return real_logits, fake_logits
+
+
 @torch.no_grad()
 def clip_weights(module: torch.nn.Module, limit: float) -> None:
     """Clamp every parameter of ``module`` to ``[-limit, limit]`` (WGAN's weight clipping)."""

@@ -35,10 +35,10 @@ import contextlib
 import torch
 from torch import nn
 
-from ganzoo.algorithms import Algorithm, clip_weights, grad_norm_stats, penalties
+from ganzoo.algorithms import Algorithm, discriminator_update, grad_norm_stats
 from ganzoo.data import DataShape
 from ganzoo.errors import ConfigError
-from ganzoo.losses import discriminator_term, generator_term
+from ganzoo.losses import generator_term
 from ganzoo.networks import Networks, Translator
 from ganzoo.previews import TRANSLATIONS_PER_ROW, stack_rows
 
@@ -218,7 +218,7 @@ class ContextEncoder(Algorithm):
             with t.autocast(), (contextlib.nullcontext() if last else torch.no_grad()):
                 filled = t.net("generator")(x, mask)
             if options.lambda_adv:
-                real_logits, fake_logits = self._discriminator_update(t, x, filled, stats)
+                real_logits, fake_logits = discriminator_update(t, x, filled, stats=stats)
         l2 = masked_l2(filled, x, mask)
         g_adv = torch.zeros((), device=l2.device)
         with t.frozen("discriminator"):
@@ -237,24 +237,6 @@ class ContextEncoder(Algorithm):
             stats.update({"g_adv": g_adv.detach(), **t.loss.scores(real_logits, fake_logits)})
         grad_norm_stats(stats, "g_optim", g_norm)
         return stats
-
-    def _discriminator_update(self, t, x: torch.Tensor, filled: torch.Tensor,
-                              stats: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """One update of D on real ``x`` vs the filled images; returns the logits it saw."""
-        with t.autocast():
-            real_logits, _ = t.discriminate(x)
-            fake_logits, _ = t.discriminate(filled.detach())
-        d_loss = discriminator_term(t.loss, real_logits, fake_logits)
-        penalty = penalties(t, x, filled.detach())
-        if penalty is not None:
-            d_loss = d_loss + penalty
-            stats["penalty"] = penalty.detach()
-        d_norm = t.update(d_loss, "d_optim")
-        if t.cfg.weight_clip:
-            clip_weights(t.modules["discriminator"], t.cfg.weight_clip)
-        stats["d_loss"] = d_loss.detach()
-        grad_norm_stats(stats, "d_optim", d_norm)
-        return real_logits, fake_logits
 
     @torch.no_grad()
     def preview(self, t) -> tuple[torch.Tensor, int]:

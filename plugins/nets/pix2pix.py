@@ -30,10 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganzoo.algorithms import Algorithm, clip_weights, grad_norm_stats, penalties
+from ganzoo.algorithms import Algorithm, discriminator_update, grad_norm_stats
 from ganzoo.data import DataShape
 from ganzoo.errors import ConfigError
-from ganzoo.losses import discriminator_term, generator_term
+from ganzoo.losses import generator_term
 from ganzoo.networks import Networks, Translator
 
 from .dcgan import init_weights
@@ -325,7 +325,7 @@ class Pix2Pix(Algorithm):
             with t.autocast(), (contextlib.nullcontext() if last else torch.no_grad()):
                 fake = t.net("generator")(x)
             if options.lambda_gan:
-                real_logits, fake_logits = self._discriminator_update(t, x, y, fake, stats)
+                real_logits, fake_logits = discriminator_update(t, y, fake, x, stats, scale=0.5)
         l1 = (fake.float() - y).abs().mean()
         g_adv = torch.zeros((), device=l1.device)
         with t.frozen("discriminator"):
@@ -344,21 +344,3 @@ class Pix2Pix(Algorithm):
             stats.update({"g_adv": g_adv.detach(), **t.loss.scores(real_logits, fake_logits)})
         grad_norm_stats(stats, "g_optim", g_norm)
         return stats
-
-    def _discriminator_update(self, t, x: torch.Tensor, y: torch.Tensor, fake: torch.Tensor,
-                              stats: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """One update of D on ``(x, y)`` vs ``(x, G(x))``; returns the logits it saw."""
-        with t.autocast():
-            real_logits, _ = t.discriminate(y, x)
-            fake_logits, _ = t.discriminate(fake.detach(), x)
-        d_loss = 0.5 * discriminator_term(t.loss, real_logits, fake_logits)
-        penalty = penalties(t, y, fake.detach(), x)
-        if penalty is not None:
-            d_loss = d_loss + penalty
-            stats["penalty"] = penalty.detach()
-        d_norm = t.update(d_loss, "d_optim")
-        if t.cfg.weight_clip:
-            clip_weights(t.modules["discriminator"], t.cfg.weight_clip)
-        stats["d_loss"] = d_loss.detach()
-        grad_norm_stats(stats, "d_optim", d_norm)
-        return real_logits, fake_logits

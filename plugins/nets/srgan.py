@@ -35,10 +35,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganzoo.algorithms import Algorithm, clip_weights, grad_norm_stats, penalties
+from ganzoo.algorithms import Algorithm, discriminator_update, grad_norm_stats
 from ganzoo.data import DataShape
 from ganzoo.errors import ConfigError
-from ganzoo.losses import discriminator_term, generator_term
+from ganzoo.losses import generator_term
 from ganzoo.networks import Discriminator, Networks, Translator
 
 DEFAULT_SCALE = 4
@@ -345,7 +345,7 @@ class SRGAN(Algorithm):
             with t.autocast(), (contextlib.nullcontext() if last else torch.no_grad()):
                 fake = t.net("generator")(x)
             if options.adv_weight:
-                real_logits, fake_logits = self._discriminator_update(t, y, fake, stats)
+                real_logits, fake_logits = discriminator_update(t, y, fake, stats=stats)
         mse = F.mse_loss(fake.float(), y)
         g_loss = options.mse_weight * mse
         if self.feature_loss is not None:
@@ -367,24 +367,6 @@ class SRGAN(Algorithm):
         stats.update({"g_loss": g_loss.detach(), "mse": mse.detach()})
         grad_norm_stats(stats, "g_optim", g_norm)
         return stats
-
-    def _discriminator_update(self, t, y: torch.Tensor, fake: torch.Tensor,
-                              stats: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """One update of D on ``HR`` vs ``G(LR)``; returns the logits it saw."""
-        with t.autocast():
-            real_logits, _ = t.discriminate(y)
-            fake_logits, _ = t.discriminate(fake.detach())
-        d_loss = discriminator_term(t.loss, real_logits, fake_logits)
-        penalty = penalties(t, y, fake.detach())
-        if penalty is not None:
-            d_loss = d_loss + penalty
-            stats["penalty"] = penalty.detach()
-        d_norm = t.update(d_loss, "d_optim")
-        if t.cfg.weight_clip:
-            clip_weights(t.modules["discriminator"], t.cfg.weight_clip)
-        stats["d_loss"] = d_loss.detach()
-        grad_norm_stats(stats, "d_optim", d_norm)
-        return real_logits, fake_logits
 
     def preview(self, t) -> tuple[torch.Tensor, int]:
         """Rows of fixed examples: the low-resolution input (nearest-upsized), G's

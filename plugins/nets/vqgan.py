@@ -40,10 +40,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganzoo.algorithms import Algorithm, clip_weights, grad_norm_stats, penalties
+from ganzoo.algorithms import Algorithm, discriminator_update, grad_norm_stats
 from ganzoo.data import DataShape
 from ganzoo.errors import ConfigError
-from ganzoo.losses import discriminator_term, generator_term
+from ganzoo.losses import generator_term
 from ganzoo.networks import Networks, Translator
 
 from .pix2pix import norm_layer, patch_layers, patch_map_size, patch_receptive_field
@@ -507,22 +507,8 @@ class VQGAN(Algorithm):
                       "codebook_usage": vq["usage"], "perplexity": vq["perplexity"].detach()})
         grad_norm_stats(stats, "g_optim", g_norm)
         if gan:
-            self._discriminator_update(t, x, x_hat.detach(), stats)
+            real_logits, fake_logits = discriminator_update(t, x, x_hat, stats=stats, scale=0.5)  # taming's halved hinge
+            stats.update(t.loss.scores(real_logits, fake_logits))
         else:  # taming logs disc_factor * d_loss with disc_factor 0 before disc_start
             stats["d_loss"] = torch.zeros((), device=x.device)
         return stats
-
-    def _discriminator_update(self, t, x: torch.Tensor, fake: torch.Tensor, stats: dict[str, torch.Tensor]) -> None:
-        with t.autocast():
-            real_logits, _ = t.discriminate(x)
-            fake_logits, _ = t.discriminate(fake)
-        d_loss = 0.5 * discriminator_term(t.loss, real_logits, fake_logits)  # taming's halved hinge
-        penalty = penalties(t, x, fake)
-        if penalty is not None:
-            d_loss = d_loss + penalty
-            stats["penalty"] = penalty.detach()
-        d_norm = t.update(d_loss, "d_optim")
-        if t.cfg.weight_clip:
-            clip_weights(t.modules["discriminator"], t.cfg.weight_clip)
-        stats.update({"d_loss": d_loss.detach(), **t.loss.scores(real_logits, fake_logits)})
-        grad_norm_stats(stats, "d_optim", d_norm)
