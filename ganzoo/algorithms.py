@@ -33,7 +33,8 @@ Example (a plugin's algorithm with an option and an L1 term)::
 
 The building blocks below (:func:`discriminator_terms`, :func:`generator_adversarial`,
 :func:`penalties`, :func:`clip_weights`) are the ones ``alternating`` uses, so an algorithm
-plugin reuses penalties, auxiliary classes and clipping instead of copying them.
+plugin reuses penalties, auxiliary classes and clipping instead of copying them;
+:func:`discriminator_update` is a whole discriminator update for the image-to-image families.
 """
 
 from __future__ import annotations
