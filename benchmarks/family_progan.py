@@ -5,7 +5,7 @@ Runs (both with their model defaults):
 
 - ``progan``: 2,800 steps = 7 phases of 400 (``algo.stage_steps`` null splits ``--steps``):
   4x4 | fade 8 | 8 | fade 16 | 16 | fade 32 | 32; batch 16 (the paper's), WGAN-GP (gp 10) +
-  drift 0.001, one critic update per step (``algo.n_critic=1``, the paper's), widths
+  drift 0.001, one critic update per step (``n_critic=1``, the paper's and the model's default), widths
   64-64-32-16 at 4-8-16-32 px, latent 128, the paper's Adam (lr 1e-3, betas (0, 0.99), the model's default with
   its own loss). ``--eval-every 100`` scores the generator after every phase
   (the rows "end of 4x4 ... 32x32" are the ends of the stable phases, steps 400, 1200, 2000, 2800).

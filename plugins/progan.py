@@ -17,10 +17,9 @@ Example::
     ganzoo train progan --steps 1400 --set algo.stage_steps=200
     ganzoo sample runs/progan-mnist-...  -n 64                 # always full-size (32 px) images
 
-The paper's Adam (lr 1e-3, betas (0, 0.99)) is the model's default: with its own loss
-(``wgan-gp``) a model's settings win over the loss's. ``wgan-gp`` also recommends
-``n_critic=5``; the algorithm has its own ``algo.n_critic`` (1, the paper's; ``null`` = the run
-config's ``n_critic``).
+The paper's Adam (lr 1e-3, betas (0, 0.99)) and its one critic update per step
+(``n_critic=1``) are the model's defaults: with its own loss (``wgan-gp``, which recommends
+``n_critic=5``) a model's settings win over the loss's.
 """
 
 from __future__ import annotations
@@ -74,9 +73,6 @@ class ProGANOptions(BaseModel):
                           "later one fades in for one phase and then trains stable for one; null = --steps "
                           "split evenly over the 2k-1 phases of k resolutions, so the run ends at full size "
                           "(fixed when the run starts; a resume keeps it)")
-    n_critic: Optional[PositiveInt] = Field(
-        1, description="discriminator updates per generator update (the paper: 1); null = the run config's "
-                       "n_critic (which wgan-gp sets to 5)")
     eps_drift: NonNegativeFloat = Field(
         0.001, description="drift term eps_drift * E[D(x)^2] in the discriminator loss, keeping the critic's "
                            "output near 0 (the paper: 0.001); 0 = off")
@@ -96,7 +92,7 @@ def ganzoo_models():
         algorithm="progan",
         default_dataset="mnist",
         task="unconditional",
-        defaults={"image_size": 32, "steps": DEFAULT_STEPS, "batch_size": 16,
+        defaults={"image_size": 32, "steps": DEFAULT_STEPS, "batch_size": 16, "n_critic": 1,
                   "g_optim": ADAM_PROGAN, "d_optim": ADAM_PROGAN},
     )
 

@@ -169,16 +169,15 @@ def test_growth_buffers_are_part_of_the_state_dicts():
 def test_defaults_are_the_papers_where_the_layering_allows(manager):
     cfg = resolve_config(manager.registry, "progan")
     assert cfg.loss == "core:wgan-gp" and cfg.gp == 10.0 and cfg.image_size == 32
-    assert cfg.algorithm == "progan:progan" and cfg.algo == {"stage_steps": None, "n_critic": 1, "eps_drift": 0.001}
+    assert cfg.algorithm == "progan:progan" and cfg.algo == {"stage_steps": None, "eps_drift": 0.001}
     assert cfg.arch["mbstd"] == 4 and cfg.batch_size == 16 and cfg.steps == DEFAULT_STEPS
     # with its own loss a model's settings win: the paper's Adam, not wgan-gp's 1e-4 (0, 0.9) ...
     assert (cfg.g_optim.lr, cfg.g_optim.betas, cfg.d_optim.lr, cfg.d_optim.betas) == (1e-3, (0.0, 0.99), 1e-3, (0.0, 0.99))
-    # ... wgan-gp's n_critic 5 stays in the run config; the algorithm has its own (1, the paper's);
-    # null defers to the run config
-    assert cfg.n_critic == 5
+    # ... and its one critic update per step, not wgan-gp's 5; the user can still ask for 5
+    assert cfg.n_critic == 1
     assert ProGAN(ganzoo_options(manager, cfg), cfg).batches_per_step() == 1
-    deferred = resolve_config(manager.registry, "progan", sets=["algo.n_critic=null"])
-    assert ProGAN(ganzoo_options(manager, deferred), deferred).batches_per_step() == 5
+    five = resolve_config(manager.registry, "progan", sets=["n_critic=5"])
+    assert ProGAN(ganzoo_options(manager, five), five).batches_per_step() == 5
     # with another loss, that loss's optimizer wins
     hinge = resolve_config(manager.registry, "progan", loss="hinge")
     assert (hinge.g_optim.lr, hinge.g_optim.betas) == (2e-4, (0.0, 0.9))
@@ -283,8 +282,9 @@ def test_info_explains_the_model_and_the_algorithm(cli):
     assert model.exit_code == 0 and "arXiv:1710.10196" in model.stdout and "wgan-gp" in model.stdout
     algo = cli("info", "progan", "--kind", "algorithm", "--json")
     assert algo.exit_code == 0
-    for key in ("stage_steps", "n_critic", "eps_drift", "0.001"):
+    for key in ("stage_steps", "eps_drift", "0.001"):
         assert key in algo.stdout
+    assert '"n_critic": 1' in cli("info", "progan", "--kind", "model", "--json").stdout
 
 
 def test_the_averaged_generator_follows_the_growth(cli, data_dir, tmp_path):

@@ -316,11 +316,8 @@ class ProGAN(Algorithm):
         if self.phase_steps is None:
             self.phase_steps = default_phase_steps(self.cfg.steps, self.n_stages)
 
-    def n_critic(self) -> int:
-        return self.options.n_critic or self.cfg.n_critic
-
     def batches_per_step(self) -> int:
-        return self.n_critic()
+        return self.cfg.n_critic
 
     def growth_at(self, step: int) -> tuple[int, float]:
         return schedule(step, self.phase_steps, self.n_stages)
@@ -335,11 +332,11 @@ class ProGAN(Algorithm):
         self._set_growth(t, stage, alpha)
         resolution = 4 * 2 ** stage
         primary, eps = t.batches.primary, self.options.eps_drift
-        for i in range(self.n_critic()):
+        for i in range(self.cfg.n_critic):
             real = fade_real(t.batch()[primary], resolution, alpha)
             z = t.latent()
             with t.autocast():
-                if i == self.n_critic() - 1:
+                if i == self.cfg.n_critic - 1:
                     fake = t.net("generator")(z, None, native=True)
                 else:
                     with torch.no_grad():
