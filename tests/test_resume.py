@@ -230,6 +230,48 @@ def test_signals_at_random_moments_then_resume_is_bitwise_exact(data_dir, tmp_pa
     assert [r["step"] for r in lines] == list(range(1, steps + 1))  # no step lost or logged twice
 
 
+FAMILY_FLAGS = {
+    "stargan": ["--set", "arch.n_blocks=1"],
+    "srgan": ["--set", "arch.n_blocks=1"],
+    "context-encoder": ["--set", "arch.latent_dim=16"],
+    "progan": ["--set", "arch.latent_dim=16"],  # 150 steps: phases of 21, the fades included
+    "vqgan": ["--set", "arch.n_blocks=1", "--set", "algo.disc_start=20"],  # the GAN phase starts mid-run
+}
+"""The image families added with issue 15, each small enough for a few seconds of training."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", sorted(FAMILY_FLAGS))
+def test_a_family_stopped_by_sigterm_mid_run_resumes_bitwise(data_dir, tmp_path, model):
+    """Each family's own state (growth stage and fade, EMA codebooks, rng-drawn domains,
+    masks) survives a SIGTERM at a random moment of training: stopped, resumed, it ends equal
+    to an uninterrupted run bit for bit, every step logged once."""
+    out, steps = tmp_path / "runs", 150
+    flags = ["--batch-size", "8", "--set", "arch.ngf=8", "--set", "arch.ndf=8", *FAMILY_FLAGS[model],
+             "--device", "cpu", "--data-dir", str(data_dir), "--out", str(out), "--quiet",
+             "--set", "log_every=1", "--set", "checkpoint_every=1000", "--steps", str(steps)]
+    result = ganzoo_cli("train", model, *flags, "--run-name", "reference")
+    assert result.returncode == 0, result.stderr
+    metrics = out / "sig" / "metrics.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "ganzoo", "train", model, *flags, "--run-name", "sig"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 3):  # training has begun
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.005)
+    time.sleep(random.Random(model).uniform(0.0, 0.1))
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    stopped = int(stderr.split("interrupted at step ")[1].split(";")[0])
+    assert 0 < stopped < steps
+    result = ganzoo_cli("train", "--resume", str(out / "sig"), "--steps", str(steps), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert_bitwise_equal(final_state(out / "reference"), final_state(out / "sig"))
+    lines = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert [r["step"] for r in lines] == list(range(1, steps + 1))
+
+
 @pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_exits_130(data_dir, tmp_path):
     out = tmp_path / "runs"
