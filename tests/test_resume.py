@@ -241,30 +241,37 @@ FAMILY_FLAGS = {
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 @pytest.mark.parametrize("model", sorted(FAMILY_FLAGS))
-def test_a_family_stopped_by_sigterm_mid_run_resumes_bitwise(data_dir, tmp_path, model):
+def test_a_family_stopped_mid_run_resumes_bitwise(data_dir, tmp_path, model, sig):
     """Each family's own state (growth stage and fade, EMA codebooks, rng-drawn domains,
-    masks) survives a SIGTERM at a random moment of training: stopped, resumed, it ends equal
-    to an uninterrupted run bit for bit, every step logged once."""
+    masks) survives a stop at a random moment of training: SIGTERM (a checkpoint at the step it
+    stops after) or SIGKILL (the last checkpoint of every 10 steps). Resumed, the run ends equal
+    to an uninterrupted one bit for bit, every step logged once."""
     out, steps = tmp_path / "runs", 150
+    every = 10 if sig == signal.SIGKILL else 1000
     flags = ["--batch-size", "8", "--set", "arch.ngf=8", "--set", "arch.ndf=8", *FAMILY_FLAGS[model],
              "--device", "cpu", "--data-dir", str(data_dir), "--out", str(out), "--quiet",
-             "--set", "log_every=1", "--set", "checkpoint_every=1000", "--steps", str(steps)]
+             "--set", "log_every=1", "--set", f"checkpoint_every={every}", "--steps", str(steps)]
     result = ganzoo_cli("train", model, *flags, "--run-name", "reference")
     assert result.returncode == 0, result.stderr
-    metrics = out / "sig" / "metrics.jsonl"
+    metrics, latest = out / "sig" / "metrics.jsonl", out / "sig" / "checkpoints" / "latest"
     proc = subprocess.Popen([sys.executable, "-m", "ganzoo", "train", model, *flags, "--run-name", "sig"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while not (metrics.is_file() and metrics.read_text().count("\n") >= 3):  # training has begun
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 3  # training has begun
+               and (sig != signal.SIGKILL or (latest.is_file() and latest.read_text().strip() >= "step-0000010"))):
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.005)
     time.sleep(random.Random(model).uniform(0.0, 0.1))
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
-    stopped = int(stderr.split("interrupted at step ")[1].split(";")[0])
-    assert 0 < stopped < steps
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+        assert 10 <= int(latest.read_text().strip().split("-")[1]) < steps
+    else:
+        assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+        assert 0 < int(stderr.split("interrupted at step ")[1].split(";")[0]) < steps
     result = ganzoo_cli("train", "--resume", str(out / "sig"), "--steps", str(steps), "--quiet")
     assert result.returncode == 0, result.stderr
     assert_bitwise_equal(final_state(out / "reference"), final_state(out / "sig"))
