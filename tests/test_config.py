@@ -26,7 +26,8 @@ def test_with_its_own_loss_a_models_recipe_beats_the_losss_and_with_another_loss
     assert progan.default_loss == "wgan-gp" and progan.defaults["g_optim"]["lr"] == 1e-3
     own = resolve_config(registry, "progan")  # the paper's recipe: ProGAN's Adam over wgan-gp's 1e-4 (0, 0.9)
     assert (own.g_optim.lr, own.g_optim.betas) == (1e-3, (0.0, 0.99))
-    assert own.gp == 10.0 and own.n_critic == 5  # what the model does not set still comes from its loss
+    assert own.gp == 10.0  # what the model does not set still comes from its loss
+    assert own.n_critic == 1  # ProGAN's one critic update over wgan-gp's 5
     other = resolve_config(registry, "progan", loss="wgan")  # WGAN's RMSprop and clipping win
     assert (other.g_optim.name, other.g_optim.lr, other.weight_clip) == ("rmsprop", 5e-5, 0.01)
     named = resolve_config(registry, "progan", loss="core:wgan-gp")  # the qualified name is the same loss
