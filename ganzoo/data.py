@@ -72,15 +72,21 @@ class FieldShape:
         shape: the shape of one item in a batch (images at the training size), e.g. ``(1, 28, 28)``.
         classes: class count of a label field, vocabulary size of a tokens field, else ``None``.
         stream: fields with the same stream are aligned item by item (0 is the main one).
+        rate: samples per second of an audio field, frames per second of a video field.
+        vocabulary: the token strings of a tokens field (index = token id), for decoding.
     """
 
     kind: str
     shape: tuple[int, ...] = ()
     classes: int | None = None
     stream: int = 0
+    rate: int | None = None
+    vocabulary: tuple[str, ...] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+        if self.vocabulary is not None:
+            object.__setattr__(self, "vocabulary", tuple(str(w) for w in self.vocabulary))
 
 
 @dataclass(frozen=True)
@@ -145,7 +151,14 @@ class DataShape:
         return {"channels": self.channels, "image_size": self.image_size, "num_classes": self.num_classes,
                 "point_dim": self.point_dim,
                 "fields": {name: {"kind": f.kind, "shape": list(f.shape), "classes": f.classes,
-                                  "stream": f.stream} for name, f in self.fields.items()}}
+                                  "stream": f.stream,
+                                  **({"rate": f.rate} if f.rate is not None else {}),
+                                  **({"vocabulary": list(f.vocabulary)} if f.vocabulary is not None else {})}
+                           for name, f in self.fields.items()}}
+
+    def field_of(self, name: str | None = None) -> FieldShape | None:
+        """The :class:`FieldShape` of field ``name`` (default: the primary one), or ``None``."""
+        return self.fields.get(name or self.primary)
 
 
 # --------------------------------------------------------------------------- data in memory
@@ -160,6 +173,9 @@ class ItemData:
         num_classes: shorthand for ``classes["label"]``.
         streams: groups of field names that are aligned item by item; each group is
             shuffled on its own (unpaired domains). Default: one group of every field.
+        rates: name -> samples (audio) or frames (video) per second.
+        vocabularies: name -> the token strings of a tokens field (index = token id);
+            its length is the field's vocabulary size (``classes``).
 
     Example::
 
@@ -169,7 +185,8 @@ class ItemData:
 
     def __init__(self, fields: Mapping[str, torch.Tensor], *, kinds: Mapping[str, str] | None = None,
                  classes: Mapping[str, int] | None = None, num_classes: int | None = None,
-                 streams: Sequence[Sequence[str]] | None = None) -> None:
+                 streams: Sequence[Sequence[str]] | None = None, rates: Mapping[str, int] | None = None,
+                 vocabularies: Mapping[str, Sequence[str]] | None = None) -> None:
         self.fields: dict[str, torch.Tensor] = dict(fields)
         if not self.fields:
             raise ValueError("a dataset needs at least one field")
@@ -187,6 +204,10 @@ class ItemData:
             self.classes.setdefault("label", int(num_classes))
         self.streams: list[tuple[str, ...]] = ([tuple(s) for s in streams] if streams is not None
                                                else [tuple(self.fields)])
+        self.rates: dict[str, int] = {k: int(v) for k, v in (rates or {}).items() if v}
+        self.vocabularies: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in (vocabularies or {}).items()}
+        for name, words in self.vocabularies.items():
+            self.classes.setdefault(name, len(words))
         self._validate()
 
     def _validate(self) -> None:
@@ -211,7 +232,21 @@ class ItemData:
                 raise ValueError(f"{name} must be an int64 tensor [N, L] of token ids")
             if kind == "mask" and tensor.dim() != 4:
                 raise ValueError(f"{name} must be a tensor [N, 1, H, W]")
-
+            if kind == "audio" and (tensor.dim() != 3 or not (tensor.is_floating_point()
+                                                             or tensor.dtype == torch.int16)):
+                raise ValueError(f"{name} must be a float or int16 tensor [N, C, T]")
+        for name in (*self.rates, *self.vocabularies):
+            if name not in self.fields:
+                raise ValueError(f"rate or vocabulary given for {name!r}, which is not a field")
+        for name, words in self.vocabularies.items():
+            if self.kinds[name] != "tokens":
+                raise ValueError(f"field {name!r} has a vocabulary but is not of kind tokens")
+            if len(words) != self.classes[name]:
+                raise ValueError(f"field {name!r}: vocabulary of {len(words)} words for "
+                                 f"{self.classes[name]} token ids")
+            tokens = self.fields[name]
+            if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= len(words)):
+                raise ValueError(f"field {name!r} has token ids outside its vocabulary of {len(words)}")
     @property
     def num_classes(self) -> int | None:
         """The class count of the ``label`` field, or ``None``."""
@@ -245,6 +280,7 @@ class ItemData:
         out = copy.copy(self)
         out.fields = {name: (t[index] if name in self.streams[stream] else t) for name, t in self.fields.items()}
         out.kinds, out.classes = dict(self.kinds), dict(self.classes)
+        out.rates, out.vocabularies = dict(self.rates), dict(self.vocabularies)
         out.streams = list(self.streams)
         return out
 
@@ -260,7 +296,8 @@ class ItemData:
             streams[stream] = streams[stream] + tuple(fields)
         streams = [s for s in streams if s]
         return ItemData(merged, kinds={**self.kinds, **(kinds or {})}, classes={**self.classes, **(classes or {})},
-                        streams=streams)
+                        streams=streams, rates={k: v for k, v in self.rates.items() if k in merged},
+                        vocabularies={k: v for k, v in self.vocabularies.items() if k in merged})
 
 
 class ImageData(ItemData):
@@ -337,7 +374,8 @@ def shape_of(data: ItemData, image_size: int | None = None) -> DataShape:
             shape = (shape[0], _resized(shape[1], scale), _resized(shape[2], scale))
         elif kind == "video":
             shape = (shape[0], shape[1], _resized(shape[2], scale), _resized(shape[3], scale))
-        fields[name] = FieldShape(kind, shape, data.classes.get(name), stream_of[name])
+        fields[name] = FieldShape(kind, shape, data.classes.get(name), stream_of[name],
+                                  getattr(data, "rates", {}).get(name), getattr(data, "vocabularies", {}).get(name))
     primary = data.primary
     if data.kinds[primary] == "points":
         return DataShape(num_classes=data.num_classes, point_dim=data.fields[primary].shape[1], fields=fields)
