@@ -221,6 +221,12 @@ def ganzoo_metrics():
         compute="ganzoo.metrics.evaluate:mode_metric", inputs="samples",
         keys=("modes", "high_quality", "reverse_kl", "kl_uniform"),
         lower_is_better=("reverse_kl", "kl_uniform"))
+    yield MetricSpec(
+        name="is", summary="Inception score exp(E KL(p(y|x) || p(y))) under the classifier extractor, "
+                           "mean and std over 10 splits",
+        paper="Salimans et al. 2016 (arXiv:1606.03498); WaveGAN's measure on a spoken-digit classifier",
+        compute="ganzoo.metrics.evaluate:inception_score_metric", inputs="samples",
+        keys=("is_mean", "is_std"))
 
 
 @hookimpl

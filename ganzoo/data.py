@@ -482,6 +482,8 @@ class InMemoryBatches:
         self.local_batch_size = batch_size // world_size
         self.device = torch.device(device)
         self.kinds = dict(data.kinds)
+        self.rates = dict(getattr(data, "rates", {}))
+        self.vocabularies = dict(getattr(data, "vocabularies", {}))
         self.primary = data.primary
         self.points = data.kinds[self.primary] == "points"
         self.batch_size = batch_size

@@ -272,12 +272,14 @@ def exported(nets: Networks, kind: type) -> list[str]:
 @torch.no_grad()
 def generate(generator: Generator, z: torch.Tensor, labels: torch.Tensor | None = None,
              batch_size: int = 256) -> torch.Tensor:
-    """Run ``generator`` on ``z`` (and ``labels``) in chunks on its device; a float CPU tensor."""
+    """Run ``generator`` on ``z`` (and ``labels``) in chunks on its device; a CPU tensor,
+    float32 (integer outputs, such as token ids, keep their dtype)."""
     device = next(generator.parameters()).device
     chunks = []
     for start in range(0, len(z), batch_size):
         lb = labels[start:start + batch_size].to(device) if labels is not None else None
-        chunks.append(generator(z[start:start + batch_size].to(device), lb).float().cpu())
+        out = generator(z[start:start + batch_size].to(device), lb)
+        chunks.append((out.float() if out.is_floating_point() else out).cpu())
     return torch.cat(chunks)
 
 
@@ -320,7 +322,8 @@ def check_networks(nets: Networks, shape, model: str) -> None:
     nets.validate(model)
     sample_shape = tuple(shape.sample_shape) if hasattr(shape, "sample_shape") else tuple(shape)
     if nets.is_pair:
-        _check_pair(nets, sample_shape, model)
+        vocabulary = shape.fields[shape.primary].classes if getattr(shape, "kind", None) == "tokens" else None
+        _check_pair(nets, sample_shape, model, vocabulary)
         return
     fields = getattr(shape, "fields", {})
     for name, module in nets.modules.items():
@@ -384,7 +387,16 @@ def _check_encoder(name: str, e: Encoder, model: str) -> None:
                                         f"[N, latent_dim={e.latent_dim}]")
 
 
-def _check_pair(nets: Networks, shape: tuple[int, ...], model: str) -> None:
+def discriminator_input(samples: torch.Tensor, vocabulary: int | None = None) -> torch.Tensor:
+    """What a discriminator reads of a generator's samples: the samples themselves, except
+    token ids (int64 ``[N, L]``), which a text discriminator reads as one-hot float
+    ``[N, L, vocabulary]`` (in training it gets relaxed one-hot vectors of that shape)."""
+    if vocabulary and not samples.is_floating_point():
+        return torch.nn.functional.one_hot(samples.long(), vocabulary).float()
+    return samples
+
+
+def _check_pair(nets: Networks, shape: tuple[int, ...], model: str, vocabulary: int | None = None) -> None:
     g, d = nets.generator, nets.discriminator
     if not isinstance(g, Generator) or not isinstance(d, Discriminator):
         raise ComponentUnavailableError(
@@ -399,7 +411,8 @@ def _check_pair(nets: Networks, shape: tuple[int, ...], model: str) -> None:
                 raise ComponentUnavailableError(
                     f"model {model!r}: generator makes images of shape {tuple(images.shape[1:])}, "
                     f"expected {tuple(shape)}")
-            logits, class_logits = split_outputs(d(images, labels if d.num_classes else None))
+            logits, class_logits = split_outputs(d(discriminator_input(images, vocabulary),
+                                                   labels if d.num_classes else None))
             if d.aux_classes and (class_logits is None or tuple(class_logits.shape) != (2, d.aux_classes)):
                 raise ComponentUnavailableError(
                     f"model {model!r}: discriminator with aux_classes must return (logits, class_logits)")

@@ -106,8 +106,27 @@ class ModelHandle:
         return self.generator.num_classes if self.generator is not None else None
 
     @property
+    def kind(self) -> str:
+        """The kind of what the generator makes: ``"image"``, ``"points"``, ``"audio"``,
+        ``"video"`` or ``"tokens"`` (the primary field of the data it was trained on)."""
+        if self.shape is not None and self.shape.fields:
+            return self.shape.kind
+        return "points" if self.generator is not None and len(self.generator.out_shape) == 1 else "image"
+
+    @property
     def is_points(self) -> bool:
-        return self.generator is not None and len(self.generator.out_shape) == 1
+        return self.generator is not None and self.kind == "points"
+
+    @property
+    def field(self):
+        """The :class:`~ganzoo.data.FieldShape` of the primary field (its rate, vocabulary), or ``None``."""
+        return self.shape.field_of() if self.shape is not None else None
+
+    @property
+    def rate(self) -> int | None:
+        """Samples (audio) or frames (video) per second of the primary field, if known."""
+        field = self.field
+        return field.rate if field is not None else None
 
     def _need(self, what: str) -> None:
         can = {"sample": self.can_sample, "translate": self.can_translate, "encode": self.can_encode}[what]
@@ -172,15 +191,32 @@ class ModelHandle:
         """Write ``n`` raw samples to a ``.npz`` file for outside tools.
 
         Images are stored as ``images``: uint8 ``[N, H, W, C]`` (0..255, the layout FID tools
-        expect); points as ``points``: float32 ``[N, D]``; conditional models add ``labels``.
+        expect); points as ``points``: float32 ``[N, D]``; audio as ``audio``: float32
+        ``[N, C, T]`` in [-1, 1] (with ``rate``); video as ``video``: uint8 ``[N, T, H, W, C]``;
+        token ids as ``tokens``: int64 ``[N, L]``; conditional models add ``labels``.
         """
+        import numpy as np
+
         path = Path(path)
         if path.suffix.lower() != ".npz":
             raise ConfigError(f"raw samples go to a .npz file, not {path.name!r}")
         if labels is None and self.num_classes:
             labels = torch.arange(n) % self.num_classes
         samples = self.sample(n, labels=labels, seed=seed)
-        arrays = {"points": samples.numpy().astype("float32")} if self.is_points else {"images": to_uint8(samples)}
+        kind = self.kind
+        if kind == "points":
+            arrays = {"points": samples.numpy().astype("float32")}
+        elif kind == "audio":
+            arrays = {"audio": samples.clamp(-1, 1).numpy().astype("float32")}
+            if self.rate:
+                arrays["rate"] = np.asarray(self.rate, dtype="int64")
+        elif kind == "video":
+            arrays = {"video": to_uint8(samples.transpose(1, 2).flatten(0, 1)).reshape(
+                n, samples.shape[2], *samples.shape[-2:], samples.shape[1])}
+        elif kind == "tokens":
+            arrays = {"tokens": samples.numpy().astype("int64")}
+        else:
+            arrays = {"images": to_uint8(samples)}
         if labels is not None:
             arrays["labels"] = torch.as_tensor(labels).expand(n).numpy().astype("int64")
         return write_npz(path, arrays)
@@ -193,6 +229,8 @@ class ModelHandle:
         images each); point models get a scatter plot of ``n`` points.
         """
         path = Path(path)
+        if self.kind in ("audio", "video", "tokens"):
+            raise ConfigError(f"this model makes {self.kind}, not images: use save_outputs")
         if path.suffix.lower() != ".png":
             raise ConfigError(f"sample grids are PNG files; use a .png name, not {path.name!r}")
         if labels is None and self.num_classes and not self.is_points:
@@ -204,6 +242,51 @@ class ModelHandle:
         else:
             save_grid(samples, path, nrow=nrow)
         return path
+
+    def save_outputs(self, path: str | Path | None, n: int = 16, seed: int | None = 0, labels=None,
+                     nrow: int | None = None) -> tuple[list[Path], list[str]]:
+        """Sample ``n`` clips or sentences and write what a person listens to, watches or reads.
+
+        - audio: ``STEM.png`` (one spectrogram per clip) and ``STEM-000.wav``, ``STEM-001.wav``, ...
+          (``path`` ends in ``.png`` or ``.wav``);
+        - video: ``STEM.gif`` (every clip playing in one grid) and ``STEM.png`` (one row of
+          frames per clip) (``path`` ends in ``.gif`` or ``.png``);
+        - tokens: the sentences, one per line, in ``path`` (``.txt``), or only returned when
+          ``path`` is ``None``.
+
+        Conditional models without ``labels`` cycle through the classes.
+
+        Returns:
+            ``(files written, sentences)``; ``sentences`` is empty for audio and video.
+        """
+        from .media import decode_tokens, save_gif, save_spectrograms, save_text, save_video_strip, write_wav
+
+        kind = self.kind
+        suffixes = {"audio": (".png", ".wav"), "video": (".gif", ".png"), "tokens": (".txt",)}.get(kind)
+        if suffixes is None:
+            raise ConfigError(f"this model makes {kind} samples: use save_grid")
+        path = Path(path) if path is not None else None
+        if path is not None and path.suffix.lower() not in suffixes:
+            raise ConfigError(f"{kind} samples are written to a {' or '.join(suffixes)} file, not {path.name!r}")
+        samples = self.sample(n, labels=labels, seed=seed)
+        written: list[Path] = []
+        if kind == "tokens":
+            field = self.field
+            lines = decode_tokens(samples, field.vocabulary if field is not None else None)
+            if path is not None:
+                written.append(save_text(lines, path))
+            return written, lines
+        stem = path.with_suffix("")
+        if kind == "audio":
+            rate = self.rate or 16000
+            written.append(save_spectrograms(samples, stem.with_suffix(".png"), rate, nrow=nrow))
+            width = max(3, len(str(n - 1)))
+            for i, clip in enumerate(samples):
+                written.append(write_wav(stem.parent / f"{stem.name}-{i:0{width}d}.wav", clip, rate))
+        else:
+            written.append(save_gif(samples, stem.with_suffix(".gif"), fps=self.rate, nrow=nrow))
+            written.append(save_video_strip(samples, stem.with_suffix(".png")))
+        return written, []
 
     # image to image --------------------------------------------------------------
     def _translator(self, net: str | None) -> tuple[str, Translator]:

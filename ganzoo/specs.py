@@ -224,6 +224,13 @@ class DatasetSpec(ComponentSpec):
         fields: the data fields it yields besides the primary one and ``label``, e.g.
             ``("target",)`` (paired) or ``("image_b",)`` (a second domain); see
             :data:`ganzoo.data.FIELD_KINDS`.
+        data_kind: the kind of its primary field: ``"image"`` (the default), ``"points"``
+            (implied by ``point_dim``), ``"audio"``, ``"video"`` or ``"tokens"``; the last three
+            need no ``channels`` / ``image_size``.
+        item_shape: for audio, video and tokens: the shape of one item of the primary field,
+            e.g. ``(1, 16384)`` (audio), ``(1, 16, 32, 32)`` (video), ``(20,)`` (tokens); shown
+            by ``ganzoo info``.
+        rate: samples (audio) or frames (video) per second, shown by ``ganzoo info``.
     """
 
     kind: ClassVar[str] = "dataset"
@@ -236,13 +243,26 @@ class DatasetSpec(ComponentSpec):
     size: int | None = None
     files: tuple[str, ...] = ()
     fields: tuple[str, ...] = ()
+    data_kind: str = "image"
+    item_shape: tuple[int, ...] | None = None
+    rate: int | None = None
 
     def validate(self) -> None:
         super().validate()
         _check_ref(self.load, f"dataset {self.name!r}: load")
+        if self.data_kind not in DATA_KINDS:
+            raise ValueError(f"dataset {self.name!r}: data_kind must be one of {', '.join(DATA_KINDS)}, "
+                             f"got {self.data_kind!r}")
+        if self.item_shape is not None and not (isinstance(self.item_shape, tuple) and all(
+                isinstance(d, int) and d > 0 for d in self.item_shape)):
+            raise ValueError(f"dataset {self.name!r}: item_shape must be a tuple of positive integers")
+        if self.rate is not None and not (isinstance(self.rate, int) and self.rate > 0):
+            raise ValueError(f"dataset {self.name!r}: rate must be a positive integer")
         if not isinstance(self.fields, tuple) or not all(isinstance(f, str) and FIELD_PATTERN.match(f)
                                                          for f in self.fields):
             raise ValueError(f"dataset {self.name!r}: fields must be a tuple of field names, got {self.fields!r}")
+        if self.data_kind in ("audio", "video", "tokens"):
+            return
         if self.point_dim is not None:
             if not isinstance(self.point_dim, int) or self.point_dim < 1:
                 raise ValueError(f"dataset {self.name!r}: point_dim must be a positive integer")

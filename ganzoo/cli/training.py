@@ -119,7 +119,9 @@ def register(app: typer.Typer, ctx) -> None:
     def sample_command(
         run: Path = typer.Argument(..., help="a run directory, checkpoint folder or a .safetensors file in it"),
         n: int = typer.Option(64, "-n", "--num", help="number of images"),
-        out: Path = typer.Option(Path("grid.png"), "--out", "-o", help="PNG file to write"),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="file to write (default grid.png; audio: "
+                                           "samples.png + samples-NNN.wav; video: samples.gif + samples.png; "
+                                           "text: printed)"),
         seed: int = typer.Option(0, "--seed", help="latent seed (same seed, same images)"),
         label: Optional[int] = typer.Option(None, "--label", help="class label (conditional models)"),
         nrow: Optional[int] = typer.Option(None, "--nrow", help="images per row (default: square grid)"),
@@ -145,9 +147,18 @@ def register(app: typer.Typer, ctx) -> None:
         Conditional models give one row per class, or only class K with --label K; models of
         2-D points give a scatter plot. Image-to-image models translate the first -n images
         of their dataset's test split, or your own with --input, into rows of input | output
-        (| target); encoder models (BiGAN) reconstruct --input images.
+        (| target); encoder models (BiGAN) reconstruct --input images. Audio models write one
+        WAV per sample and a PNG of their spectrograms; video models an animated GIF of the
+        clips and a PNG with one row of frames per clip; text models print sentences (or
+        write them with --out FILE.txt).
 
         Examples:
+
+          ganzoo sample runs/wavegan-fsdd-20261205-120000 -n 8 --out digits.png      # digits.png + digits-000.wav ...
+
+          ganzoo sample runs/vgan-moving-mnist-32-20261205-120000 -n 16 --out clips.gif   # clips.gif + clips.png
+
+          ganzoo sample runs/relgan-oracle-20261205-120000 -n 20 --out sentences.txt
 
           ganzoo sample runs/dcgan-mnist-20261128-120000 -n 64 --out grid.png
 
@@ -174,10 +185,14 @@ def register(app: typer.Typer, ctx) -> None:
             raise ConfigError(f"--seed must be in 0..2**63-1, got {seed}")
         if fmt not in ("png", "npz"):
             raise ConfigError(f"--format must be png or npz, got {fmt!r}")
-        if out == Path("grid.png") and fmt == "npz":
-            out = Path("samples.npz")
-        if out.suffix.lower() != f".{fmt}":
-            raise ConfigError(f"--out must name a .{fmt} file, got {out}")
+        given_out = out
+        if out is None:
+            out = Path("samples.npz") if fmt == "npz" else Path("grid.png")
+        if fmt == "npz" and out.suffix.lower() != ".npz":
+            raise ConfigError(f"--out must name a .npz file, got {out}")
+        if fmt == "png" and out.suffix.lower() not in (".png", ".wav", ".gif", ".txt"):
+            raise ConfigError(f"--out must name a .png file (.wav for audio, .gif for video, .txt for text), "
+                              f"got {out}")
         try:
             folder_ok = out.parent.is_dir()
         except OSError as exc:  # a name too long, a loop of links...
@@ -206,6 +221,21 @@ def register(app: typer.Typer, ctx) -> None:
             else:
                 inputs, targets = dataset_examples(handle, n, ctx.registry, data_dir=data_dir, net=net)
             what = save_images(handle, out, inputs, targets, net=net, domain=domain)
+        elif handle.kind in ("audio", "video", "tokens") and fmt == "png":
+            if interpolate is not None:
+                raise ConfigError("--interpolate needs an image model")
+            target = given_out
+            if target is None and handle.kind != "tokens":
+                target = Path("samples.png" if handle.kind == "audio" else "samples.gif")
+            written, lines = handle.save_outputs(target, n=n, seed=seed, labels=label, nrow=nrow)
+            if handle.kind == "tokens" and target is None:
+                for line in lines:
+                    typer.echo(line)
+                typer.echo(f"sampled {n} sentences (step {handle.step})", err=True)
+                return
+            shown = ", ".join(str(p) for p in written[:3]) + (f" and {len(written) - 3} more" if len(written) > 3 else "")
+            typer.echo(f"wrote {n} {handle.kind} samples (step {handle.step}) to {shown}", err=True)
+            return
         elif interpolate is not None:
             if handle.is_points:
                 raise ConfigError("--interpolate needs an image model")
@@ -216,6 +246,8 @@ def register(app: typer.Typer, ctx) -> None:
             handle.save_npz(out, n=n, seed=seed, labels=label)
             what = f"{n} raw samples"
         else:
+            if out.suffix.lower() != ".png":
+                raise ConfigError(f"--out must name a .png file for {handle.kind} samples, got {out}")
             handle.save_grid(out, n=n, seed=seed, labels=label, nrow=nrow)
             what = f"{n} samples"
         typer.echo(f"wrote {what} (step {handle.step}) to {out}", err=True)

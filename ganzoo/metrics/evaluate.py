@@ -27,14 +27,14 @@ from safetensors.torch import load_file, save_file
 
 from .. import __version__, datasets
 from ..components import load_dataset
-from ..data import ItemData, to_model_range
+from ..data import ItemData, prepare_field, to_model_range
 from ..errors import ConfigError
 from ..plugins import get_plugin_manager
 from ..registry import Registry
 from ..sampling import load
 from ..settings import cache_dir
 from ..specs import resolve_ref
-from .scores import class_histogram, mixture_modes, triple_modes
+from .scores import class_histogram, inception_score, mixture_modes, triple_modes
 
 
 @dataclass
@@ -64,9 +64,13 @@ def real_samples(data: ItemData, n: int, image_size: int | None) -> torch.Tensor
     """The first ``n`` real samples of a split (its primary field), in the model's range
     ([-1, 1] images or points)."""
     primary = data.fields[data.primary][:n]
-    if data.kinds[data.primary] == "image":
+    kind = data.kinds[data.primary]
+    if kind == "image":
         return to_model_range(primary, image_size)
-    return primary.float()
+    if kind == "points":
+        return primary.float()
+    scale = image_size / primary.shape[-1] if image_size and kind == "video" else 1.0
+    return prepare_field(kind, primary, scale)  # audio and video in [-1, 1], token ids as they are
 
 
 def default_extractor(registry: Registry, dataset: str) -> str | None:
@@ -127,19 +131,24 @@ class Evaluator:
         self.points = self.real_data.kinds[self.real_data.primary] == "points"
         self.real = real_samples(self.real_data, n, image_size)
         self.extractor = None
+        feature_metrics = [m for m in self.metrics if m.spec.inputs == "features"]
         if not self.points:
             name = extractor or default_extractor(registry, self.dataset)
-            if name is None:
+            if name is None and (feature_metrics or self.real_data.kinds[self.real_data.primary] == "image"):
                 raise ConfigError(f"no feature extractor is registered for dataset {self.dataset!r}; "
                                   "pass --extractor (see `ganzoo list extractors`)")
-            entry = registry.get("extractor", name)
-            self.extractor = resolve_ref(entry.spec.load)(torch.device(device), data_dir)
+            if name is not None:  # text metrics (BLEU, oracle NLL) need none
+                entry = registry.get("extractor", name)
+                self.extractor = resolve_ref(entry.spec.load)(torch.device(device), data_dir)
         elif extractor:
             raise ConfigError(f"{self.dataset} is point data: metrics use the points, not an extractor")
-        feature_metrics = [m for m in self.metrics if m.spec.inputs == "features"]
         if feature_metrics and self.points:
             names = ", ".join(m.name for m in feature_metrics)
             raise ConfigError(f"{names} compare image features; {self.dataset} is point data (use modes)")
+        kind = self.real_data.kinds[self.real_data.primary]
+        if self.extractor is not None and getattr(self.extractor, "kind", "image") != kind:
+            raise ConfigError(f"extractor {self.extractor.name} reads {getattr(self.extractor, 'kind', 'image')} "
+                              f"data; {self.dataset} is {kind} data")
         self.real_features = None
         if feature_metrics:
             self.real_features = reference_features(self.extractor, self.dataset, split, self.real,
@@ -222,3 +231,18 @@ def mode_metric(fake: torch.Tensor, context: EvalContext) -> dict[str, Any]:
     if context.real.num_classes is None:
         raise ConfigError(f"the modes metric needs a labelled dataset; {context.dataset} has no labels")
     return class_histogram(extractor.logits(fake).argmax(dim=1), extractor.num_classes)
+
+
+IS_SPLITS = 10
+"""Parts the inception score is averaged over (as in Salimans et al. 2016)."""
+
+
+def inception_score_metric(fake: torch.Tensor, context: EvalContext) -> dict[str, Any]:
+    """The inception score of ``fake`` under the run's classifier extractor (WaveGAN's measure
+    on its spoken-digit classifier; the paper's on Inception-v3 for images), over
+    :data:`IS_SPLITS` parts (fewer when there are fewer than 10 samples)."""
+    extractor = context.extractor
+    if extractor is None or not getattr(extractor, "num_classes", None):
+        raise ConfigError(f"the inception score needs a classifier extractor for {context.dataset}; "
+                          "pass --extractor (see `ganzoo list extractors`)")
+    return inception_score(extractor.logits(fake), splits=min(IS_SPLITS, len(fake)))

@@ -95,12 +95,19 @@ class Extractor:
 
     The network must have ``features(x) -> [B, D]`` and, for classifiers, ``head(f) -> [B, K]``;
     ``prepare`` converts a batch in [-1, 1] (any C in {1, 3}, any size) to the network's input.
+
+    An extractor of another ``kind`` (``"audio"``, ``"video"``, ``"tokens"``) takes batches
+    of that field kind in the model's range (audio ``[N, C, T]``, video ``[N, C, T, H, W]``);
+    its ``prepare`` checks and converts them, and ``features`` may return more rows than
+    clips (a video extractor's per-frame features: a frame-level FID).
     """
 
     def __init__(self, name: str, network: nn.Module, *, sha256: str, feature_dim: int, resize: str,
                  prepare: Callable[[torch.Tensor], torch.Tensor], num_classes: int | None = None,
-                 device: str | torch.device = "cpu", info: dict[str, Any] | None = None) -> None:
+                 device: str | torch.device = "cpu", info: dict[str, Any] | None = None,
+                 kind: str = "image") -> None:
         self.name = name
+        self.kind = kind
         self.sha256 = sha256
         self.feature_dim = feature_dim
         self.resize = resize
@@ -127,12 +134,14 @@ class Extractor:
         return self._run(images, batch_size, logits=True)
 
     def _run(self, images: torch.Tensor, batch_size: int, logits: bool) -> torch.Tensor:
-        if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.dim() != 4:
-            raise ConfigError(f"extractor {self.name} takes float images [N, C, H, W] in [-1, 1], got "
-                              f"{getattr(images, 'dtype', type(images).__name__)} "
-                              f"{tuple(getattr(images, 'shape', ()))}")
-        if images.shape[1] not in (1, 3):
-            raise ConfigError(f"extractor {self.name} takes 1- or 3-channel images, got {images.shape[1]}")
+        if not isinstance(images, torch.Tensor):
+            raise ConfigError(f"extractor {self.name} takes a tensor, got {type(images).__name__}")
+        if self.kind == "image":
+            if not images.is_floating_point() or images.dim() != 4:
+                raise ConfigError(f"extractor {self.name} takes float images [N, C, H, W] in [-1, 1], got "
+                                  f"{images.dtype} {tuple(images.shape)}")
+            if images.shape[1] not in (1, 3):
+                raise ConfigError(f"extractor {self.name} takes 1- or 3-channel images, got {images.shape[1]}")
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         width = self.num_classes if logits else self.feature_dim
@@ -140,7 +149,8 @@ class Extractor:
         out = []
         with torch.no_grad():
             for start in range(0, len(images), batch_size):
-                x = images[start:start + batch_size].to(self.device, torch.float32)
+                x = images[start:start + batch_size].to(self.device)
+                x = x.float() if x.is_floating_point() else x
                 y = self.network.features(self._prepare(x))
                 if logits:
                     y = self.network.head(y)

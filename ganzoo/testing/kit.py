@@ -67,6 +67,63 @@ def points_shape(num_classes: int | None) -> DataShape:
     return DataShape(point_dim=2, num_classes=num_classes)
 
 
+AUDIO_SAMPLES, AUDIO_RATE = 16384, 16000
+"""The kit's audio: one channel of 16,384 samples (WaveGAN's length: about 1 s) at 16 kHz."""
+
+VIDEO_FRAMES, VIDEO_SIZE, VIDEO_FPS = 16, 32, 8
+"""The kit's video: one channel, 16 frames of 32x32, 8 frames per second."""
+
+TOKENS_LENGTH = 20
+TOKENS_VOCABULARY = ("<pad>", "<eos>", "<unk>", *(f"w{i}" for i in range(47)))
+"""The kit's text: sequences of 20 token ids over a vocabulary of 50 (with the special tokens)."""
+
+
+def media_shape(kind: str, num_classes: int | None) -> DataShape:
+    """The :class:`DataShape` of the kit's ``"audio"``, ``"video"`` or ``"tokens"`` data."""
+    if kind == "audio":
+        primary = FieldShape("audio", (1, AUDIO_SAMPLES), rate=AUDIO_RATE)
+    elif kind == "video":
+        primary = FieldShape("video", (1, VIDEO_FRAMES, VIDEO_SIZE, VIDEO_SIZE), rate=VIDEO_FPS)
+    elif kind == "tokens":
+        primary = FieldShape("tokens", (TOKENS_LENGTH,), len(TOKENS_VOCABULARY), vocabulary=TOKENS_VOCABULARY)
+    else:
+        raise ValueError(f"the kit has no {kind!r} data")
+    fields = {kind: primary}
+    if num_classes:
+        fields["label"] = FieldShape("label", (), num_classes)
+    return DataShape(num_classes=num_classes, fields=fields)
+
+
+def _kit_media(data_dir, split: str = "train", image_size: int | None = None, *, kind: str) -> ItemData:
+    """Tiny labelled data of one kind, the label readable in every item: audio a tone whose
+    pitch is the label, video a square moving right on row ``label``, tokens a sentence
+    that repeats word ``label``."""
+    gen = torch.Generator().manual_seed(0 if split == "train" else 1)
+    labels = torch.arange(KIT_ITEMS) % NUM_CLASSES
+    if kind == "audio":
+        t = torch.arange(AUDIO_SAMPLES) / AUDIO_RATE
+        freqs = 200.0 + 100.0 * labels.float()
+        tone = 0.5 * torch.sin(2 * math.pi * freqs[:, None] * t[None, :])
+        audio = tone + 0.01 * torch.randn(KIT_ITEMS, AUDIO_SAMPLES, generator=gen)
+        return ItemData({"audio": audio.clamp(-1, 1).unsqueeze(1), "label": labels},
+                        num_classes=NUM_CLASSES, rates={"audio": AUDIO_RATE})
+    if kind == "video":
+        video = torch.randint(0, 32, (KIT_ITEMS, 1, VIDEO_FRAMES, VIDEO_SIZE, VIDEO_SIZE), generator=gen,
+                              dtype=torch.uint8)
+        for i, label in enumerate(labels.tolist()):
+            row = 3 * label
+            for f in range(VIDEO_FRAMES):
+                video[i, 0, f, row:row + 3, f:f + 4] = 255
+        return ItemData({"video": video, "label": labels}, num_classes=NUM_CLASSES, rates={"video": VIDEO_FPS})
+    words = len(TOKENS_VOCABULARY)
+    tokens = torch.randint(3, words, (KIT_ITEMS, TOKENS_LENGTH), generator=gen)
+    tokens[:, ::2] = 3 + labels[:, None]
+    tokens[:, -3] = 1  # <eos>, then padding
+    tokens[:, -2:] = 0
+    return ItemData({"tokens": tokens, "label": labels}, num_classes=NUM_CLASSES,
+                    vocabularies={"tokens": TOKENS_VOCABULARY})
+
+
 def _squares(gen: torch.Generator, n: int, channels: int, size: int, labels: torch.Tensor) -> torch.Tensor:
     images = torch.randint(0, 64, (n, channels, size, size), generator=gen, dtype=torch.uint8)
     for i, label in enumerate(labels.tolist()):  # a bright square whose place encodes the label
@@ -130,6 +187,12 @@ def _kit_specs() -> list[Any]:
         ModelSpec(name="tiny", summary="A tiny fully connected GAN (conformance kit)", build=_kit_build,
                   data_kinds=("image", "points")),
     ]
+    for kind, what in (("audio", f"1 x {AUDIO_SAMPLES} samples at {AUDIO_RATE} Hz"),
+                       ("video", f"1 x {VIDEO_FRAMES} frames of {VIDEO_SIZE}x{VIDEO_SIZE}"),
+                       ("tokens", f"{TOKENS_LENGTH} tokens of {len(TOKENS_VOCABULARY)}")):
+        specs.append(DatasetSpec(name=kind, summary=f"64 labelled {kind} items, {what} (conformance kit)",
+                                 load=functools.partial(_kit_media, kind=kind), num_classes=NUM_CLASSES,
+                                 size=KIT_ITEMS, data_kind=kind))
     for channels in KIT_CHANNELS:  # 16x16 images; training resizes batches to the size checked
         specs.append(DatasetSpec(
             name=f"images-{channels}", summary=f"64 labelled {channels}-channel images with every common "
@@ -162,6 +225,8 @@ def _kit_registry(registry: Registry) -> Iterator[tuple[Registry, Path]]:
 def _kit_dataset(shape) -> str:
     if shape.kind == "points":
         return f"{KIT_PLUGIN}:points"
+    if shape.kind in ("audio", "video", "tokens"):
+        return f"{KIT_PLUGIN}:{shape.kind}"
     if shape.channels not in KIT_CHANNELS:
         raise _Skip(f"the kit has no {shape.channels}-channel data")
     return f"{KIT_PLUGIN}:images-{shape.channels}"

@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from ..errors import ConfigError, GanzooError
 from ..networks import (Discriminator, Encoder, Generator, Networks, Translator, check_networks, split_outputs,
                         uses_labels)
+from ..networks import discriminator_input as _discriminator_input
 from ..registry import Entry, Registry
 from ..run import resume
 from ..sampling import load
@@ -27,7 +28,7 @@ from ..specs import ModelSpec
 from ..training import checkpoint as ckpt
 from ..training.progress import make_reporter
 from .kit import (BATCH, IMAGE_SIZES, KIT_PLUGIN, NUM_CLASSES, _kit_dataset, _train, kit_shape,
-                  points_shape)
+                  media_shape, points_shape)
 from .report import CheckResult, _component, _describe, _Failed, _Recorder, _Skip
 from .spec_checks import _check_spec, _resolve
 
@@ -57,12 +58,20 @@ def _shapes_to_try(spec: ModelSpec) -> list[Any]:
                 shapes.append(kit_shape(channels, size, num_classes))
     if "points" in spec.data_kinds:
         shapes.append(points_shape(8 if spec.needs_labels else None))
+    for kind in ("audio", "video", "tokens"):
+        if kind in spec.data_kinds:
+            shapes.append(media_shape(kind, num_classes))
     return shapes
 
 
 def _shape_text(shape) -> str:
-    return f"{shape.point_dim}-D points" if shape.kind == "points" else \
-        f"{shape.channels}x{shape.image_size}x{shape.image_size}"
+    if shape.kind == "points":
+        return f"{shape.point_dim}-D points"
+    if shape.kind in ("audio", "video", "tokens"):
+        field = shape.fields[shape.kind]
+        extra = f", vocabulary {field.classes}" if shape.kind == "tokens" else ""
+        return f"{shape.kind} {'x'.join(map(str, field.shape))}{extra}"
+    return f"{shape.channels}x{shape.image_size}x{shape.image_size}"
 
 
 def _build(build: Callable[..., Any], spec: ModelSpec, shape, seed: int = 0, arch: Any = None) -> Networks:
@@ -90,7 +99,7 @@ def _forward(nets: Networks, shape, n: int = BATCH, seed: int = 0, labels=None):
     if labels is None and shape.num_classes:
         labels = torch.arange(n) % shape.num_classes
     fake = g(z, labels if g.num_classes else None)
-    out = d(fake, labels if d.num_classes else None)
+    out = d(discriminator_input(fake, shape), labels if d.num_classes else None)
     logits, class_logits = split_outputs(out)
     return z, labels, fake, logits, class_logits
 
@@ -144,7 +153,7 @@ def _check_pair_outputs(nets: Networks, shape) -> None:
                           f"expected {(BATCH, *shape.sample_shape)}")
         _check_values(f"{where}: generator output", fake, images=shape.kind == "image")
         try:
-            logits, class_logits = split_outputs(d(fake, labels if d.num_classes else None))
+            logits, class_logits = split_outputs(d(discriminator_input(fake, shape), labels if d.num_classes else None))
         except Exception as exc:  # noqa: BLE001
             raise _Failed(f"{where}: the discriminator raised {_describe(exc)}") from None
     if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (BATCH,):
@@ -157,7 +166,14 @@ def _check_pair_outputs(nets: Networks, shape) -> None:
                       f"(logits, class_logits [N, {d.aux_classes}])")
 
 
+def discriminator_input(fake: torch.Tensor, shape) -> torch.Tensor:
+    """A generator's output as its discriminator reads it (token ids as one-hot vectors)."""
+    return _discriminator_input(fake, shape.fields[shape.primary].classes if shape.kind == "tokens" else None)
+
+
 def _check_values(what: str, value: torch.Tensor, images: bool) -> None:
+    if value.dtype == torch.int64 and what.endswith("generator output"):
+        return  # token ids (text generators); their range is checked against the vocabulary
     if value.dtype != torch.float32:
         raise _Failed(f"{what} is {value.dtype}, expected torch.float32")
     if not torch.isfinite(value).all():
@@ -243,6 +259,8 @@ def _model_checks(entry: Entry, registry: Registry, workdir: Path, options: dict
 def _check_conditional(rec: _Recorder, build, spec: ModelSpec, shape, nets: Networks) -> None:
     with rec.check("conditional") as note:
         labelled = (points_shape(shape.num_classes or 8) if shape.kind == "points"
+                    else media_shape(shape.kind, shape.num_classes or NUM_CLASSES)
+                    if shape.kind in ("audio", "video", "tokens")
                     else kit_shape(shape.channels, shape.image_size, shape.num_classes or NUM_CLASSES))
         nets = _build(build, spec, labelled)
         conditional = uses_labels(nets)

@@ -24,6 +24,8 @@ from ..data import InMemoryBatches
 from ..distributed import SINGLE, DistContext, any_true, average_gradients, barrier
 from ..errors import GanzooError, TrainingInterrupted
 from ..losses import Loss
+from ..media import (decode_tokens, join_clips, save_gif, save_spectrograms, save_text, save_video_strip,
+                     spectrogram, video_strip, write_wav)
 from ..networks import Generator, Networks, generate, split_outputs
 from ..previews import grid_image, render_points, save_grid, save_points
 from . import checkpoint as ckpt
@@ -32,6 +34,18 @@ from .ema import EMA
 from .previewing import Previews
 from .progress import Reporter, TensorBoardLogger
 from .state import make_optimizer
+
+MEDIA_KINDS = ("audio", "video", "tokens")
+"""Primary field kinds whose previews are sounds, clips or sentences rather than a grid."""
+
+MEDIA_PREVIEW_CLIPS = 16
+"""Clips in an audio or video preview (spectrograms, the GIF)."""
+
+MEDIA_PREVIEW_LISTEN = 4
+"""Clips joined in an audio preview's WAV (and sent to TensorBoard)."""
+
+MEDIA_PREVIEW_STRIP = 8
+"""Clips (rows) in a video preview's frame strip."""
 
 __all__ = ["Trainer", "TrainingDiverged", "alternating_step", "make_optimizer"]
 
@@ -572,11 +586,15 @@ class Trainer:
 
     @torch.no_grad()
     def save_samples(self) -> Path:
-        """The preview of this step: ``samples/step-NNNNNNN.png`` (rank 0 only)."""
+        """The preview of this step: ``samples/step-NNNNNNN.png`` (rank 0 only); for audio,
+        video and text generators see :meth:`save_media_samples`."""
         path = self.run_dir / "samples" / f"step-{self.step:07d}.png"
         if not self.dist.is_main:
             return path
         preview = self.algorithm.preview(self)
+        kind = self.batches.kinds[self.batches.primary]
+        if preview is None and kind in MEDIA_KINDS and self.previews.generator is not None:
+            return self.save_media_samples(kind)
         if preview is not None:
             images, nrow, points = preview[0], preview[1], False
         else:
@@ -589,6 +607,53 @@ class Trainer:
         if self.tensorboard:
             grid = render_points(images, reference) if points else grid_image(images, nrow)
             self.tensorboard.image(self.step, grid)
+        return path
+
+    def save_media_samples(self, kind: str) -> Path:
+        """What a person listens to, watches or reads of this step's fixed-latent samples:
+
+        - audio: ``samples/step-N.png`` (a spectrogram per clip) and ``samples/step-N.wav``
+          (the first clips one after another, a quarter second apart); TensorBoard audio;
+        - video: ``samples/step-N.png`` (a row of frames per clip) and ``samples/step-N.gif``;
+        - tokens: ``samples/step-N.txt`` (one decoded sentence per line); TensorBoard text.
+
+        Conditional generators show one sample per class first. Returns the PNG (text: the TXT).
+        """
+        G, previews = self.previews.generator, self.previews
+        with self.evaluating():
+            samples = G(previews.fixed_latent, previews.fixed_labels)
+        self._on_samples(samples)
+        samples = samples.detach().cpu()
+        if previews.fixed_labels is not None:  # one per class first, then the rest
+            labels = previews.fixed_labels.cpu()
+            first = torch.tensor([int((labels == c).nonzero()[0]) for c in labels.unique().tolist()])
+            rest = torch.tensor([i for i in range(len(labels)) if i not in set(first.tolist())], dtype=torch.long)
+            samples = samples[torch.cat([first, rest])]
+        stem = self.run_dir / "samples" / f"step-{self.step:07d}"
+        primary = self.batches.primary
+        rate = self.batches.rates.get(primary)
+        if kind == "tokens":
+            lines = decode_tokens(samples, self.batches.vocabularies.get(primary))
+            path = save_text(lines, stem.with_suffix(".txt"))
+            if self.tensorboard:
+                self.tensorboard.text(self.step, lines[:16])
+            return path
+        if kind == "audio":
+            shown = samples[:MEDIA_PREVIEW_CLIPS]
+            path = save_spectrograms(shown, stem.with_suffix(".png"), rate)
+            write_wav(stem.with_suffix(".wav"), join_clips(shown[:MEDIA_PREVIEW_LISTEN], rate or 16000),
+                      rate or 16000)
+            if self.tensorboard:
+                self.tensorboard.image(self.step, grid_image(spectrogram(shown, rate), min(4, len(shown))))
+                for i, clip in enumerate(shown[:MEDIA_PREVIEW_LISTEN]):
+                    self.tensorboard.audio(self.step, f"samples/{i}", clip, rate or 16000)
+            return path
+        shown = samples[:MEDIA_PREVIEW_CLIPS]
+        path = save_video_strip(shown[:MEDIA_PREVIEW_STRIP], stem.with_suffix(".png"))
+        save_gif(shown, stem.with_suffix(".gif"), fps=rate)
+        if self.tensorboard:
+            frames, per_row = video_strip(shown[:MEDIA_PREVIEW_STRIP])
+            self.tensorboard.image(self.step, grid_image(frames, per_row))
         return path
 
     # checkpoints -------------------------------------------------------------------

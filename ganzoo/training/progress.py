@@ -116,6 +116,14 @@ class TensorBoardLogger:
     def image(self, step: int, grid) -> None:
         self.writer.add_image("samples", grid, step)
 
+    def audio(self, step: int, tag: str, clip, rate: int) -> None:
+        """One clip ``[C, T]`` in [-1, 1] (channels averaged), playable in TensorBoard's audio tab."""
+        self.writer.add_audio(tag, clip.float().mean(dim=0).clamp(-1, 1), step, sample_rate=int(rate))
+
+    def text(self, step: int, lines) -> None:
+        """Sampled sentences, one per line, in TensorBoard's text tab."""
+        self.writer.add_text("samples", "\n\n".join(f"`{line}`" if line else "`(empty)`" for line in lines), step)
+
     def close(self) -> None:
         self.writer.flush()
         self.writer.close()
