@@ -52,14 +52,41 @@ def make_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
+FSDD_SPEAKERS = ("george", "lucas")
+FSDD_INDICES = range(7)
+"""The tiny FSDD: 2 speakers x 10 digits x recordings 0-6 (0-4 test, 5-6 train)."""
+
+
+def write_fsdd(root: Path, rate: int = 8000) -> Path:
+    """Write a tiny Free Spoken Digit Dataset in its layout, ``FSDD/recordings/{digit}_{speaker}_{index}.wav``:
+    16-bit mono WAVs at ``rate`` Hz, each a tone whose pitch encodes the digit (300 + 100 * digit Hz),
+    of 0.1-0.25 s (shorter than a second, as the real recordings are trimmed of silence)."""
+    import soundfile
+
+    folder = root / "FSDD" / "recordings"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for digit in range(10):
+        for s, speaker in enumerate(FSDD_SPEAKERS):
+            for index in FSDD_INDICES:
+                n = int(rate * (0.1 + 0.025 * ((index + s) % 7)))
+                t = np.arange(n) / rate
+                wave = 0.4 * np.sin(2 * np.pi * (300 + 100 * digit) * t) + 0.01 * rng.standard_normal(n)
+                soundfile.write(str(folder / f"{digit}_{speaker}_{index}.wav"), wave.astype(np.float32), rate,
+                                subtype="PCM_16")
+    return root
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    """A data folder holding tiny MNIST files (64 train, 16 test) in torchvision's layout."""
+    """A data folder holding tiny MNIST files (64 train, 16 test) in torchvision's layout and a
+    tiny FSDD (:func:`write_fsdd`: 40 train, 100 test recordings)."""
     root = tmp_path / "data"
     raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True)
     write_idx(raw, *make_digits(64, seed=0), split="train")
     write_idx(raw, *make_digits(16, seed=1), split="test")
+    write_fsdd(root)
     return root
 
 
