@@ -1,5 +1,5 @@
-"""Every seeded image family trained with its defaults for a stated budget on this machine,
-measured the way its paper measures it, in one table.
+"""Every seeded family (images, audio, video, text) trained with its defaults for a stated
+budget on this machine, measured the way its paper measures it, in one table.
 
 Usage (from the repository root, with the project installed; one job on the machine):
 
@@ -31,7 +31,7 @@ import traceback
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-FAMILIES = ("stargan", "srgan", "inpainting", "progan", "vqgan")
+FAMILIES = ("stargan", "srgan", "inpainting", "progan", "vqgan", "wavegan", "vgan", "relgan")
 """The modules ``family_<name>`` in this folder, in the table's order."""
 
 
@@ -47,7 +47,7 @@ def cells(values: dict) -> str:
 
 
 def markdown(rows: dict, meta: dict) -> str:
-    lines = [f"# Seeded image families on {meta['machine_kind']}", "",
+    lines = [f"# Seeded families on {meta['machine_kind']}", "",
              f"`{meta['command']}`: {meta['wall_s']} s in all; CPU {meta['cpu']} ({meta['cpu_capability']}), "
              f"{meta['threads']} torch thread(s), torch {meta['torch']}. Each family trained with its defaults "
              f"(`ganzoo train MODEL`, CPU) for the budget shown; metrics on the test split.", "",
@@ -70,7 +70,7 @@ def markdown(rows: dict, meta: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", required=True, help="folder holding MNIST/raw/ and FashionMNIST/raw/")
+    parser.add_argument("--data-dir", required=True, help="folder holding MNIST/raw/, FashionMNIST/raw/ and FSDD/")
     parser.add_argument("--only", default=None, help=f"comma-separated families (default: all of {', '.join(FAMILIES)})")
     parser.add_argument("--quick", action="store_true", help="a few steps each: checks the pipeline; "
                                                              "results stay in --out")

@@ -17,7 +17,8 @@ def register(app: typer.Typer, ctx) -> None:
     @handle_errors
     def eval_command(
         run: Path = typer.Argument(..., help="a run directory, checkpoint folder or generator.safetensors"),
-        metrics: str = typer.Option("fid", "--metrics", "-m", help="comma-separated: fid,kid,pr,dc,modes"),
+        metrics: str = typer.Option("fid", "--metrics", "-m", help="comma-separated: fid,kid,pr,dc,modes,is (and those plugins add, "
+                                                   "e.g. bleu, self-bleu, oracle-nll; `ganzoo list metrics`)"),
         n: int = typer.Option(10000, "-n", "--num", help="generated samples (and at most this many real ones)"),
         split: str = typer.Option("test", "--split", help="real split to compare against"),
         extractor: Optional[str] = typer.Option(None, "--extractor", help="feature extractor (default: the "
@@ -29,7 +30,7 @@ def register(app: typer.Typer, ctx) -> None:
                                  "--set ema=... (default: its moving average)"),
         as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
     ) -> None:
-        """Evaluate a trained generator: FID/KID/precision-recall/density-coverage/modes.
+        """Evaluate a trained generator: FID/KID/precision-recall/density-coverage/modes/inception score.
 
         Feature-based scores are named KEY[EXTRACTOR], e.g. fid[mnist-classifier]: a
         classifier-feature FID is not the Inception FID of the papers.
