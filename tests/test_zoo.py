@@ -22,9 +22,10 @@ LOSSES = [e.name for e in _catalog.registry.list("losses")]
 EXPECTED_REFUSALS: set[tuple[str, str]] = set()
 """(model, loss) pairs refused before training; today every pair trains."""
 SMALL_ARCH = {"ngf": 8, "ndf": 8, "latent_dim": 8, "hidden": 32, "embed_dim": 8, "n_blocks": 1}
-SWEEP_ALGO = {"vqgan": {"disc_start": 0}}
+SWEEP_ALGO = {"vqgan": {"disc_start": 0}, "relgan": {"pretrain_steps": 0}}
 """Algorithm options the sweep sets per model: VQ-GAN's discriminator starts after a set step
-(the paper's), and two steps must train it too."""
+(the paper's) and RelGAN's adversarial phase after its MLE pre-training; two steps must train
+the discriminator too."""
 
 
 def small_arch(model: str) -> dict:

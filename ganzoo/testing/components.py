@@ -116,6 +116,16 @@ def _check_loaded(entry: Entry, registry: Registry, note: dict[str, Any], data_d
     if spec.point_dim is not None:
         if data.kinds[primary] != "points" or data.fields[primary].shape[1] != spec.point_dim:
             raise _Failed(f"expected points with {spec.point_dim} coordinates, got a {data.kinds[primary]} field")
+    elif spec.data_kind in ("audio", "video", "tokens"):
+        if data.kinds[primary] != spec.data_kind:
+            raise _Failed(f"expected {spec.data_kind}, got a {data.kinds[primary]} field {primary!r}")
+        item = tuple(data.fields[primary].shape[1:])
+        if spec.item_shape is not None and item != tuple(spec.item_shape):
+            raise _Failed(f"items are {'x'.join(map(str, item))}; the spec says "
+                          f"{'x'.join(map(str, spec.item_shape))}")
+        rate = data.rates.get(primary)
+        if spec.rate is not None and rate != spec.rate:
+            raise _Failed(f"the data's rate is {rate}; the spec says {spec.rate}")
     else:
         if data.kinds[primary] != "image":
             raise _Failed(f"expected images, got a {data.kinds[primary]} field {primary!r}")
@@ -210,10 +220,15 @@ def _algorithm_checks(entry: Entry, registry: Registry, workdir: Path, options: 
     if model is None:
         rec.add("train", "skip", why)
         return results
-    size = 8 if model == f"{KIT_PLUGIN}:tiny" else (registry.get("model", model).spec.min_image_size or 16)
+    kind = registry.get("model", model).spec.data_kinds[0]
+    if kind == "image":
+        size = 8 if model == f"{KIT_PLUGIN}:tiny" else (registry.get("model", model).spec.min_image_size or 16)
+        dataset, image_size = f"{KIT_PLUGIN}:images-1", max(size, 8)
+    else:  # points, audio, video, tokens: the kit's data of that kind
+        dataset, image_size = f"{KIT_PLUGIN}:{kind}", None
     with rec.check("train") as note:
-        run = _train(registry, workdir, model, loss.qualified_name, f"{KIT_PLUGIN}:images-1",
-                     run_name=f"algorithm-{entry.plugin}-{entry.name}", image_size=max(size, 8),
+        run = _train(registry, workdir, model, loss.qualified_name, dataset,
+                     run_name=f"algorithm-{entry.plugin}-{entry.name}", image_size=image_size,
                      algorithm=entry.qualified_name)
         note["message"] = (f"2 steps of {model} with {loss.qualified_name}: "
                            f"g_loss {run.last_metrics['g_loss']:.4g}")
