@@ -83,6 +83,8 @@ def synthetic_data(spec, image_size: int | None, n: int, seed: int = 0) -> ItemD
     labels = torch.randint(0, spec.num_classes, (n,), generator=gen) if spec.num_classes else None
     if spec.point_dim:
         return PointData(torch.randn(n, spec.point_dim, generator=gen), labels, spec.num_classes)
+    if spec.data_kind in ("audio", "video", "tokens"):
+        return _synthetic_media(spec, labels, n, gen)
     size = image_size or spec.image_size
 
     def images() -> torch.Tensor:
@@ -106,6 +108,28 @@ def synthetic_data(spec, image_size: int | None, n: int, seed: int = 0) -> ItemD
             second.append(name)
     streams = [tuple(f for f in fields if f not in second)] + ([tuple(second)] if second else [])
     return ItemData(fields, classes=classes, streams=streams)
+
+
+SYNTHETIC_VOCABULARY = 5000
+"""Token ids of synthetic text data (SeqGAN's oracle vocabulary): a dataset spec gives no vocabulary size."""
+
+
+def _synthetic_media(spec, labels: torch.Tensor | None, n: int, gen: torch.Generator) -> ItemData:
+    """Random audio, video or token data of the spec's ``item_shape`` (and ``rate``)."""
+    kind, shape = spec.data_kind, spec.item_shape
+    if not shape:
+        raise ConfigError(f"ganzoo bench needs the item_shape of {kind} dataset {spec.name!r}; "
+                          "benchmark with the real dataset's spec fixed, or name another dataset")
+    extra = {"label": labels} if labels is not None else {}
+    if kind == "audio":
+        data = {"audio": torch.rand(n, *shape, generator=gen) * 2 - 1}
+        return ItemData({**data, **extra}, num_classes=spec.num_classes, rates={"audio": spec.rate or 16000})
+    if kind == "video":
+        data = {"video": torch.randint(0, 256, (n, *shape), generator=gen, dtype=torch.uint8)}
+        return ItemData({**data, **extra}, num_classes=spec.num_classes, rates={"video": spec.rate or 8})
+    words = ("<pad>", "<eos>", "<unk>", *(f"w{i}" for i in range(SYNTHETIC_VOCABULARY - 3)))
+    data = {"tokens": torch.randint(0, SYNTHETIC_VOCABULARY, (n, *shape), generator=gen)}
+    return ItemData({**data, **extra}, num_classes=spec.num_classes, vocabularies={"tokens": words})
 
 
 def bench(registry: Registry, model: str, *, loss: str | None = None, dataset: str | None = None,

@@ -15,7 +15,7 @@ import torch
 from . import __version__
 from .algorithms import Algorithm, make_algorithm
 from .config import DEVICE_PATTERN, RunConfig, algorithm_options, arch_config
-from .data import DataShape, ItemData, default_data_dir
+from .data import DataShape, FieldShape, ItemData, default_data_dir
 from .errors import ComponentUnavailableError, ConfigError
 from .losses import Loss
 from .networks import Discriminator, Networks, PackedDiscriminator, check_networks
@@ -153,9 +153,13 @@ def build_networks(registry: Registry, cfg: RunConfig, shape: DataShape, device:
 
 def packed_shape(shape: DataShape, pack: int) -> DataShape:
     """The data shape a packed discriminator's inner network is built for: ``pack`` times
-    the channels (images) or coordinates (points)."""
+    the channels (images, audio, video) or coordinates (points)."""
     if shape.point_dim:
         return DataShape(point_dim=shape.point_dim * pack)
+    if shape.kind in ("audio", "video"):
+        field = shape.fields[shape.primary]
+        packed = FieldShape(field.kind, (field.shape[0] * pack, *field.shape[1:]), rate=field.rate)
+        return DataShape(fields={shape.primary: packed})
     return DataShape(channels=shape.channels * pack, image_size=shape.image_size)
 
 

@@ -19,10 +19,13 @@ import ganzoo_plugins.gan
 import ganzoo_plugins.inpainting
 import ganzoo_plugins.pix2pix
 import ganzoo_plugins.progan
+import ganzoo_plugins.relgan
 import ganzoo_plugins.sngan
 import ganzoo_plugins.srgan
 import ganzoo_plugins.stargan
+import ganzoo_plugins.vgan
 import ganzoo_plugins.vqgan
+import ganzoo_plugins.wavegan
 import ganzoo_plugins.wgan
 from ganzoo.cli import create_app
 from ganzoo.plugins import PluginManager, set_plugin_manager
@@ -96,7 +99,8 @@ BUILTIN_PLUGINS = {"core": ganzoo.builtins, "dcgan": ganzoo_plugins.dcgan, "gan"
                    "pix2pix": ganzoo_plugins.pix2pix, "cyclegan": ganzoo_plugins.cyclegan,
                    "bigan": ganzoo_plugins.bigan, "stargan": ganzoo_plugins.stargan,
                    "srgan": ganzoo_plugins.srgan, "inpainting": ganzoo_plugins.inpainting,
-                   "progan": ganzoo_plugins.progan, "vqgan": ganzoo_plugins.vqgan}
+                   "progan": ganzoo_plugins.progan, "vqgan": ganzoo_plugins.vqgan,
+                   "wavegan": ganzoo_plugins.wavegan, "vgan": ganzoo_plugins.vgan, "relgan": ganzoo_plugins.relgan}
 """What pyproject.toml registers through entry points (test_cli checks that the two agree)."""
 
 
