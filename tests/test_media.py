@@ -21,7 +21,7 @@ from torch import nn
 from ganzoo import hookimpl
 from ganzoo.algorithms import Algorithm, discriminator_update, generator_adversarial
 from ganzoo.config import resolve_config
-from ganzoo.data import DataShape, FieldShape, InMemoryBatches, ItemData, shape_of
+from ganzoo.data import DataShape, ItemData, shape_of
 from ganzoo.errors import ConfigError
 from ganzoo.media import (decode_tokens, read_wav, save_gif, spectrogram, video_strip, write_wav)
 from ganzoo.metrics.extractors import Extractor

@@ -221,6 +221,77 @@ def classifier_paths(name: str) -> tuple[Path, Path]:
     return folder / f"{name}.safetensors", folder / f"{name}.json"
 
 
+def write_cached_extractor(weights: Path, info_file: Path, tensors: dict[str, torch.Tensor],
+                           meta: dict[str, str], info: dict[str, Any]) -> str:
+    """Cache a trained extractor: ``weights`` (safetensors with string ``meta``) and
+    ``info_file`` (JSON: ``info`` plus the weights' sha256), each through a temporary file and
+    a rename, so a crash never leaves a half-written cache. Returns the sha256.
+
+    Used for every classifier ganzoo trains on first use (MNIST here; FSDD and Moving MNIST in
+    their plugins); :func:`read_cached_extractor` reads them back.
+    """
+    from safetensors.torch import save_file
+
+    from ..training.checkpoint import atomic_write_text
+
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    tmp = weights.with_name(f".{weights.name}.tmp-{os.getpid()}")
+    try:
+        save_file(tensors, str(tmp), meta)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        digest = sha256_file(tmp)
+        os.replace(tmp, weights)
+    finally:
+        tmp.unlink(missing_ok=True)
+    atomic_write_text(info_file, json.dumps({**info, "sha256": digest}, indent=2) + "\n")
+    return digest
+
+
+def read_cached_extractor(weights: Path, info_file: Path, *, name: str, expect: dict[str, str], what: str,
+                          min_accuracy: float) -> tuple[dict[str, torch.Tensor], dict[str, Any], str]:
+    """Read back what :func:`write_cached_extractor` wrote, checked: the weights' sha256 against
+    the JSON's, their metadata against ``expect`` (e.g. format, name, architecture), the
+    recorded ``test_accuracy`` against ``min_accuracy``. Safetensors only (no pickle).
+
+    Returns:
+        ``(tensors, info, sha256)``.
+
+    Raises:
+        CheckpointError: one line saying what is wrong and to delete the file to retrain.
+    """
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    retrain = f"delete {weights} to retrain it"
+    try:
+        info = json.loads(info_file.read_text(encoding="utf-8"))
+        expected = info["sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"cannot read {info_file} ({type(exc).__name__}: {exc}); "
+                              f"delete it to retrain {name}") from None
+    digest = sha256_file(weights)
+    if digest != expected:
+        raise CheckpointError(f"{weights} does not match the sha256 recorded in {info_file} "
+                              f"(corrupt or modified); {retrain}")
+    try:
+        with safe_open(str(weights), framework="pt") as handle:
+            meta = handle.metadata() or {}
+        tensors = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read {weights} ({exc}); {retrain}") from None
+    if any(meta.get(key) != value for key, value in expect.items()):
+        raise CheckpointError(f"{weights} is not a {what} file; {retrain}")
+    try:
+        accuracy = float(info.get("test_accuracy", 0.0))
+    except (TypeError, ValueError):
+        accuracy = 0.0
+    if accuracy < min_accuracy:
+        raise CheckpointError(f"cached {name} has test accuracy {accuracy:.2%} < {min_accuracy:.2%}; {retrain}")
+    return tensors, info, digest
+
+
 def _check_not_in_data(folder: Path, data_dir: Path) -> None:
     folder, data = folder.expanduser().resolve(), data_dir.expanduser().resolve()
     if folder == data or data in folder.parents:
@@ -269,10 +340,6 @@ def train_classifier(dataset: str, data_dir: str | Path | None = None, device: s
     Raises:
         GanzooError: the test accuracy is below ``min_accuracy`` (nothing is cached).
     """
-    from safetensors.torch import save_file
-
-    from ..training.checkpoint import atomic_write_text
-
     name = _name_of(dataset)
     data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     weights, info_file = classifier_paths(name)
@@ -316,56 +383,22 @@ def train_classifier(dataset: str, data_dir: str | Path | None = None, device: s
         raise GanzooError(f"{name} reached only {accuracy:.2%} test accuracy on {dataset} after "
                           f"{epochs} epochs (needs >= {required:.2%}); not cached")
 
-    weights.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "name": name, "architecture": ARCHITECTURE,
             "dataset": dataset, "seed": str(seed), "test_accuracy": repr(accuracy)}
-    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    tmp = weights.with_name(f".{weights.name}.tmp-{os.getpid()}")
-    try:
-        save_file(tensors, str(tmp), meta)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        digest = sha256_file(tmp)
-        os.replace(tmp, weights)
-    finally:
-        tmp.unlink(missing_ok=True)
-    info = {"name": name, "sha256": digest, "test_accuracy": accuracy, "seed": seed, "dataset": dataset,
+    info = {"name": name, "test_accuracy": accuracy, "seed": seed, "dataset": dataset,
             "train_seconds": round(seconds, 2), "epochs": epochs, "train_images": len(train_images),
             "test_images": len(test_images), "architecture": ARCHITECTURE,
             "format_version": FORMAT_VERSION, "device": str(device), "torch": torch.__version__}
-    atomic_write_text(info_file, json.dumps(info, indent=2) + "\n")
+    write_cached_extractor(weights, info_file, net.state_dict(), meta, info)
     return weights
 
 
 def _read_cached(name: str, device: torch.device) -> Extractor:
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
-
     weights, info_file = classifier_paths(name)
+    tensors, info, digest = read_cached_extractor(
+        weights, info_file, name=name, expect={"format": FORMAT, "format_version": FORMAT_VERSION, "name": name},
+        what=f"format-{FORMAT_VERSION} {name}", min_accuracy=MIN_ACCURACY[CLASSIFIERS[name]])
     retrain = f"delete {weights} to retrain it"
-    try:
-        info = json.loads(info_file.read_text(encoding="utf-8"))
-        expected = info["sha256"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"cannot read {info_file} ({type(exc).__name__}: {exc}); "
-                              f"delete it to retrain {name}") from None
-    digest = sha256_file(weights)
-    if digest != expected:
-        raise CheckpointError(f"{weights} does not match the sha256 recorded in {info_file} "
-                              f"(corrupt or modified); {retrain}")
-    try:
-        with safe_open(str(weights), framework="pt") as handle:
-            meta = handle.metadata() or {}
-        tensors = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read {weights} ({exc}); {retrain}") from None
-    if (meta.get("format"), meta.get("format_version"), meta.get("name")) != (FORMAT, FORMAT_VERSION, name):
-        raise CheckpointError(f"{weights} is not a format-{FORMAT_VERSION} {name} file; {retrain}")
-    dataset = CLASSIFIERS[name]
-    accuracy = float(info.get("test_accuracy", 0.0))
-    if accuracy < MIN_ACCURACY[dataset]:
-        raise CheckpointError(f"cached {name} has test accuracy {accuracy:.2%} < "
-                              f"{MIN_ACCURACY[dataset]:.2%}; {retrain}")
     net = SmallCNN()
     try:
         net.load_state_dict(tensors)

@@ -26,8 +26,6 @@ Example::
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -224,10 +222,7 @@ def train_fsdd_classifier(data_dir: str | Path | None = None, seed: int = 0, *, 
     Raises:
         GanzooError: the test accuracy is below ``min_accuracy`` (nothing is cached).
     """
-    from safetensors.torch import save_file
-
-    from ganzoo.metrics.extractors import sha256_file
-    from ganzoo.training.checkpoint import atomic_write_text
+    from ganzoo.metrics.extractors import write_cached_extractor
     from ganzoo_plugins.data.audio import load_fsdd
 
     data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
@@ -269,22 +264,13 @@ def train_fsdd_classifier(data_dir: str | Path | None = None, seed: int = 0, *, 
         raise GanzooError(f"{name} reached only {test_accuracy:.2%} test accuracy on fsdd after {epochs} epochs "
                           f"(needs >= {min_accuracy:.2%}); not cached")
 
-    weights.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "name": name, "architecture": ARCHITECTURE,
             "dataset": "fsdd", "seed": str(seed), "test_accuracy": repr(test_accuracy)}
-    tensors = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
-    tmp = weights.with_name(f".{weights.name}.tmp-{os.getpid()}")
-    try:
-        save_file(tensors, str(tmp), meta)
-        digest = sha256_file(tmp)
-        os.replace(tmp, weights)
-    finally:
-        tmp.unlink(missing_ok=True)
-    info = {"name": name, "sha256": digest, "test_accuracy": test_accuracy, "min_accuracy": min_accuracy,
+    info = {"name": name, "test_accuracy": test_accuracy, "min_accuracy": min_accuracy,
             "seed": seed, "dataset": "fsdd", "epochs": epochs, "train_clips": len(audio),
             "test_clips": len(test.labels), "train_seconds": round(seconds, 1), "architecture": ARCHITECTURE,
             "format_version": FORMAT_VERSION, "torch": torch.__version__}
-    atomic_write_text(info_file, json.dumps(info, indent=2) + "\n")
+    write_cached_extractor(weights, info_file, net.state_dict(), meta, info)
     return weights
 
 
@@ -296,39 +282,20 @@ def read_cached(device: str | torch.device = "cpu", name: str = NAME, min_accura
         CheckpointError: the JSON is unreadable, the weights do not match its sha256, the file
             is not this architecture, or its recorded accuracy is below ``min_accuracy``.
     """
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
-
-    from ganzoo.metrics.extractors import Extractor, sha256_file
+    from ganzoo.metrics.extractors import Extractor, read_cached_extractor
 
     min_accuracy = MIN_ACCURACY if min_accuracy is None else min_accuracy
     weights, info_file = classifier_files(name)
+    tensors, info, digest = read_cached_extractor(
+        weights, info_file, name=name, expect={"format": FORMAT, "architecture": ARCHITECTURE},
+        what=f"{ARCHITECTURE} extractor", min_accuracy=min_accuracy)
     retrain = f"delete {weights} to retrain it"
-    try:
-        info = json.loads(info_file.read_text(encoding="utf-8"))
-        expected = info["sha256"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"cannot read {info_file} ({type(exc).__name__}); delete it to retrain {name}") from None
-    if sha256_file(weights) != expected:
-        raise CheckpointError(f"{weights} does not match the sha256 recorded in {info_file} "
-                              f"(corrupt or modified); {retrain}")
-    try:
-        with safe_open(str(weights), framework="pt") as handle:
-            meta = handle.metadata() or {}
-        tensors = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read {weights} ({exc}); {retrain}") from None
-    if (meta.get("format"), meta.get("architecture")) != (FORMAT, ARCHITECTURE):
-        raise CheckpointError(f"{weights} is not a {ARCHITECTURE} extractor file; {retrain}")
-    test_accuracy = float(info.get("test_accuracy", 0.0))
-    if test_accuracy < min_accuracy:
-        raise CheckpointError(f"cached {name} has test accuracy {test_accuracy:.2%} < {min_accuracy:.2%}; {retrain}")
     net = SpokenDigitCNN()
     try:
         net.load_state_dict(tensors)
     except RuntimeError as exc:
         raise CheckpointError(f"{weights} does not fit {ARCHITECTURE} ({str(exc).splitlines()[0]}); {retrain}") from None
-    return Extractor(name, net, sha256=expected, feature_dim=FEATURE_DIM, resize=PREPARE,
+    return Extractor(name, net, sha256=digest, feature_dim=FEATURE_DIM, resize=PREPARE,
                      prepare=to_classifier_input, num_classes=NUM_CLASSES, device=device, info=info, kind="audio")
 
 

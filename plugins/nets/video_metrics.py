@@ -26,8 +26,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -38,7 +36,7 @@ from torch import nn
 
 from ganzoo.data import default_data_dir, prepare_field
 from ganzoo.errors import CheckpointError, ConfigError, GanzooError
-from ganzoo.metrics.extractors import Extractor, cache_dir, sha256_file
+from ganzoo.metrics.extractors import Extractor, cache_dir, read_cached_extractor, write_cached_extractor
 
 NAME = "moving-mnist-classifier"
 FORMAT, FORMAT_VERSION = "ganzoo-extractor", "1"
@@ -240,10 +238,6 @@ def train_frame_classifier(data_dir: str | Path | None = None, device: str | tor
     Raises:
         GanzooError: the test accuracy is below ``min_accuracy`` (nothing is cached).
     """
-    from safetensors.torch import save_file
-
-    from ganzoo.training.checkpoint import atomic_write_text
-
     data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     weights, info_file = classifier_paths()
     if data_dir.resolve() in (weights.parent.resolve(), *weights.parent.resolve().parents):
@@ -255,18 +249,9 @@ def train_frame_classifier(data_dir: str | Path | None = None, device: str | tor
     if accuracy < required:
         raise GanzooError(f"{NAME} reached only {accuracy:.2%} exact digit-set accuracy on moving-mnist-32 "
                           f"test frames after {epochs} epochs (needs >= {required:.2%}); not cached")
-    weights.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "name": NAME, "architecture": ARCHITECTURE,
             "dataset": "moving-mnist-32", "seed": str(seed), "test_accuracy": repr(accuracy)}
-    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    tmp = weights.with_name(f".{weights.name}.tmp-{os.getpid()}")
-    try:
-        save_file(tensors, str(tmp), meta)
-        digest = sha256_file(tmp)
-        os.replace(tmp, weights)
-    finally:
-        tmp.unlink(missing_ok=True)
-    atomic_write_text(info_file, json.dumps({**info, "sha256": digest, "min_accuracy": required}, indent=2) + "\n")
+    write_cached_extractor(weights, info_file, net.state_dict(), meta, {**info, "min_accuracy": required})
     return weights
 
 
@@ -283,32 +268,11 @@ def read_cached(device: str | torch.device = "cpu") -> Extractor:
         CheckpointError: the files are unreadable, the weights do not match the recorded sha256,
             or the recorded accuracy is below :data:`MIN_ACCURACY` (one line: delete to retrain).
     """
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
-
     weights, info_file = classifier_paths()
+    tensors, info, digest = read_cached_extractor(
+        weights, info_file, name=NAME, expect={"format": FORMAT, "name": NAME, "architecture": ARCHITECTURE},
+        what=f"{ARCHITECTURE} {NAME}", min_accuracy=MIN_ACCURACY)
     retrain = f"delete {weights} to retrain it"
-    try:
-        info = json.loads(info_file.read_text(encoding="utf-8"))
-        expected = info["sha256"]
-        accuracy = float(info["test_accuracy"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"cannot read {info_file} ({type(exc).__name__}: {exc}); delete it to retrain "
-                              f"{NAME}") from None
-    digest = sha256_file(weights)
-    if digest != expected:
-        raise CheckpointError(f"{weights} does not match the sha256 recorded in {info_file} (corrupt or "
-                              f"modified); {retrain}")
-    if accuracy < MIN_ACCURACY:
-        raise CheckpointError(f"cached {NAME} has test accuracy {accuracy:.2%} < {MIN_ACCURACY:.2%}; {retrain}")
-    try:
-        with safe_open(str(weights), framework="pt") as handle:
-            meta = handle.metadata() or {}
-        tensors = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read {weights} ({exc}); {retrain}") from None
-    if (meta.get("format"), meta.get("name"), meta.get("architecture")) != (FORMAT, NAME, ARCHITECTURE):
-        raise CheckpointError(f"{weights} is not a {ARCHITECTURE} {NAME} file; {retrain}")
     net = FrameClassifier()
     try:
         net.load_state_dict(tensors)
