@@ -17,7 +17,7 @@ log-mel spoken-digit CNN, trained on fsdd's train split on first use and cached)
   test clips': silence would show as a very low RMS, a single tone as a flatness near 0.
 
 The grid: spectrograms (``ganzoo.media.spectrogram``), a row of 8 generated clips above a row
-of 8 real test clips; ``families-wavegan.wav`` holds the first 8 generated clips, a quarter
+of 8 real test clips; ``families-wavegan.wav`` in the run folder holds the first 8 generated clips, a quarter
 second apart. ``--quick`` trains a throwaway classifier (one epoch on 300 clips, no accuracy
 gate, cached under another name) so that the smoke run stays under a minute.
 """
@@ -150,5 +150,5 @@ def measure(ctx) -> dict:
              f"{float(info.get('test_accuracy', math.nan)):.1%}); real = the 300 test clips. Grid: spectrograms, "
              "row 1 generated, row 2 real test digits 0-7 (speaker george, recording 0). The paper's d is 64 and "
              "it trains for days on a GPU: at this budget the generator has left its untrained tones for a "
-             "noise-like spectrum, not yet digits. families-wavegan.wav: the first 8 generated clips.")
+             "noise-like spectrum, not yet digits. wavegan/families-wavegan.wav in the runs folder (--out): the first 8 generated clips.")
     return ctx.row(run, metric=metric, baseline=baseline, grid=grid, notes=notes)
