@@ -41,9 +41,9 @@ def test_list_with_pattern_as_json(cli):
     assert [c["qualified_name"] for c in json.loads(result.stdout)] == ["acgan:acgan", "dcgan:dcgan"]
     every = json.loads(cli("list", "models", "*gan", "--json").stdout)
     assert {c["name"] for c in every} == {"gan", "dcgan", "cgan", "acgan", "wgan", "sngan", "cyclegan", "bigan",
-                                          "stargan", "srgan", "progan", "vqgan"}
+                                          "stargan", "srgan", "progan", "vqgan", "wavegan", "vgan", "relgan"}
     anywhere = json.loads(cli("list", "*mnist", "--json").stdout)
-    assert {c["name"] for c in anywhere} == {"mnist", "fashion-mnist", "stacked-mnist"}
+    assert {c["name"] for c in anywhere} == {"mnist", "fashion-mnist", "stacked-mnist", "moving-mnist"}
 
 
 def test_list_unknown_kind_is_a_usage_error(cli):
@@ -251,7 +251,8 @@ def test_installed_console_entry_point_and_python_m(tmp_path):
     assert blocked.returncode == 0
     assert {c["name"] for c in json.loads(blocked.stdout)} == {"gan", "acgan", "wgan", "sngan", "pix2pix",
                                                                "cyclegan", "bigan", "stargan", "srgan",
-                                                               "context-encoder", "progan", "vqgan"}
+                                                               "context-encoder", "progan", "vqgan",
+                                                               "wavegan", "vgan", "relgan"}
 
 
 def test_checkpoint_of_a_missing_plugin_says_which_plugin(cli, data_dir, tmp_path, monkeypatch):
@@ -314,7 +315,7 @@ def test_compiled_training_writes_plain_checkpoints(cli, data_dir, tmp_path):
 
 
 @pytest.mark.parametrize("family", ["pix2pix", "cyclegan", "bigan", "stargan", "srgan", "context-encoder",
-                                    "progan", "vqgan"])
+                                    "progan", "vqgan", "vgan", "relgan"])
 def test_info_on_a_family_name_means_its_model(cli, family):
     """The model and its own algorithm share the name: `ganzoo info NAME` shows the model, and
     its algorithm's options (the family's loss weights) below its own."""

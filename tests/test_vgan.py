@@ -25,7 +25,7 @@ from ganzoo.config import resolve_config
 from ganzoo.data import DataShape, FieldShape, ItemData, prepare_field
 from ganzoo.errors import CheckpointError, ConfigError, GanzooError
 from ganzoo.metrics.evaluate import EvalContext
-from ganzoo.metrics.extractors import Extractor
+from ganzoo.metrics.extractors import Extractor, sha256_file
 from ganzoo.training import checkpoint as ckpt
 from ganzoo_plugins.data import moving_mnist as mm
 from ganzoo_plugins.nets import video_metrics as vm
@@ -323,7 +323,7 @@ def test_the_classifier_trains_caches_with_its_sha256_and_refuses_tampering(data
     weights = vm.train_frame_classifier(data_dir, epochs=1, limit=16, min_accuracy=0.0)
     info = json.loads(weights.with_suffix(".json").read_text())
     assert weights.name == "moving-mnist-classifier.safetensors"
-    assert info["sha256"] == vm.sha256_file(weights) and info["train_frames"] == 16 * 16 // vm.FRAME_STRIDE
+    assert info["sha256"] == sha256_file(weights) and info["train_frames"] == 16 * 16 // vm.FRAME_STRIDE
     assert info["test_frames"] == 16 * 16 and 0.0 <= info["test_accuracy"] <= 1.0
     monkeypatch.setattr(vm, "MIN_ACCURACY", info["test_accuracy"] + 0.01)  # the gate also guards the cache
     with pytest.raises(CheckpointError, match=r"test accuracy .* < .*%; delete .* to retrain it"):
