@@ -29,10 +29,14 @@ GRAYSCALE_MODES = ("L", "1")
 """PIL modes kept as one channel when every image in a folder has one of them."""
 
 
-def find_images(folder: Path) -> list[Path]:
-    """Every image under ``folder`` (recursive, following links once), sorted by relative path.
+def find_files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
+    """Every file under ``folder`` whose name ends in one of ``extensions`` (any case),
+    recursively (following links once), sorted by relative path.
 
     Hidden files and folders (names starting with ``.``) are skipped.
+
+    Raises:
+        DataUnavailableError: a folder cannot be read.
     """
     found: list[Path] = []
     seen: set[str] = set()
@@ -48,8 +52,13 @@ def find_images(folder: Path) -> list[Path]:
         seen.add(real)
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         found += [Path(root, f) for f in files
-                  if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS)]
+                  if not f.startswith(".") and f.lower().endswith(extensions)]
     return sorted(found, key=lambda p: p.relative_to(folder).parts)
+
+
+def find_images(folder: Path) -> list[Path]:
+    """Every image (:data:`IMAGE_EXTENSIONS`) under ``folder``: :func:`find_files`."""
+    return find_files(folder, IMAGE_EXTENSIONS)
 
 
 def _unreadable(path: Path, exc: Exception) -> ConfigError:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import re
 import sys
 from pathlib import Path
@@ -35,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from ganzoo.data import ItemData
+from ganzoo.datasets.folders import find_files
 from ganzoo.errors import ConfigError, DataUnavailableError
 
 CLIP_SAMPLES = 16384
@@ -255,21 +255,7 @@ def load_fsdd_8k(data_dir: Path, split: str = "train", image_size: int | None = 
 def find_audio(folder: Path) -> list[Path]:
     """Every sound file (:data:`AUDIO_EXTENSIONS`) under ``folder``, recursively (following
     links once), hidden names skipped, sorted by relative path."""
-    found: list[Path] = []
-    seen: set[str] = set()
-
-    def fail(exc: OSError) -> None:
-        raise DataUnavailableError(f"cannot read folder {exc.filename}: {exc.strerror or exc}")
-
-    for root, dirs, files in os.walk(folder, onerror=fail, followlinks=True):
-        real = os.path.realpath(root)
-        if real in seen:
-            dirs[:] = []
-            continue
-        seen.add(real)
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found += [Path(root, f) for f in files if not f.startswith(".") and f.lower().endswith(AUDIO_EXTENSIONS)]
-    return sorted(found, key=lambda p: p.relative_to(folder).parts)
+    return find_files(folder, AUDIO_EXTENSIONS)
 
 
 def load_audio_folder(data_dir: Path, split: str = "train", image_size: int | None = None) -> ItemData:
