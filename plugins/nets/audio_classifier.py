@@ -27,7 +27,6 @@ Example::
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -222,7 +221,7 @@ def train_fsdd_classifier(data_dir: str | Path | None = None, seed: int = 0, *, 
     Raises:
         GanzooError: the test accuracy is below ``min_accuracy`` (nothing is cached).
     """
-    from ganzoo.metrics.extractors import write_cached_extractor
+    from ganzoo.metrics.extractors import fit_one_cycle, write_cached_extractor
     from ganzoo_plugins.data.audio import load_fsdd
 
     data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
@@ -238,27 +237,13 @@ def train_fsdd_classifier(data_dir: str | Path | None = None, seed: int = 0, *, 
         keep = torch.linspace(0, len(audio) - 1, limit).round().long()
         audio, labels = audio[keep], labels[keep]
     batch_size = min(BATCH_SIZE, len(audio))
-    steps_per_epoch = len(audio) // batch_size
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         net = SpokenDigitCNN()
-        optimizer = torch.optim.Adam(net.parameters(), lr=MAX_LR)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=MAX_LR,
-                                                       total_steps=max(1, epochs * steps_per_epoch))
-        order = torch.Generator().manual_seed(seed)
-        started = time.perf_counter()
-        net.train()
-        for _ in range(epochs):
-            perm = torch.randperm(len(audio), generator=order)
-            for step in range(steps_per_epoch):
-                index = perm[step * batch_size:(step + 1) * batch_size]
-                x = augment(_as_float(audio[index]), order)
-                loss = F.cross_entropy(net(x), labels[index])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-        seconds = time.perf_counter() - started
+        seconds = fit_one_cycle(
+            net, len(audio), lambda index, order: F.cross_entropy(net(augment(_as_float(audio[index]), order)),
+                                                                  labels[index]),
+            epochs=epochs, batch_size=batch_size, max_lr=MAX_LR, seed=seed)
     test_accuracy = accuracy(net, test.fields["audio"], test.labels)
     if test_accuracy < min_accuracy:
         raise GanzooError(f"{name} reached only {test_accuracy:.2%} test accuracy on fsdd after {epochs} epochs "

@@ -27,7 +27,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -36,7 +35,8 @@ from torch import nn
 
 from ganzoo.data import default_data_dir, prepare_field
 from ganzoo.errors import CheckpointError, ConfigError, GanzooError
-from ganzoo.metrics.extractors import Extractor, cache_dir, read_cached_extractor, write_cached_extractor
+from ganzoo.metrics.extractors import (Extractor, cache_dir, fit_one_cycle, read_cached_extractor,
+                                       write_cached_extractor)
 
 NAME = "moving-mnist-classifier"
 FORMAT, FORMAT_VERSION = "ganzoo-extractor", "1"
@@ -195,28 +195,14 @@ def fit_frame_classifier(data_dir: str | Path | None = None, device: str | torch
     frames, targets = labelled_frames(train.fields["video"][:limit], train.fields["label"][:limit], FRAME_STRIDE)
     test_frames, test_targets = labelled_frames(test.fields["video"][:limit], test.fields["label"][:limit])
     batch_size = min(BATCH_SIZE, len(frames))
-    steps_per_epoch = len(frames) // batch_size
-    total_steps = max(1, epochs * steps_per_epoch)
 
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         net = FrameClassifier().to(device)
-        optimizer = torch.optim.Adam(net.parameters(), lr=MAX_LR)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=MAX_LR, total_steps=total_steps)
-        order = torch.Generator().manual_seed(seed)
-        started = time.perf_counter()
-        net.train()
-        for _ in range(epochs):
-            perm = torch.randperm(len(frames), generator=order)
-            for step in range(steps_per_epoch):
-                index = perm[step * batch_size:(step + 1) * batch_size]
-                x = _uint8_to_input(frames[index].to(device))
-                loss = F.binary_cross_entropy_with_logits(net(x), targets[index].to(device))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-        seconds = time.perf_counter() - started
+        seconds = fit_one_cycle(
+            net, len(frames), lambda index, _: F.binary_cross_entropy_with_logits(
+                net(_uint8_to_input(frames[index].to(device))), targets[index].to(device)),
+            epochs=epochs, batch_size=batch_size, max_lr=MAX_LR, seed=seed)
     accuracy = set_accuracy(_logits(net, test_frames, device), test_targets)
     info = {"name": NAME, "test_accuracy": accuracy, "seed": seed, "dataset": "moving-mnist-32",
             "train_seconds": round(seconds, 2), "epochs": epochs, "train_frames": len(frames),
