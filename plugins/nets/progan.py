@@ -193,7 +193,7 @@ class ProGANGenerator(Growing, Generator):
     def synthesize(self, z: torch.Tensor) -> torch.Tensor:
         """Images at the current resolution (linear output, fade-in applied)."""
         stage, alpha = self.growth()
-        x = self.dense(pixel_norm(z)).reshape(len(z), self.base_channels, 4, 4)
+        x = self.dense(pixel_norm(z)).reshape(z.shape[0], self.base_channels, 4, 4)
         x = pixel_norm(lrelu(x))
         x = pixel_norm(lrelu(self.base_conv(x)))
         previous = x

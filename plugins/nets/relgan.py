@@ -158,7 +158,7 @@ class TextGenerator(Generator):
         if z.dim() != 2 or z.shape[1] < self.length:
             raise ConfigError(f"the text generator needs latents [N, {self.length}], got {tuple(z.shape)}")
         u = normal_cdf(z)
-        x, state, tokens = self._start(len(z)), None, []
+        x, state, tokens = self._start(z.shape[0]), None, []
         for t in range(self.length):
             h, state = self.lstm(x, state)
             token = inverse_cdf(self.out(h[:, 0]), u[:, t])

@@ -140,10 +140,10 @@ class StarGenerator(Translator):
         if domain is None:
             raise ConfigError(f"this StarGAN generator needs a target domain (0..{self.num_domains - 1})")
         if isinstance(domain, int):
-            domain = torch.full((len(x),), domain, dtype=torch.long, device=x.device)
+            domain = torch.full((x.shape[0],), domain, dtype=torch.long, device=x.device)
         check_domains(domain, self.num_domains)
         maps = F.one_hot(domain.to(x.device).long(), self.num_domains).to(x.dtype)
-        maps = maps.view(len(x), self.num_domains, 1, 1).expand(-1, -1, *x.shape[-2:])
+        maps = maps.view(x.shape[0], self.num_domains, 1, 1).expand(-1, -1, *x.shape[-2:])
         return self.net(torch.cat([x, maps], dim=1))
 
 

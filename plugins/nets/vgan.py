@@ -161,8 +161,8 @@ class TwoStreamGenerator(Generator):
     def streams(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The three parts: foreground video ``f`` ``[N, C, T, H, W]`` in [-1, 1], mask ``m``
         ``[N, 1, T, H, W]`` in [0, 1] and background ``b`` ``[N, C, H, W]`` in [-1, 1]."""
-        hidden = self.foreground(z.view(len(z), -1, 1, 1, 1))
-        return self.video_head(hidden), self.mask_head(hidden), self.background(z.view(len(z), -1, 1, 1))
+        hidden = self.foreground(z.view(z.shape[0], -1, 1, 1, 1))
+        return self.video_head(hidden), self.mask_head(hidden), self.background(z.view(z.shape[0], -1, 1, 1))
 
     @staticmethod
     def compose(foreground: torch.Tensor, mask: torch.Tensor, background: torch.Tensor) -> torch.Tensor:

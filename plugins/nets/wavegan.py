@@ -204,7 +204,7 @@ class WaveGenerator(Generator):
             if labels is None:
                 raise ConfigError("this conditional wavegan generator needs labels (a digit per clip)")
             z = torch.cat([z, self.embed(labels)], dim=1)
-        h = self.fc(z).view(len(z), -1, self.first_length)
+        h = self.fc(z).view(z.shape[0], -1, self.first_length)
         return self.net(F.relu(h))
 
 
