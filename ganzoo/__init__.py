@@ -22,11 +22,12 @@ import pluggy
 
 __version__ = "0.1.0"
 
-PLUGIN_API_VERSION = "1.1"
+PLUGIN_API_VERSION = "1.2"
 """The version of the plugin API (hooks, specs, contracts) this ganzoo provides.
 
 ``MAJOR.MINOR``: the minor number grows when something is added (a hook, a spec field
-with a default), the major number when something a plugin relies on changes or goes.
+with a default), the major number when something a plugin relies on changes or goes
+(1.2 added loggers: the hook ``ganzoo_loggers`` and ``LoggerSpec``).
 A plugin declares the versions it supports in its module, e.g. ``GANZOO_API = ">=1,<2"``
 (a version range as in pip); ganzoo skips, with a one-line message, a plugin whose
 range does not admit this version. A plugin that declares nothing is accepted.
@@ -55,8 +56,8 @@ def list(kind: str | None = None, pattern: str | None = None) -> "list[str]":  #
     """Names of installed components.
 
     Args:
-        kind: ``"models"``, ``"losses"``, ``"datasets"``, ``"metrics"``, ``"extractors"`` or
-            ``"algorithms"``; ``None`` for every kind.
+        kind: ``"models"``, ``"losses"``, ``"datasets"``, ``"metrics"``, ``"extractors"``,
+            ``"algorithms"`` or ``"loggers"``; ``None`` for every kind.
         pattern: an fnmatch pattern on the name, e.g. ``"*gan"``.
 
     Returns:

@@ -138,6 +138,7 @@ def bench(registry: Registry, model: str, *, loss: str | None = None, dataset: s
           sets: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """Benchmark one model's training step; returns a dict of figures (see module docstring)."""
     from . import distributed
+    from .loggers import Logger
     from .training.loop import Trainer
     from .training.progress import Reporter
 
@@ -160,7 +161,8 @@ def bench(registry: Registry, model: str, *, loss: str | None = None, dataset: s
         trainer = Trainer(cfg, nets, build_loss(registry, cfg.loss),
                           InMemoryBatches(data, cfg.batch_size, dev, image_size=shape.image_size or None,
                                           rank=ctx.rank, world_size=ctx.world_size),
-                          Path(tmp), {}, Reporter(enabled=False), algorithm=algorithm, dist=ctx)
+                          Path(tmp), {}, Reporter(enabled=False), algorithm=algorithm, dist=ctx,
+                          logger=Logger(Path(tmp), cfg))  # timing only: nothing is logged anywhere
         for _ in range(warmup):
             trainer.train_step()
         with count_flops() as counter:

@@ -1,4 +1,4 @@
-"""The core's own plugin: the built-in losses, datasets, metrics, extractors and algorithm.
+"""The core's own plugin: the built-in losses, datasets, metrics, extractors, algorithm and loggers.
 
 Registered through the ``ganzoo`` entry-point group like every other plugin.
 Models live in ``plugins/`` (import name ``ganzoo_plugins``).
@@ -7,7 +7,7 @@ Models live in ``plugins/`` (import name ``ganzoo_plugins``).
 from __future__ import annotations
 
 from . import hookimpl
-from .specs import AlgorithmSpec, DatasetSpec, ExtractorSpec, LossSpec, MetricSpec
+from .specs import AlgorithmSpec, DatasetSpec, ExtractorSpec, LoggerSpec, LossSpec, MetricSpec
 
 GANZOO_API = ">=1,<2"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
@@ -254,4 +254,34 @@ def ganzoo_algorithms():
         summary="n_critic discriminator updates, then one generator update",
         paper="Goodfellow et al. 2014, Algorithm 1 (arXiv:1406.2661)",
         step="ganzoo.algorithms:Alternating",
+    )
+
+
+@hookimpl
+def ganzoo_loggers():
+    yield LoggerSpec(
+        name="none",
+        summary="Nothing besides metrics.jsonl (always written)",
+        build="ganzoo.loggers:Logger",
+    )
+    yield LoggerSpec(
+        name="tensorboard",
+        summary="TensorBoard event files in RUN/tensorboard: scalars, sample grids, audio, text",
+        paper="www.tensorflow.org/tensorboard",
+        build="ganzoo.loggers:TensorBoardLogger",
+        requires=("tensorboard",),
+        install="pip install 'ganzoo[tensorboard]'",
+    )
+    yield LoggerSpec(
+        name="csv",
+        summary="RUN/metrics.csv, one row per value: step,wall_time,split,key,value",
+        build="ganzoo.loggers:CSVLogger",
+    )
+    yield LoggerSpec(
+        name="mlflow",
+        summary="An MLflow run: config as params, metrics, sample grids; ./mlruns or $MLFLOW_TRACKING_URI",
+        paper="mlflow.org/docs/latest/ml/tracking",
+        build="ganzoo.loggers:MLflowLogger",
+        requires=("mlflow",),
+        install="pip install 'ganzoo[mlflow]'",
     )

@@ -167,8 +167,10 @@ class RunConfig(BaseModel):
     checkpoint_every: PositiveInt = Field(1000, description="steps between checkpoints")
     keep_checkpoints: PositiveInt = Field(3, description="newest checkpoints kept on disk")
     sample_grid: PositiveInt = Field(64, description="images in each sample grid")
-    logger: Literal["none", "tensorboard"] = Field("none", description="also write TensorBoard event files "
-                                                   "(pip install 'ganzoo[tensorboard]'); metrics.jsonl is always written")
+    logger: str = Field("none", description="where metrics and sample grids also go: none, tensorboard "
+                                            "(RUN/tensorboard), csv (RUN/metrics.csv), mlflow (./mlruns or "
+                                            "$MLFLOW_TRACKING_URI) or a plugin's (see `ganzoo list loggers`); "
+                                            "metrics.jsonl is always written")
     eval_every: PositiveInt | None = Field(None, description="steps between evaluations (metrics.jsonl, best checkpoint)")
     eval_metrics: list[str] | None = Field(None, description="metrics to evaluate (default: fid for images, modes for points)")
     eval_samples: PositiveInt = Field(2000, description="generated samples per evaluation during training")
@@ -492,7 +494,8 @@ def resolve_config(
         raise ConfigError(f"model {model_entry.name!r} does not train with loss {loss_entry.name!r}; "
                           f"use one of {', '.join(losses)}")
     for key, kind, names in (("eval_metrics", "metric", cfg.eval_metrics or ()),
-                             ("eval_extractor", "extractor", [cfg.eval_extractor] if cfg.eval_extractor else ())):
+                             ("eval_extractor", "extractor", [cfg.eval_extractor] if cfg.eval_extractor else ()),
+                             ("logger", "logger", [cfg.logger] if cfg.logger != "none" else ())):
         for name in names:  # refused now, not at the first evaluation (or never)
             try:
                 registry.get(kind, name)

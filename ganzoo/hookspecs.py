@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 import pluggy
 
-from .specs import AlgorithmSpec, DatasetSpec, ExtractorSpec, LossSpec, MetricSpec, ModelSpec
+from .specs import AlgorithmSpec, DatasetSpec, ExtractorSpec, LoggerSpec, LossSpec, MetricSpec, ModelSpec
 
 hookspec = pluggy.HookspecMarker("ganzoo")
 
@@ -65,6 +65,15 @@ def ganzoo_algorithms() -> Iterable[AlgorithmSpec]:
 
 
 @hookspec
+def ganzoo_loggers() -> Iterable[LoggerSpec]:
+    """Return the loggers this plugin provides, as :class:`~ganzoo.specs.LoggerSpec`
+    (``--logger NAME``; see :class:`ganzoo.loggers.Logger`).
+
+    The logger's module (and its backend's package) is imported only when a run uses it.
+    """
+
+
+@hookspec
 def ganzoo_commands() -> Iterable[Any]:
     """Return CLI commands to mount under ``ganzoo``.
 
@@ -84,5 +93,6 @@ HOOK_FOR_KIND = {
     "metric": "ganzoo_metrics",
     "extractor": "ganzoo_extractors",
     "algorithm": "ganzoo_algorithms",
+    "logger": "ganzoo_loggers",
 }
 """Which hook yields which kind of component."""

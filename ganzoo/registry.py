@@ -24,7 +24,7 @@ from .errors import ConfigError, UnknownComponentError
 from .specs import SPEC_TYPES, ComponentSpec
 
 PLURAL = {"model": "models", "loss": "losses", "dataset": "datasets", "metric": "metrics",
-          "extractor": "extractors", "algorithm": "algorithms"}
+          "extractor": "extractors", "algorithm": "algorithms", "logger": "loggers"}
 
 KIND_ALIASES = {
     "model": "model", "models": "model",
@@ -33,6 +33,7 @@ KIND_ALIASES = {
     "metric": "metric", "metrics": "metric",
     "extractor": "extractor", "extractors": "extractor",
     "algorithm": "algorithm", "algorithms": "algorithm",
+    "logger": "logger", "loggers": "logger",
 }
 
 

@@ -367,6 +367,37 @@ class AlgorithmSpec(ComponentSpec):
                 raise ValueError(f"algorithm {self.name!r}: {what} must be a tuple of names, got {value!r}")
 
 
+@dataclass(frozen=True, kw_only=True)
+class LoggerSpec(ComponentSpec):
+    """A logger: where a run's metrics and previews go besides ``metrics.jsonl``
+    (the run-config key ``logger``, ``--logger NAME``; see :mod:`ganzoo.loggers`).
+
+    Attributes:
+        build: reference to ``build(run_dir, config, resume=False) -> ganzoo.loggers.Logger``
+            (a :class:`ganzoo.loggers.Logger` subclass works), called on rank 0 once the
+            run directory exists.
+        requires: modules it imports (e.g. ``("mlflow",)``); one that is missing stops the
+            run before training, with ``install``.
+        install: the command that installs them, e.g. ``"pip install 'ganzoo[mlflow]'"``
+            (default: ``pip install`` and the module names).
+    """
+
+    kind: ClassVar[str] = "logger"
+
+    build: str | Callable[..., Any]
+    requires: tuple[str, ...] = ()
+    install: str = ""
+
+    def validate(self) -> None:
+        super().validate()
+        _check_ref(self.build, f"logger {self.name!r}: build")
+        if not isinstance(self.requires, tuple) or not all(
+                isinstance(m, str) and re.fullmatch(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*", m) for m in self.requires):
+            raise ValueError(f"logger {self.name!r}: requires must be a tuple of module names, got {self.requires!r}")
+        if not isinstance(self.install, str) or "\n" in self.install:
+            raise ValueError(f"logger {self.name!r}: install must be one line (an install command)")
+
+
 SPEC_TYPES: dict[str, type[ComponentSpec]] = {
     "model": ModelSpec,
     "loss": LossSpec,
@@ -374,5 +405,6 @@ SPEC_TYPES: dict[str, type[ComponentSpec]] = {
     "metric": MetricSpec,
     "extractor": ExtractorSpec,
     "algorithm": AlgorithmSpec,
+    "logger": LoggerSpec,
 }
 """Component kinds and their spec classes (the order ``ganzoo list`` shows them in)."""

@@ -509,7 +509,7 @@ TRAIN_OPTIONS = st.one_of(
     opt("--device", BAD_DEVICE),
     opt("--seed", BAD_INT | st.integers(max_value=-1).map(str) | st.integers(min_value=2**63).map(str)),
     opt("--precision", texts.filter(lambda t: t not in ("fp32", "bf16", "fp16"))),
-    opt("--logger", texts.filter(lambda t: t not in ("none", "tensorboard"))),
+    opt("--logger", texts.filter(lambda t: t.split(":")[-1] not in ("none", "tensorboard", "csv", "mlflow"))),
     opt("--eval-every", BAD_INT | NONPOS_INT),
     opt("--eval-metrics", METRIC_LISTS),
     opt("--loss", junk_names("loss")),

@@ -258,7 +258,7 @@ def test_builtins_declare_a_supported_api():
 
     from .conftest import BUILTIN_PLUGINS
 
-    assert ganzoo.PLUGIN_API_VERSION == "1.1"
+    assert ganzoo.PLUGIN_API_VERSION == "1.2"
     for name, module in BUILTIN_PLUGINS.items():
         assert api_contains(module.GANZOO_API), name
 
@@ -297,7 +297,7 @@ def test_plugins_with_an_unsupported_api_are_skipped_saying_what_to_upgrade(monk
     assert {n: p.status for n, p in manager.plugins.items()} == {
         "core": "loaded", "future": "incompatible", "past": "incompatible", "silent": "loaded"}
     future, past = warnings
-    assert future.endswith("supports plugin API >=2,<3, but ganzoo 0.1.0 provides 1.1; skipped: upgrade ganzoo")
+    assert future.endswith("supports plugin API >=2,<3, but ganzoo 0.1.0 provides 1.2; skipped: upgrade ganzoo")
     assert "supports plugin API <1" in past and past.endswith("upgrade the plugin (or use an older ganzoo)")
     assert manager.registry.get("model", "undeclared").plugin == "silent"
     with pytest.raises(UnknownComponentError, match=r"not loaded: future \(incompatible\), past \(incompatible\)"):

@@ -57,6 +57,12 @@ def describe(entry: Entry, registry) -> dict[str, Any]:
     elif spec.kind == "algorithm":
         data.update(step=_ref_name(spec.step), config_fields=_options(spec.config_class, "algo"),
                     modules=list(spec.modules), fields=list(spec.fields))
+    elif spec.kind == "logger":
+        from ..loggers import missing_packages
+
+        data.update(build=_ref_name(spec.build), requires=list(spec.requires),
+                    install=spec.install or (f"pip install {' '.join(spec.requires)}" if spec.requires else ""),
+                    missing=missing_packages(spec))
     return data
 
 
@@ -81,14 +87,14 @@ def register(app: typer.Typer, ctx) -> None:
     @app.command("list")
     @handle_errors
     def list_command(
-        kind: Optional[str] = typer.Argument(None, help="models, losses, datasets, metrics, extractors or "
-                                                        "algorithms (default: all); or a pattern"),
+        kind: Optional[str] = typer.Argument(None, help="models, losses, datasets, metrics, extractors, "
+                                                        "algorithms or loggers (default: all); or a pattern"),
         pattern: Optional[str] = typer.Argument(None, help="fnmatch pattern on names, e.g. '*gan'"),
         as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
     ) -> None:
         """List the components that installed plugins provide.
 
-        Examples: ganzoo list | ganzoo list models '*gan' --json | ganzoo list '*mnist*'
+        Examples: ganzoo list | ganzoo list models '*gan' --json | ganzoo list '*mnist*' | ganzoo list loggers
         """
         if kind is not None and kind.lower() not in KIND_ALIASES:
             if pattern is not None:
@@ -123,8 +129,8 @@ def register(app: typer.Typer, ctx) -> None:
     @handle_errors
     def info_command(
         name: str = typer.Argument(..., help="a component name, bare or plugin:name"),
-        kind: Optional[str] = typer.Option(None, "--kind", help="model, loss, dataset, metric, extractor or "
-                                                                "algorithm, if the name is ambiguous"),
+        kind: Optional[str] = typer.Option(None, "--kind", help="model, loss, dataset, metric, extractor, "
+                                                                "algorithm or logger, if the name is ambiguous"),
         as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
     ) -> None:
         """Show a component: summary, paper, options with defaults, compatible losses.
@@ -169,6 +175,12 @@ def register(app: typer.Typer, ctx) -> None:
                               f"and label: {', '.join(data['fields'])}", highlight=False)
             if data["files"]:
                 console.print(f"files (in --data-dir): {', '.join(data['files'])}", highlight=False)
+        if entry.kind == "logger":
+            console.print(f"build: {data['build']}", highlight=False)
+            if data["requires"]:
+                state = (f"missing {', '.join(data['missing'])}: {data['install']}" if data["missing"]
+                         else "installed")
+                console.print(f"requires: {', '.join(data['requires'])} ({state})", highlight=False)
         if entry.kind == "algorithm":
             console.print(f"step: {data['step']}", highlight=False)
             if data["modules"] or data["fields"]:

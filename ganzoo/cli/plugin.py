@@ -75,7 +75,7 @@ def register(app: typer.Typer, ctx) -> None:
         each translator, encoder and generator of a larger set), the conditional contract, a
         safetensors round trip, determinism, bf16 autocast, two training steps with every
         compatible loss, an exact resume and the reloaded model; cheap functional checks of
-        losses, metrics and algorithms.
+        losses, metrics, algorithms and loggers.
 
         Exit 0 when every check passes (warnings allowed), 1 when any fails.
 

@@ -41,8 +41,11 @@ def register(app: typer.Typer, ctx) -> None:
         eval_metrics: Optional[str] = typer.Option(None, "--eval-metrics", help="comma-separated metrics "
                                                    "(default: fid for images, modes for points); the "
                                                    "first ranks the best checkpoint"),
-        logger: Optional[str] = typer.Option(None, "--logger", help="none or tensorboard (event files in "
-                                             "RUN/tensorboard; needs ganzoo[tensorboard])"),
+        logger: Optional[str] = typer.Option(None, "--logger", help="where metrics and sample grids also go: "
+                                             "none (default), tensorboard (RUN/tensorboard; needs "
+                                             "ganzoo[tensorboard]), csv (RUN/metrics.csv), mlflow (./mlruns or "
+                                             "$MLFLOW_TRACKING_URI; needs ganzoo[mlflow]) or a plugin's "
+                                             "(`ganzoo list loggers`)"),
         resume: Optional[str] = typer.Option(None, "--resume", help="continue a run exactly where it "
                                              "stopped: latest (the newest run in --out, or --run-name's), "
                                              "a run directory or a checkpoint folder"),

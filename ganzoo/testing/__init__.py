@@ -33,7 +33,10 @@ options classes, declared needs and recommended settings), then, per kind:
 - metrics: ``compute`` resolves; feature metrics run on random features;
 - extractors: ``load`` resolves and the datasets they name exist;
 - algorithms: ``step`` is an ``Algorithm`` subclass or ``step(trainer)``, and two training
-  steps run with it selected (on the kit's tiny pair, or on a model whose default it is).
+  steps run with it selected (on the kit's tiny pair, or on a model whose default it is);
+- loggers: ``build`` resolves; when the packages it ``requires`` are installed, it builds into
+  a scratch run directory (the current directory meanwhile), takes one call of every method,
+  resumes and rewinds, and two training steps run with it selected.
 
 Everything runs on the CPU with tiny batches; the caller's torch random state is left
 as it was.
@@ -50,20 +53,20 @@ from ..errors import UnknownComponentError
 from ..plugins import PluginManager, get_plugin_manager
 from ..registry import Entry, Registry
 from .components import (RESERVED_SCORE_KEYS, _algorithm_checks, _dataset_checks, _extractor_checks,
-                         _loss_checks, _metric_checks)
+                         _logger_checks, _loss_checks, _metric_checks)
 from .kit import BATCH, IMAGE_SIZES, KIT_CHANNELS, KIT_PLUGIN, NUM_CLASSES, _has_kit, _kit_registry
 from .models import _model_checks
 from .report import CheckResult, Report, _Recorder
 from .spec_checks import _check_api, _check_light_import, _generic_checks
 
 __all__ = ["CheckResult", "Report", "check_plugin", "check_component", "check_model", "check_loss",
-           "check_dataset", "check_metric", "check_extractor", "check_algorithm",
+           "check_dataset", "check_metric", "check_extractor", "check_algorithm", "check_logger",
            "assert_plugin_conforms", "KIT_PLUGIN", "BATCH", "IMAGE_SIZES", "KIT_CHANNELS", "NUM_CLASSES",
            "RESERVED_SCORE_KEYS"]
 
 _CHECKS: dict[str, Callable[[Entry, Registry, Path, dict[str, Any]], list[CheckResult]]] = {
     "model": _model_checks, "loss": _loss_checks, "dataset": _dataset_checks, "metric": _metric_checks,
-    "extractor": _extractor_checks, "algorithm": _algorithm_checks,
+    "extractor": _extractor_checks, "algorithm": _algorithm_checks, "logger": _logger_checks,
 }
 
 
@@ -199,3 +202,10 @@ def check_algorithm(entry: Entry | str, registry: Registry | None = None, **opti
     ``step(trainer)``, and two training steps run with it selected (the run-config key
     ``algorithm``): on the kit's tiny model, or on a model whose default algorithm it is."""
     return check_component(entry, registry, kind="algorithm", **options)
+
+
+def check_logger(entry: Entry | str, registry: Registry | None = None, **options: Any) -> Report:
+    """Check one logger: spec, ``build`` resolves; with its packages installed, one call of
+    every method in a scratch run directory, a resume and a rewind, and 2 training steps with
+    it selected (``--logger``)."""
+    return check_component(entry, registry, kind="logger", **options)

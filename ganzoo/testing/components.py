@@ -1,4 +1,4 @@
-"""Checks of losses, datasets, metrics, feature extractors and algorithms."""
+"""Checks of losses, datasets, metrics, feature extractors, algorithms and loggers."""
 
 from __future__ import annotations
 
@@ -246,3 +246,60 @@ def _model_for(entry: Entry, registry: Registry) -> tuple[str | None, str]:
         return f"{KIT_PLUGIN}:tiny", ""
     return None, (f"not run: it trains the modules {', '.join(entry.spec.modules)} and no installed model "
                   "names it as its algorithm (its model's checks train it)")
+
+
+def _logger_checks(entry: Entry, registry: Registry, workdir: Path, options: dict[str, Any]) -> list[CheckResult]:
+    """A logger: its packages are there, it builds into a scratch run directory and takes one call
+    of every method (then a resume and a rewind), and 2 training steps run with it selected.
+    The current directory is the scratch folder meanwhile, so a default store such as MLflow's
+    ``./mlruns`` lands there (a store named by the environment, e.g. ``MLFLOW_TRACKING_URI``, is used)."""
+    from ..config import RunConfig
+    from ..loggers import METHODS, Logger, missing_packages
+
+    results: list[CheckResult] = []
+    rec = _Recorder(_component(entry), results)
+    if not _check_spec(rec, entry, registry):
+        return results
+    build = _resolve(rec, entry.spec.build, "build", check="build")
+    if build is None:
+        return results
+    missing = missing_packages(entry.spec)
+    if missing:
+        install = entry.spec.install or f"pip install {' '.join(missing)}"
+        rec.add("calls", "skip", f"not run: {', '.join(missing)} is not installed ({install})")
+        return results
+    folder = workdir / f"logger-{entry.plugin}-{entry.name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        with rec.check("calls") as note:
+            cfg = RunConfig.model_validate({"model": "m", "loss": "l", "dataset": "d", "logger": entry.qualified_name,
+                                            "out": str(workdir), "run_name": folder.name})
+            logger = build(folder, cfg, resume=False)
+            if not isinstance(logger, Logger):
+                raise _Failed(f"build returned {type(logger).__name__}, not a ganzoo.loggers.Logger")
+            logger.scalars("train", 1, {"step": 1, "epoch": 0, "d_loss": 1.5, "g_loss": 0.5, "D(x)": 0.5})
+            logger.scalars("eval", 1, {"fid[kit]": 12.5, "histogram": [1, 2]})
+            logger.image(1, torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(0)))
+            logger.audio(1, "samples/0", torch.zeros(1, 1600), 16000)
+            logger.text(1, ["a generated sentence", ""])
+            logger.rewind(0)
+            logger.scalars("train", 1, {"step": 1, "d_loss": 1.25, "g_loss": 0.75})
+            logger.close()
+            resumed = build(folder, cfg, resume=True)
+            resumed.rewind(1)
+            resumed.scalars("train", 2, {"step": 2, "d_loss": 1.0, "g_loss": 1.0})
+            resumed.close()
+            note["message"] = "implements " + (", ".join(m for m in METHODS if logger.wants(m)) or "nothing (no-op)")
+        loss = next((e for e in registry.list("loss") if e.name == "bce"), None)
+        if loss is None:
+            rec.add("train", "skip", "not run: no loss is installed")
+        else:
+            with rec.check("train") as note:
+                _train(registry, folder, f"{KIT_PLUGIN}:tiny", loss.qualified_name, f"{KIT_PLUGIN}:images-1",
+                       run_name="run", image_size=8, logger=entry.qualified_name, sample_every=2)
+                note["message"] = f"2 steps of {KIT_PLUGIN}:tiny with --logger {entry.qualified_name}"
+    finally:
+        os.chdir(previous)
+    return results

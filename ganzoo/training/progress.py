@@ -8,6 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ..loggers import TensorBoardLogger  # noqa: F401 - moved to ganzoo.loggers; still importable here
+
 
 def format_stats(stats: dict[str, Any]) -> str:
     """``d_loss=1.234 g_loss=0.567 D(x)=0.61 ...`` from a metrics record."""
@@ -94,47 +96,3 @@ def make_reporter(enabled: bool = True, console: Console | None = None) -> Repor
     console = console or Console(stderr=True)
     interactive = enabled and (console.is_terminal or console.is_jupyter) and sys.stderr is not None
     return RichReporter(console) if interactive else Reporter(console, enabled)
-
-
-class TensorBoardLogger:
-    """Mirrors metrics.jsonl into TensorBoard event files in the run directory.
-
-    Training scalars go under ``train/``, evaluation results under ``eval/``, sample grids
-    under ``samples``.
-    """
-
-    def __init__(self, run_dir) -> None:
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
-
-    def scalars(self, prefix: str, step: int, values: dict[str, Any]) -> None:
-        for key, value in values.items():
-            if isinstance(value, (int, float)) and key not in ("step", "epoch"):
-                self.writer.add_scalar(f"{prefix}/{key}", value, step)
-
-    def image(self, step: int, grid) -> None:
-        self.writer.add_image("samples", grid, step)
-
-    def audio(self, step: int, tag: str, clip, rate: int) -> None:
-        """One clip ``[C, T]`` in [-1, 1] (channels averaged), playable in TensorBoard's audio tab."""
-        self.writer.add_audio(tag, clip.float().mean(dim=0).clamp(-1, 1), step, sample_rate=int(rate))
-
-    def text(self, step: int, lines) -> None:
-        """Sampled sentences, one per line, in TensorBoard's text tab."""
-        self.writer.add_text("samples", "\n\n".join(f"`{line}`" if line else "`(empty)`" for line in lines), step)
-
-    def close(self) -> None:
-        self.writer.flush()
-        self.writer.close()
-
-
-def check_tensorboard() -> None:
-    """Fail early, with the install command, when the tensorboard package is missing."""
-    try:
-        import tensorboard  # noqa: F401
-    except ImportError:
-        from ..errors import ConfigError
-
-        raise ConfigError("--logger tensorboard needs the tensorboard package: "
-                          "pip install 'ganzoo[tensorboard]'") from None
