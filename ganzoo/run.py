@@ -17,13 +17,14 @@ from .components import (build_algorithm, build_loss, build_networks, check_algo
                          checkpoint_metadata, load_dataset, resolve_device, resolve_precision)
 from .config import RESUME_SAFE_KEYS, RunConfig, config_diff, resume_config
 from .data import InMemoryBatches, shape_of
-from .errors import CheckpointError, ComponentUnavailableError, ConfigError
+from .errors import CheckpointError, ComponentUnavailableError, ConfigError, GanzooError, UnknownComponentError
 from .hardware import set_threads
+from .loggers import Logger, build_logger, check_logger
 from .metrics.evaluate import Evaluator
 from .networks import Generator, exported, uses_labels
 from .registry import Registry
 from .sampling import ModelHandle, load
-from .specs import DatasetSpec, ModelSpec
+from .specs import SPEC_TYPES, DatasetSpec, ModelSpec
 from .training import checkpoint as ckpt
 from .training.loop import Trainer
 from .training.progress import Reporter, make_reporter
@@ -178,6 +179,56 @@ def train(cfg: RunConfig, registry: Registry, reporter: Reporter | None = None,
         distributed.teardown()
 
 
+ENVIRONMENT_FILE = "environment.json"
+
+
+def environment(cfg: RunConfig, registry: Registry, device: torch.device, world_size: int = 1) -> dict[str, Any]:
+    """What a run was trained with: versions of ganzoo, torch and Python, the machine, and each
+    component with the plugin (distribution and version) that provided it."""
+    import platform
+    import sys
+
+    from . import __version__
+    from .hardware import machine_kind
+    from .plugins import get_plugin_manager
+
+    plugins = get_plugin_manager().plugins
+    components = {}
+    for kind in ("model", "loss", "dataset", "algorithm", "logger"):
+        name = getattr(cfg, kind, None)
+        if not isinstance(name, str) or kind not in SPEC_TYPES:
+            continue
+        try:
+            entry = registry.get(kind, name)
+        except GanzooError:
+            continue
+        info = plugins.get(entry.plugin)
+        components[kind] = {"name": entry.qualified_name, "plugin": entry.plugin,
+                            "distribution": info.distribution if info else None,
+                            "version": (info.version if info and info.version else
+                                        __version__ if entry.builtin else None)}
+    return {"ganzoo": __version__, "torch": torch.__version__, "python": platform.python_version(),
+            "platform": platform.platform(), "device": str(device),
+            "machine": machine_kind(device), "threads": torch.get_num_threads() if device.type == "cpu" else None,
+            "world_size": world_size, "precision": cfg.precision, "argv": sys.argv[1:],
+            "components": components}
+
+
+def record_environment(run_dir: Path, cfg: RunConfig, registry: Registry, device: torch.device,
+                       world_size: int, step: int) -> None:
+    """Add this session (a start or a resume at ``step``) to ``RUN/environment.json``."""
+    path = Path(run_dir) / ENVIRONMENT_FILE
+    sessions = []
+    try:
+        sessions = json.loads(path.read_text(encoding="utf-8")).get("sessions", [])
+    except (OSError, ValueError, AttributeError):
+        pass
+    sessions = [s for s in sessions if isinstance(s, dict) and s.get("step", 0) <= step]
+    sessions.append({"step": step, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                     **environment(cfg, registry, device, world_size)})
+    ckpt.atomic_write_text(path, json.dumps({"sessions": sessions}, indent=2) + "\n")
+
+
 def _train(cfg: RunConfig, registry: Registry, reporter: Reporter | None, resume_from: Path | None,
            dist_ctx, device: torch.device, picked: str | None = None) -> Run:
     if dist_ctx.is_main:
@@ -186,10 +237,12 @@ def _train(cfg: RunConfig, registry: Registry, reporter: Reporter | None, resume
         reporter = Reporter(enabled=False)  # only rank 0 reports
     if cfg.sync_batchnorm and dist_ctx.enabled and device.type != "cuda":
         raise ConfigError("sync_batchnorm needs CUDA devices (SyncBatchNorm has no CPU kernel)")
-    if cfg.logger == "tensorboard":
-        from .training.progress import check_tensorboard
-
-        check_tensorboard()
+    try:  # unknown, or its package missing: one line, before anything
+        check_logger(registry, cfg.logger)
+    except UnknownComponentError as exc:
+        if resume_from is None:
+            raise
+        raise UnknownComponentError(f"{exc}; resume with --logger NAME to use another") from None
     model_spec: ModelSpec = registry.get("model", cfg.model).spec
     dataset_spec: DatasetSpec = registry.get("dataset", cfg.dataset).spec
     data = load_dataset(registry, cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
@@ -234,7 +287,8 @@ def _train(cfg: RunConfig, registry: Registry, reporter: Reporter | None, resume
         run_dir = distributed.from_main(dist_ctx, lambda: new_run_dir(cfg))
     try:
         trainer = Trainer(cfg, nets, loss, batches, run_dir, checkpoint_metadata(cfg, shape), reporter,
-                          evaluator, algorithm=algorithm, dist=dist_ctx)
+                          evaluator, algorithm=algorithm, dist=dist_ctx,
+                          logger=Logger(run_dir, cfg))  # the run's own logger comes once the run is set up
     except BaseException:  # e.g. an algorithm's setup() refusing the networks: no empty run directory
         if resume_from is None and dist_ctx.is_main:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -250,10 +304,20 @@ def _train(cfg: RunConfig, registry: Registry, reporter: Reporter | None, resume
     if dist_ctx.is_main:
         try:
             ckpt.atomic_write_text(run_dir / "config.json", cfg.model_dump_json(indent=2) + "\n")
+            record_environment(run_dir, cfg, registry, device, dist_ctx.world_size, trainer.step)
         except BaseException:  # a full disk, Ctrl-C: leave no new run directory without its config
             if resume_from is None:
                 shutil.rmtree(run_dir, ignore_errors=True)
             raise
+    if dist_ctx.is_main:
+        try:
+            trainer.logger = build_logger(registry, cfg, run_dir, resume=resume_from is not None)
+        except BaseException:  # e.g. an unreachable MLflow server: no new run directory left behind
+            if resume_from is None:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        if resume_from is not None:
+            trainer.logger.rewind(trainer.step)  # as metrics.jsonl: the steps after the checkpoint are redone
     classes = f"{shape.num_classes} classes" if shape.num_classes else "unlabelled"
     reporter.message(f"run directory: {run_dir}")
     fields = "" if set(shape.fields) <= {"image", "points", "label"} else f" (fields: {', '.join(shape.fields)})"
@@ -271,6 +335,7 @@ def _train(cfg: RunConfig, registry: Registry, reporter: Reporter | None, resume
         if trainer.step >= cfg.steps:
             reporter.message(f"the run is already at step {trainer.step} (--steps {cfg.steps}); "
                              f"pass a larger --steps to train on")
+            trainer.logger.close()
             return Run(run_dir, cfg, trainer.step, resume_from, {})
         reporter.message(f"resuming from {resume_from.name} (step {trainer.step})")
     trainer.fit(cfg.steps)

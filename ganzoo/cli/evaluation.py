@@ -28,9 +28,13 @@ def register(app: typer.Typer, ctx) -> None:
         device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N"),
         raw: bool = typer.Option(False, "--raw-weights", help="score the raw generator of a run trained with "
                                  "--set ema=... (default: its moving average)"),
+        save: bool = typer.Option(True, "--save/--no-save", help="add the result, with its provenance, to the "
+                                  "run's evals.jsonl (shown by `ganzoo report`)"),
         as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
     ) -> None:
         """Evaluate a trained generator: FID/KID/precision-recall/density-coverage/modes/inception score.
+
+        The result is added to the run's evals.jsonl (unless --no-save), where `ganzoo report` finds it.
 
         Feature-based scores are named KEY[EXTRACTOR], e.g. fid[mnist-classifier]: a
         classifier-feature FID is not the Inception FID of the papers.
@@ -61,6 +65,10 @@ def register(app: typer.Typer, ctx) -> None:
             ctx.registry.get("extractor", extractor)
         result = evaluate(run, names, n=n, split=split, extractor=extractor, seed=seed,
                           data_dir=data_dir, device=device, registry=ctx.registry, ema=not raw)
+        if save:
+            from ..metrics.evaluate import save_evaluation
+
+            save_evaluation(result)
         if as_json:
             typer.echo(json.dumps(result, indent=2))
             return

@@ -18,6 +18,7 @@ import hashlib
 import inspect
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -246,3 +247,26 @@ def inception_score_metric(fake: torch.Tensor, context: EvalContext) -> dict[str
         raise ConfigError(f"the inception score needs a classifier extractor for {context.dataset}; "
                           "pass --extractor (see `ganzoo list extractors`)")
     return inception_score(extractor.logits(fake), splits=min(IS_SPLITS, len(fake)))
+
+
+EVALS_FILE = "evals.jsonl"
+"""Where ``ganzoo eval`` keeps its results in a run directory, one JSON line each."""
+
+
+def save_evaluation(result: dict[str, Any]) -> Path | None:
+    """Append an :func:`evaluate` result to ``RUN/evals.jsonl`` of the run its checkpoint belongs to
+    (rewritten through a temporary file, so a crash leaves the old file); None for a checkpoint
+    outside a run directory."""
+    from ..training.checkpoint import atomic_write_text
+
+    checkpoint = Path(result["provenance"]["checkpoint"])
+    run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None
+    if run_dir is None or not (run_dir / "config.json").is_file():
+        return None
+    path = run_dir / EVALS_FILE
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if old and not old.endswith("\n"):
+        old += "\n"
+    record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **result}
+    atomic_write_text(path, old + json.dumps(record) + "\n")
+    return path

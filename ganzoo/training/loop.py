@@ -23,6 +23,7 @@ from ..config import RunConfig
 from ..data import InMemoryBatches
 from ..distributed import SINGLE, DistContext, any_true, average_gradients, barrier
 from ..errors import GanzooError, TrainingInterrupted
+from ..loggers import GuardedLogger, Logger
 from ..losses import Loss
 from ..media import (decode_tokens, join_clips, save_gif, save_spectrograms, save_text, save_video_strip,
                      spectrogram, video_strip, write_wav)
@@ -32,7 +33,7 @@ from . import checkpoint as ckpt
 from . import state as train_state
 from .ema import EMA
 from .previewing import Previews
-from .progress import Reporter, TensorBoardLogger
+from .progress import Reporter
 from .state import make_optimizer
 
 MEDIA_KINDS = ("audio", "video", "tokens")
@@ -42,7 +43,7 @@ MEDIA_PREVIEW_CLIPS = 16
 """Clips in an audio or video preview (spectrograms, the GIF)."""
 
 MEDIA_PREVIEW_LISTEN = 4
-"""Clips joined in an audio preview's WAV (and sent to TensorBoard)."""
+"""Clips joined in an audio preview's WAV (and sent to the logger)."""
 
 MEDIA_PREVIEW_STRIP = 8
 """Clips (rows) in a video preview's frame strip."""
@@ -72,6 +73,8 @@ class Trainer:
         algorithm: the training algorithm: an :class:`~ganzoo.algorithms.Algorithm`, or a
             ``step(trainer)`` function (default: ``alternating``).
         dist: where this process stands in a multi-process run.
+        logger: the run's :class:`~ganzoo.loggers.Logger` (rank 0's; see :func:`ganzoo.loggers.build_logger`);
+            ``None`` builds the one ``cfg.logger`` names from the installed plugins. Other ranks log nothing.
 
     Attributes an algorithm uses: ``modules`` (name -> module), ``optimizers`` and
     ``scalers`` (group -> ...), ``batches``, ``loss``, ``cfg``, ``options`` (the algorithm's
@@ -83,7 +86,7 @@ class Trainer:
     def __init__(self, cfg: RunConfig, nets: Networks, loss: Loss, batches: InMemoryBatches,
                  run_dir: Path, metadata: dict[str, str], reporter: Reporter, evaluator=None,
                  step_fn: Callable | None = None, dist: DistContext = SINGLE,
-                 algorithm: Algorithm | Callable | None = None) -> None:
+                 algorithm: Algorithm | Callable | None = None, logger: Logger | None = None) -> None:
         self.cfg = cfg
         self.dist = dist
         algorithm = algorithm if algorithm is not None else step_fn
@@ -126,9 +129,7 @@ class Trainer:
             self.optimizers[group] = make_optimizer(params, cfg.optimizer(group))
             self.scalers[group] = torch.amp.GradScaler(self.device.type, enabled=fp16)
         self.evaluator = evaluator
-        self.tensorboard = None
-        if cfg.logger == "tensorboard" and dist.is_main:
-            self.tensorboard = TensorBoardLogger(self.run_dir)
+        self.logger = self._make_logger(logger)
         self.best: tuple[str, float] | None = None  # (key, value) of the best evaluation so far
         self.step = 0
         self.last_checkpoint: Path | None = None
@@ -145,11 +146,26 @@ class Trainer:
         self.diversity_peak: float | None = None
         self.diversity_seen = 0
         self.last_record: dict[str, Any] | None = None
+        self._curves_drawn = time.perf_counter()  # when curves.png was last drawn, and how long it took
+        self._curves_cost = 0.5
         # the averaged generator (--set ema=...) is what grids, evaluations and checkpoints' users see
         self.ema = EMA({name: self.modules[name] for name in nets.export}, cfg.ema) if cfg.ema else None
         self.sampling_nets = nets.with_modules(self.ema.copies) if self.ema else nets
         self.previews = Previews(self.sampling_nets, batches, cfg, self.device)
         algorithm.setup(self)
+
+    def _make_logger(self, logger: Logger | None) -> GuardedLogger:
+        """Rank 0's logger (built from ``cfg.logger`` when none is given); a no-op elsewhere."""
+        if not self.dist.is_main:
+            return GuardedLogger(Logger(self.run_dir, self.cfg))
+        if logger is None:
+            from ..loggers import build_logger
+            from ..plugins import get_plugin_manager
+
+            registry = get_plugin_manager().registry if self.cfg.logger != "none" else None
+            return build_logger(registry, self.cfg, self.run_dir) if registry is not None else \
+                GuardedLogger(Logger(self.run_dir, self.cfg))
+        return logger if isinstance(logger, GuardedLogger) else GuardedLogger(logger)
 
     # modules -----------------------------------------------------------------------
     def _wrap_modules(self, device: torch.device) -> None:
@@ -347,6 +363,7 @@ class Trainer:
         self.rollbacks, self.lr_scale = rollbacks, lr_scale
         self._apply_lr_scale()
         self._rewind_metrics(self.step)
+        self.logger.rewind(self.step)
         record = {"step": bad_step, "event": "rollback", "reason": reason, "to_step": self.step,
                   "lr_scale": round(self.lr_scale, 8), "rollbacks": self.rollbacks}
         self._write_event(record)
@@ -464,6 +481,7 @@ class Trainer:
                 if self.last_checkpoint is None:  # a fresh run: step 0 is the first rollback target
                     self.save_checkpoint()
                 started = window_start = time.perf_counter()
+                self._curves_drawn = started  # the first curves after a few seconds of training
                 while self.step < total_steps:
                     if self._stop_requested():
                         raise _StopRequested
@@ -503,18 +521,19 @@ class Trainer:
                         self._write_metrics(record)
                         self.last_record = record
                         self.reporter.log(record)
-                        if self.tensorboard:
-                            self.tensorboard.scalars("train", self.step, record)
+                        self.logger.scalars("train", self.step, record)
                         window_start, window_steps = now, 0
                     if self.evaluator is not None and (self.step % cfg.eval_every == 0 or last):
-                        record = {"step": self.step, "eval": self.evaluate()}
-                        if self.tensorboard:
-                            self.tensorboard.scalars("eval", self.step, record["eval"])
+                        record = {"step": self.step, "eval": self.evaluate(),
+                                  "provenance": self.eval_provenance()}
+                        self.logger.scalars("eval", self.step, record["eval"])
                         self._write_metrics(record)
                         self.reporter.log({"step": self.step, **{
                             k: v for k, v in record["eval"].items() if isinstance(v, (int, float))}})
                     if self.step % cfg.sample_every == 0 or last:
                         self.save_samples()
+                        if last or self._curves_due():
+                            self.save_curves()
                     if self.step % cfg.checkpoint_every == 0 or last:
                         self.save_checkpoint()
         except _StopRequested:
@@ -532,8 +551,7 @@ class Trainer:
                                       f"{self.last_checkpoint}") from None
         finally:
             self._metrics = self._events = None
-            if self.tensorboard:
-                self.tensorboard.close()
+            self.logger.close()
         self.reporter.close()
 
     # evaluation --------------------------------------------------------------------
@@ -560,6 +578,39 @@ class Trainer:
                 ckpt.atomic_write_text(self.run_dir / "checkpoints" / "best.json", json.dumps(
                     {"step": self.step, key: value}) + "\n")
         return values
+
+    def eval_provenance(self) -> dict[str, Any]:
+        """Where an evaluation's numbers come from (see :meth:`Evaluator.provenance`), as
+        ``ganzoo eval`` reports it: the step, and whether the averaged weights were scored."""
+        return {**self.evaluator.provenance(self.cfg.eval_samples), "step": self.step,
+                "weights": "ema" if self.ema is not None else "raw", "model": self.cfg.model}
+
+    CURVES_SHARE = 0.05
+    """At most this share of the training time goes to redrawing ``curves.png``."""
+
+    def _curves_due(self) -> bool:
+        """Whether to redraw the curves at this sample step: always, unless that would spend more
+        than :attr:`CURVES_SHARE` of the time since the last drawing on drawing (a drawing takes
+        about half a second; short runs with frequent grids then draw at the end only)."""
+        return time.perf_counter() - self._curves_drawn >= self._curves_cost / self.CURVES_SHARE
+
+    def save_curves(self) -> Path | None:
+        """``curves.png``: losses, D outputs, gradient norms and evaluations against steps and
+        wall time, drawn from metrics.jsonl and events.jsonl (rank 0 only)."""
+        if not self.dist.is_main:
+            return None
+        from ..curves import save_curves
+
+        start = time.perf_counter()
+        try:
+            return save_curves(self.run_dir)
+        except Exception as exc:  # noqa: BLE001 - a picture must not stop the training it shows
+            self.reporter.message(f"warning: step {self.step}: curves.png not drawn: "
+                                  f"{type(exc).__name__}: {exc}")
+            return None
+        finally:
+            self._curves_drawn = time.perf_counter()
+            self._curves_cost = self._curves_drawn - start
 
     # previews ----------------------------------------------------------------------
     @property
@@ -604,18 +655,18 @@ class Trainer:
             save_points(images, path, reference=reference)
         else:
             save_grid(images, path, nrow=nrow)
-        if self.tensorboard:
+        if self.logger.wants("image"):
             grid = render_points(images, reference) if points else grid_image(images, nrow)
-            self.tensorboard.image(self.step, grid)
+            self.logger.image(self.step, grid)
         return path
 
     def save_media_samples(self, kind: str) -> Path:
         """What a person listens to, watches or reads of this step's fixed-latent samples:
 
         - audio: ``samples/step-N.png`` (a spectrogram per clip) and ``samples/step-N.wav``
-          (the first clips one after another, a quarter second apart); TensorBoard audio;
+          (the first clips one after another, a quarter second apart); the logger gets them as audio;
         - video: ``samples/step-N.png`` (a row of frames per clip) and ``samples/step-N.gif``;
-        - tokens: ``samples/step-N.txt`` (one decoded sentence per line); TensorBoard text.
+        - tokens: ``samples/step-N.txt`` (one decoded sentence per line); the logger gets them as text.
 
         Conditional generators show one sample per class first. Returns the PNG (text: the TXT).
         """
@@ -635,25 +686,24 @@ class Trainer:
         if kind == "tokens":
             lines = decode_tokens(samples, self.batches.vocabularies.get(primary))
             path = save_text(lines, stem.with_suffix(".txt"))
-            if self.tensorboard:
-                self.tensorboard.text(self.step, lines[:16])
+            self.logger.text(self.step, lines[:16])
             return path
         if kind == "audio":
             shown = samples[:MEDIA_PREVIEW_CLIPS]
             path = save_spectrograms(shown, stem.with_suffix(".png"), rate)
             write_wav(stem.with_suffix(".wav"), join_clips(shown[:MEDIA_PREVIEW_LISTEN], rate or 16000),
                       rate or 16000)
-            if self.tensorboard:
-                self.tensorboard.image(self.step, grid_image(spectrogram(shown, rate), min(4, len(shown))))
-                for i, clip in enumerate(shown[:MEDIA_PREVIEW_LISTEN]):
-                    self.tensorboard.audio(self.step, f"samples/{i}", clip, rate or 16000)
+            if self.logger.wants("image"):
+                self.logger.image(self.step, grid_image(spectrogram(shown, rate), min(4, len(shown))))
+            for i, clip in enumerate(shown[:MEDIA_PREVIEW_LISTEN]):
+                self.logger.audio(self.step, f"samples/{i}", clip, rate or 16000)
             return path
         shown = samples[:MEDIA_PREVIEW_CLIPS]
         path = save_video_strip(shown[:MEDIA_PREVIEW_STRIP], stem.with_suffix(".png"))
         save_gif(shown, stem.with_suffix(".gif"), fps=rate)
-        if self.tensorboard:
+        if self.logger.wants("image"):
             frames, per_row = video_strip(shown[:MEDIA_PREVIEW_STRIP])
-            self.tensorboard.image(self.step, grid_image(frames, per_row))
+            self.logger.image(self.step, grid_image(frames, per_row))
         return path
 
     # checkpoints -------------------------------------------------------------------
