@@ -156,7 +156,7 @@ class Context:
 
 def create_app(manager: PluginManager | Callable[[], PluginManager] | None = None) -> typer.Typer:
     """Build the CLI around ``manager`` (default: the installed plugins)."""
-    from . import catalog, evaluation, plugin, training
+    from . import catalog, evaluation, export, plugin, report, training
 
     ctx = Context(manager)
     builtin_names: set[str] = set()
@@ -204,6 +204,8 @@ def create_app(manager: PluginManager | Callable[[], PluginManager] | None = Non
     evaluation.register(app, ctx)
     evaluation.register_bench(app, ctx)
     plugin.register(app, ctx)
+    report.register(app, ctx)
+    export.register(app, ctx)
     builtin_names.update(BUILTIN_COMMANDS)
     builtin_names.update(c.name for c in app.registered_commands if c.name)
     builtin_names.update(g.name for g in app.registered_groups if g.name)
