@@ -443,8 +443,9 @@ def render_html(info: RunInfo, curves_png: bytes | None) -> str:
         ("events", "Events", _events_section(info)),
         ("speed", "Speed", _speed_section(info)),
         ("components", "Components and versions", _components_section(info) + paper),
-        ("config", "Resolved config", "<p>As in <code>config.json</code>; <code>ganzoo train --config "
-                                      "config.json</code> trains it again.</p><pre>"
+        ("config", "Resolved config", f"<p>As in <code>config.json</code>; <code>ganzoo train "
+                                      f"{_e(info.short('model'))} --config config.json</code> trains it "
+                                      f"again.</p><pre>"
                                       + _e(json.dumps(info.config, indent=2)) + "</pre>"),
     ]
     nav = "".join(f'<a href="#{anchor}">{_e(title)}</a>' for anchor, title, _ in sections)
@@ -523,8 +524,7 @@ def render_card(info: RunInfo) -> str:
     lines = ["---", _yaml(card_metadata(info)), "---", "",
              f"# {info.name}", "",
              f"A **{model}** ({info.summary or info.task}) trained with the **{loss}** loss on **{dataset}** "
-             f"({info.kind} data) for {info.step:,} steps with [ganzoo](https://pypi.org/project/ganzoo/) "
-             f"{__version__}.", ""]
+             f"({info.kind} data) for {info.step:,} steps with ganzoo {__version__}.", ""]
     if latest is not None:
         files = info.samples[latest]
         shown = files.get("gif") or files.get("png")
@@ -533,8 +533,9 @@ def render_card(info: RunInfo) -> str:
         if "txt" in files:
             lines += ["Sentences at step {:,}:".format(latest), ""] + [
                 f"    {line}" for line in files["txt"].read_text(encoding="utf-8").splitlines()[:8]] + [""]
-    lines += ["## How to use", "", "```bash", "pip install ganzoo",
-              f"ganzoo sample {info.name} --out samples.png     # new samples from this folder",
+    lines += ["## How to use", "", "With ganzoo installed, from the folder that holds this one:", "", "```bash",
+              f"ganzoo sample {info.name} --out {'sentences.txt' if info.kind == 'tokens' else 'samples.png'}"
+              "     # new samples from this folder",
               f"ganzoo export {info.name} --format onnx --out generator.onnx   # without ganzoo",
               "```", "", "```python", "import ganzoo", "", f'handle = ganzoo.load("{info.name}")',
               "samples = handle.sample(16, seed=0)" if info.task in ("unconditional", "conditional", "encoder")
