@@ -14,6 +14,9 @@ def env_flag(name: str) -> bool:
 
 CACHE_DIR_ENV = "GANZOO_CACHE_DIR"
 
+NO_CURVES_ENV = "GANZOO_NO_CURVES"
+"""Set: the trainer does not draw ``curves.png`` (sweeps of many short runs; ``ganzoo report`` still draws them)."""
+
 
 def cache_dir() -> "Path":
     """ganzoo's cache: ``$GANZOO_CACHE_DIR``, else ``$XDG_CACHE_HOME/ganzoo`` (``~/.cache/ganzoo``).

@@ -138,6 +138,9 @@ def cli(manager):
 def _isolated_env(monkeypatch, tmp_path):
     """No test touches the network, the user's cache or a real data folder."""
     monkeypatch.setenv("GANZOO_OFFLINE", "1")
+    # curves.png costs about a second a run, hundreds of times here; the tests of curves (test_report)
+    # and the exact-resume test (test_resume) draw them
+    monkeypatch.setenv("GANZOO_NO_CURVES", "1")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("GANZOO_DATA_DIR", raising=False)
     monkeypatch.delenv("GANZOO_DISABLE_PLUGINS", raising=False)

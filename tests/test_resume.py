@@ -59,13 +59,15 @@ def ganzoo_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
 # exact resume -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("extra", [(), ("--loss", "hinge", "--set", "n_critic=2")])
-def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(cli, data_dir, tmp_path, extra):
+def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(cli, data_dir, tmp_path, extra, monkeypatch):
+    monkeypatch.delenv("GANZOO_NO_CURVES")  # drawing curves.png must not disturb an exact resume
     out = tmp_path / "runs"
     assert cli("train", "dcgan", *tiny(data_dir, out, 10, "--run-name", "full", *extra)).exit_code == 0
     assert cli("train", "dcgan", *tiny(data_dir, out, 4, "--run-name", "part", *extra)).exit_code == 0
     result = cli("train", "--resume", str(out / "part"), *tiny(data_dir, out, 10))
     assert result.exit_code == 0, result.output
     assert_bitwise_equal(final_state(out / "full"), final_state(out / "part"))
+    assert (out / "full" / "curves.png").is_file() and (out / "part" / "curves.png").is_file()
     # the resumed run continues the same metrics file, without duplicated steps
     steps = [r["step"] for r in map(json.loads, (out / "part" / "metrics.jsonl").read_text().splitlines())
              if "d_loss" in r]

@@ -23,6 +23,7 @@ from ..config import RunConfig
 from ..data import InMemoryBatches
 from ..distributed import SINGLE, DistContext, any_true, average_gradients, barrier
 from ..errors import GanzooError, TrainingInterrupted
+from ..settings import NO_CURVES_ENV, env_flag
 from ..loggers import GuardedLogger, Logger
 from ..losses import Loss
 from ..media import (decode_tokens, join_clips, save_gif, save_spectrograms, save_text, save_video_strip,
@@ -597,7 +598,7 @@ class Trainer:
     def save_curves(self) -> Path | None:
         """``curves.png``: losses, D outputs, gradient norms and evaluations against steps and
         wall time, drawn from metrics.jsonl and events.jsonl (rank 0 only)."""
-        if not self.dist.is_main:
+        if not self.dist.is_main or env_flag(NO_CURVES_ENV):
             return None
         from ..curves import save_curves
 
