@@ -28,6 +28,7 @@ from ganzoo_plugins.nets.progan import (EqualizedConv2d, EqualizedLinear, ProGAN
                                         fade_real, pixel_norm, resolutions, schedule, upsample, width)
 
 from .test_cli import png_size
+from .test_resume import assert_bitwise_equal
 
 SMALL = ["--set", "arch.ngf=8", "--set", "arch.ndf=8", "--set", "arch.latent_dim=8"]
 
@@ -236,10 +237,7 @@ def test_a_run_interrupted_mid_fade_resumes_bit_for_bit(cli, data_dir, tmp_path)
     assert result.exit_code == 0, result.output
     full, resumed = state_of(out / "full"), state_of(out / "part")
     assert sorted(full) == ["discriminator.safetensors", "generator.safetensors", "train_state.safetensors"]
-    for name in full:
-        assert full[name].keys() == resumed[name].keys(), name
-        different = [k for k in full[name] if not torch.equal(full[name][k], resumed[name][k])]
-        assert not different, f"{name}: {different[:5]}"
+    assert_bitwise_equal(full, resumed)
     assert (full["generator.safetensors"]["stage"].item(), full["generator.safetensors"]["alpha"].item()) == (2, 0.5)
     assert full["train_state.safetensors"]["algo.phase_steps"].item() == 2
 

@@ -33,6 +33,7 @@ from ganzoo_plugins.nets.vgan import TwoStreamGenerator, VideoDiscriminator, bui
 from ganzoo_plugins.vgan import VGANConfig, VGANOptions
 
 from .test_cli import png_size
+from .test_resume import assert_bitwise_equal
 
 SMALL = ["--set", "arch.ngf=4", "--set", "arch.ndf=4", "--set", "arch.latent_dim=8"]
 """Networks small enough that a step takes milliseconds."""
@@ -444,10 +445,7 @@ def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(cli, data_dir,
     assert result.exit_code == 0, result.output
     full, resumed = state_of(out / "full"), state_of(out / "part")
     assert sorted(full) == ["discriminator.safetensors", "generator.safetensors", "train_state.safetensors"]
-    for name in full:
-        assert full[name].keys() == resumed[name].keys(), name
-        different = [k for k in full[name] if not torch.equal(full[name][k], resumed[name][k])]
-        assert not different, f"{name}: {different[:5]}"
+    assert_bitwise_equal(full, resumed)
     config = json.loads((out / "full" / "config.json").read_text())
     assert config["algorithm"] == "vgan:vgan" and config["dataset"] == "vgan:moving-mnist-32"
     samples = out / "full" / "samples"
