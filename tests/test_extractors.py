@@ -281,3 +281,19 @@ def test_real_mnist_classifier_reaches_99_percent(tmp_path, monkeypatch, capsys)
     test = load_mnist(REAL, "test")
     predicted = extractor.logits(to_model_range(test.images)).argmax(dim=1)
     assert (predicted == test.labels).float().mean().item() >= 0.99
+
+
+def test_a_cached_classifier_of_another_shape_is_refused_in_one_line(tmp_path):
+    """The cache is intact (sha256, metadata, accuracy) but holds other layers: loading it into the
+    network says so, and how to retrain, instead of a state-dict traceback."""
+    from ganzoo.errors import CheckpointError
+    from ganzoo.metrics.extractors import read_cached_extractor, write_cached_extractor
+
+    weights, info_file = tmp_path / "c.safetensors", tmp_path / "c.json"
+    write_cached_extractor(weights, info_file, {"weight": torch.zeros(3, 2)}, {"format": "f"}, {"test_accuracy": 1.0})
+    tensors, info, _ = read_cached_extractor(weights, info_file, name="c", expect={"format": "f"}, what="f",
+                                             min_accuracy=0.5)
+    assert tensors["weight"].shape == (3, 2) and info["test_accuracy"] == 1.0
+    with pytest.raises(CheckpointError, match=r"c.safetensors does not fit tiny-linear \(.*\); delete .* to retrain"):
+        read_cached_extractor(weights, info_file, name="c", expect={"format": "f"}, what="f", min_accuracy=0.5,
+                              into=torch.nn.Linear(4, 4), architecture="tiny-linear")

@@ -290,10 +290,12 @@ def write_cached_extractor(weights: Path, info_file: Path, tensors: dict[str, to
 
 
 def read_cached_extractor(weights: Path, info_file: Path, *, name: str, expect: dict[str, str], what: str,
-                          min_accuracy: float) -> tuple[dict[str, torch.Tensor], dict[str, Any], str]:
+                          min_accuracy: float, into: torch.nn.Module | None = None,
+                          architecture: str = "") -> tuple[dict[str, torch.Tensor], dict[str, Any], str]:
     """Read back what :func:`write_cached_extractor` wrote, checked: the weights' sha256 against
     the JSON's, their metadata against ``expect`` (e.g. format, name, architecture), the
-    recorded ``test_accuracy`` against ``min_accuracy``. Safetensors only (no pickle).
+    recorded ``test_accuracy`` against ``min_accuracy``. Safetensors only (no pickle). With
+    ``into``, the weights are loaded into that network (of ``architecture``, named in the error).
 
     Returns:
         ``(tensors, info, sha256)``.
@@ -329,6 +331,12 @@ def read_cached_extractor(weights: Path, info_file: Path, *, name: str, expect: 
         accuracy = 0.0
     if accuracy < min_accuracy:
         raise CheckpointError(f"cached {name} has test accuracy {accuracy:.2%} < {min_accuracy:.2%}; {retrain}")
+    if into is not None:
+        try:
+            into.load_state_dict(tensors)
+        except RuntimeError as exc:
+            raise CheckpointError(f"{weights} does not fit {architecture or type(into).__name__} "
+                                  f"({str(exc).splitlines()[0]}); {retrain}") from None
     return tensors, info, digest
 
 
@@ -423,16 +431,11 @@ def train_classifier(dataset: str, data_dir: str | Path | None = None, device: s
 
 def _read_cached(name: str, device: torch.device) -> Extractor:
     weights, info_file = classifier_paths(name)
-    tensors, info, digest = read_cached_extractor(
-        weights, info_file, name=name, expect={"format": FORMAT, "format_version": FORMAT_VERSION, "name": name},
-        what=f"format-{FORMAT_VERSION} {name}", min_accuracy=MIN_ACCURACY[CLASSIFIERS[name]])
-    retrain = f"delete {weights} to retrain it"
     net = SmallCNN()
-    try:
-        net.load_state_dict(tensors)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{weights} does not fit {ARCHITECTURE} "
-                              f"({str(exc).splitlines()[0]}); {retrain}") from None
+    _, info, digest = read_cached_extractor(
+        weights, info_file, name=name, expect={"format": FORMAT, "format_version": FORMAT_VERSION, "name": name},
+        what=f"format-{FORMAT_VERSION} {name}", min_accuracy=MIN_ACCURACY[CLASSIFIERS[name]],
+        into=net, architecture=ARCHITECTURE)
     return Extractor(name, net, sha256=digest, feature_dim=FEATURE_DIM, resize=CLASSIFIER_RESIZE,
                      prepare=to_classifier_input, num_classes=NUM_CLASSES, device=device, info=info)
 

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganzoo.data import default_data_dir
-from ganzoo.errors import CheckpointError, ConfigError, GanzooError
+from ganzoo.errors import ConfigError, GanzooError
 
 NAME = "fsdd-classifier"
 ARCHITECTURE = "logmel-cnn-8-64-v1"
@@ -271,15 +271,11 @@ def read_cached(device: str | torch.device = "cpu", name: str = NAME, min_accura
 
     min_accuracy = MIN_ACCURACY if min_accuracy is None else min_accuracy
     weights, info_file = classifier_files(name)
-    tensors, info, digest = read_cached_extractor(
-        weights, info_file, name=name, expect={"format": FORMAT, "architecture": ARCHITECTURE},
-        what=f"{ARCHITECTURE} extractor", min_accuracy=min_accuracy)
-    retrain = f"delete {weights} to retrain it"
     net = SpokenDigitCNN()
-    try:
-        net.load_state_dict(tensors)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{weights} does not fit {ARCHITECTURE} ({str(exc).splitlines()[0]}); {retrain}") from None
+    _, info, digest = read_cached_extractor(
+        weights, info_file, name=name, expect={"format": FORMAT, "architecture": ARCHITECTURE},
+        what=f"{ARCHITECTURE} extractor", min_accuracy=min_accuracy, into=net,
+        architecture=ARCHITECTURE)
     return Extractor(name, net, sha256=digest, feature_dim=FEATURE_DIM, resize=PREPARE,
                      prepare=to_classifier_input, num_classes=NUM_CLASSES, device=device, info=info, kind="audio")
 

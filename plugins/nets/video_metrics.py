@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganzoo.data import default_data_dir, prepare_field
-from ganzoo.errors import CheckpointError, ConfigError, GanzooError
+from ganzoo.errors import ConfigError, GanzooError
 from ganzoo.metrics.extractors import (Extractor, cache_dir, fit_one_cycle, read_cached_extractor,
                                        write_cached_extractor)
 
@@ -255,16 +255,11 @@ def read_cached(device: str | torch.device = "cpu") -> Extractor:
             or the recorded accuracy is below :data:`MIN_ACCURACY` (one line: delete to retrain).
     """
     weights, info_file = classifier_paths()
-    tensors, info, digest = read_cached_extractor(
-        weights, info_file, name=NAME, expect={"format": FORMAT, "name": NAME, "architecture": ARCHITECTURE},
-        what=f"{ARCHITECTURE} {NAME}", min_accuracy=MIN_ACCURACY)
-    retrain = f"delete {weights} to retrain it"
     net = FrameClassifier()
-    try:
-        net.load_state_dict(tensors)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{weights} does not fit {ARCHITECTURE} ({str(exc).splitlines()[0]}); "
-                              f"{retrain}") from None
+    _, info, digest = read_cached_extractor(
+        weights, info_file, name=NAME, expect={"format": FORMAT, "name": NAME, "architecture": ARCHITECTURE},
+        what=f"{ARCHITECTURE} {NAME}", min_accuracy=MIN_ACCURACY, into=net,
+        architecture=ARCHITECTURE)
     return as_extractor(net, digest, info, device)
 
 
