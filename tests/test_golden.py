@@ -10,7 +10,9 @@ Float results depend on the CPU's kernels, so an entry is keyed by the torch ver
 the machine kind (``ganzoo.hardware.machine_kind``); on a machine kind without an entry the
 test is skipped and says so. The avx512-amx entry was recorded on a Sapphire Rapids Xeon at
 3fedbdb; the avx512-bf16-intel one at 3fedbdb too (a worktree of that commit, on a Xeon with
-AMX hidden), and its numbers are identical, so it says ``same_as`` the AMX entry.
+AMX hidden), and its numbers are identical, so it says ``same_as`` the AMX entry. The avx2
+entry was recorded at f315e69 on an AVX2-only AMD EPYC, before the core was regrouped into
+the plugin layer, training and outputs, so that regrouping is held to these numbers too.
 Record one (only with code known to be right) with::
 
     GANZOO_RECORD_GOLDEN=1 .venv/bin/python -m pytest tests/test_golden.py
