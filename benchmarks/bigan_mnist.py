@@ -47,10 +47,10 @@ import torch.nn.functional as F
 import ganzoo
 from ganzoo.data import to_model_range
 from ganzoo.datasets.idx import load_mnist
-from ganzoo.components import build_networks
-from ganzoo.plugins import get_plugin_manager
-from ganzoo.previews import save_grid, stack_rows
-from ganzoo.sampling import ModelHandle
+from ganzoo.plugins.build import build_networks
+from ganzoo.plugins.manager import get_plugin_manager
+from ganzoo.kinds.grids import save_grid, stack_rows
+from ganzoo.outputs.sampling import ModelHandle
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FULL_STEPS, QUICK_STEPS = 5000, 150

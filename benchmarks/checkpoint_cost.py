@@ -17,8 +17,8 @@ import time
 
 import ganzoo.training.loop as loop
 from ganzoo.config import resolve_config
-from ganzoo.plugins import get_plugin_manager
-from ganzoo.run import train
+from ganzoo.plugins.manager import get_plugin_manager
+from ganzoo.training.run import train
 from ganzoo.training.progress import Reporter
 
 

@@ -74,11 +74,11 @@ def last_metrics(run: Path) -> dict:
 @torch.no_grad()
 def evaluate(run: Path, data_dir: str, grids: Path) -> dict:
     import ganzoo
-    from ganzoo.components import load_dataset
+    from ganzoo.plugins.build import load_dataset
     from ganzoo.data import to_model_range
     from ganzoo.metrics.extractors import load_mnist_classifier
-    from ganzoo.plugins import get_plugin_manager
-    from ganzoo.previews import save_grid, stack_rows
+    from ganzoo.plugins.manager import get_plugin_manager
+    from ganzoo.kinds.grids import save_grid, stack_rows
 
     registry = get_plugin_manager().registry
     test = load_dataset(registry, "mnist", data_dir, split="test")
@@ -120,10 +120,10 @@ def evaluate(run: Path, data_dir: str, grids: Path) -> dict:
 @torch.no_grad()
 def fashion_grid(run: Path, data_dir: str, grids: Path) -> Path:
     import ganzoo
-    from ganzoo.components import load_dataset
+    from ganzoo.plugins.build import load_dataset
     from ganzoo.data import to_model_range
-    from ganzoo.plugins import get_plugin_manager
-    from ganzoo.previews import save_grid, stack_rows
+    from ganzoo.plugins.manager import get_plugin_manager
+    from ganzoo.kinds.grids import save_grid, stack_rows
 
     test = load_dataset(get_plugin_manager().registry, "mnist-fashion", data_dir, split="test")
     handle = ganzoo.load(run)

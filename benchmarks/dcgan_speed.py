@@ -26,7 +26,7 @@ same matmul peak, so ``peer FLOPs / ganzoo FLOPs`` is the in-process ceiling of 
 
 The MNIST subset is written to a temporary folder (nothing is written beside the data).
 Results: benchmarks/results/dcgan_speed_<machine kind>.{json,md}, one file per kind of machine
-(``ganzoo.hardware.machine_kind``: avx512-amx, avx512-bf16, avx2, ...).
+(``ganzoo.training.hardware.machine_kind``: avx512-amx, avx512-bf16, avx2, ...).
 """
 
 from __future__ import annotations
@@ -148,8 +148,8 @@ def flops_per_step() -> dict:
         criterion(D(fake).view(-1), ones).backward()
         oG.step()
     classic_flops = counter.get_total_flops()
-    from ganzoo.bench import bench
-    from ganzoo.plugins import get_plugin_manager
+    from ganzoo.training.bench import bench
+    from ganzoo.plugins.manager import get_plugin_manager
 
     ours = bench(get_plugin_manager().registry, "dcgan", dataset="mnist", device="cpu", batch_size=BATCH,
                  image_size=SIZE, steps=1, warmup=1,
@@ -170,9 +170,9 @@ def main() -> None:
     if args.images % BATCH or args.images // BATCH <= 2 * args.warmup:
         raise SystemExit(f"--images must be a multiple of {BATCH} and more than {2 * args.warmup * BATCH}")
     settings = args.settings.split(",")
-    from ganzoo.hardware import cpu_bf16, machine_kind
+    from ganzoo.training.hardware import cpu_bf16, machine_kind
 
-    from ganzoo.bench import matmul_peak
+    from ganzoo.training.bench import matmul_peak
 
     # the peak before and after the runs, the higher kept: a shared VM has slow spells
     # that would otherwise make the fraction of peak meaningless

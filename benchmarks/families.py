@@ -8,7 +8,7 @@ Usage (from the repository root, with the project installed; one job on the mach
     .venv/bin/python benchmarks/families.py --data-dir ../shared/data --quick         # a smoke run
 
 Each family lives in ``benchmarks/family_<name>.py`` (see ``family_common.py`` for what one
-defines): it trains its runs through ``ganzoo.run.train`` (the same path as ``ganzoo train``),
+defines): it trains its runs through ``ganzoo.training.run.train`` (the same path as ``ganzoo train``),
 scores the test split and returns one row: the metric, the baseline it is compared with, the
 main run's wall time and the training loop's images/s, and a grid.
 
@@ -88,7 +88,7 @@ def main() -> None:
     import torch
 
     from family_common import FamilyContext
-    from ganzoo.hardware import machine_kind, set_threads
+    from ganzoo.training.hardware import machine_kind, set_threads
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -64,7 +64,7 @@ class FamilyContext:
 
     @property
     def registry(self):
-        from ganzoo.plugins import get_plugin_manager
+        from ganzoo.plugins.manager import get_plugin_manager
 
         return get_plugin_manager().registry
 
@@ -73,7 +73,7 @@ class FamilyContext:
         """Train ``model`` with its defaults (plus ``sets``, ``--set`` style, and ``flags``,
         run-config fields) for ``steps`` steps on CPU; one checkpoint and one preview at the end."""
         from ganzoo.config import resolve_config
-        from ganzoo.run import train
+        from ganzoo.training.run import train
         from ganzoo.training.progress import make_reporter
 
         name = name or f"{model}-{len(self.runs)}"

@@ -50,9 +50,9 @@ def scores(output: torch.Tensor, original: torch.Tensor, mask: torch.Tensor, nam
 
 
 def measure(ctx) -> dict:
-    from ganzoo.components import load_dataset
+    from ganzoo.plugins.build import load_dataset
     from ganzoo.data import prepare_field
-    from ganzoo.previews import TRANSLATIONS_PER_ROW, save_grid, stack_rows
+    from ganzoo.kinds.grids import TRANSLATIONS_PER_ROW, save_grid, stack_rows
 
     steps = ctx.steps(STEPS)
     main = ctx.train("context-encoder", steps=steps, name="context-encoder")

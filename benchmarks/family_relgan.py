@@ -80,7 +80,7 @@ def train_pair(ctx, dataset: str):
 
 
 def oracle_scores(ctx, gan, mle) -> tuple[dict, dict]:
-    from ganzoo.components import load_dataset
+    from ganzoo.plugins.build import load_dataset
     from ganzoo_plugins.data.text import ORACLE_VOCABULARY, oracle
 
     n = QUICK_N_SAMPLES if ctx.quick else N_SAMPLES
@@ -99,8 +99,8 @@ def oracle_scores(ctx, gan, mle) -> tuple[dict, dict]:
 
 
 def text_scores(ctx, gan, mle) -> tuple[dict, dict, str]:
-    from ganzoo.components import load_dataset
-    from ganzoo.media import decode_tokens
+    from ganzoo.plugins.build import load_dataset
+    from ganzoo.kinds.media import decode_tokens
     from ganzoo_plugins.nets.text_metrics import ORDERS, bleu, ids_of, self_bleu
 
     n = QUICK_N_BLEU if ctx.quick else N_BLEU

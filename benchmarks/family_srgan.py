@@ -57,9 +57,9 @@ def cached_classifier():
 
 
 def measure(ctx) -> dict:
-    from ganzoo.components import load_dataset
+    from ganzoo.plugins.build import load_dataset
     from ganzoo.data import to_model_range
-    from ganzoo.previews import save_grid, stack_rows
+    from ganzoo.kinds.grids import save_grid, stack_rows
 
     steps = ctx.steps(STEPS)
     srgan = ctx.train("srgan", steps=steps, name="srgan")

@@ -73,9 +73,9 @@ def frame_classifier(ctx):
 
 
 def measure(ctx) -> dict:
-    from ganzoo.components import load_dataset
+    from ganzoo.plugins.build import load_dataset
     from ganzoo.data import prepare_field, shape_of
-    from ganzoo.media import save_video_strip
+    from ganzoo.kinds.media import save_video_strip
     from ganzoo_plugins.nets.vgan import build
     from ganzoo_plugins.vgan import VGANConfig
 

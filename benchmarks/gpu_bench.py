@@ -13,7 +13,7 @@ Writes one JSON file (rewritten after every row, so a run cut short keeps what i
 Rows: the classic loop (benchmarks/classic_dcgan.py, a subprocess, synthetic MNIST-like
 images through its per-image PIL transforms and 2-worker DataLoader, fp32), the same loop
 with more workers (for reference: how much of the gap is data loading), then ``ganzoo
-bench`` (in-process, :func:`ganzoo.bench.bench`, synthetic data already on the device) for
+bench`` (in-process, :func:`ganzoo.training.bench.bench`, synthetic data already on the device) for
 DCGAN 64x64 batch 128 (ngf = ndf = 64, nz = 100, as the classic loop), WGAN-GP and
 pix2pix (mnist-edges) in fp32, bf16 and bf16 + torch.compile (and DCGAN fp32 + compile).
 The compile rows come last (their warm-up is the slow part). A row that fails (or runs past
@@ -141,7 +141,7 @@ def run_classic(name: str, s: dict, workers: int) -> dict[str, Any]:
 
 
 def run_bench(registry, row, s: dict) -> dict[str, Any]:
-    from ganzoo.bench import bench
+    from ganzoo.training.bench import bench
 
     name, model, loss, dataset, precision, compiled, sets = row
     warmup = s["compile_warmup"] if compiled else s["warmup"]
@@ -264,13 +264,13 @@ def main() -> int:
     if args.dry_run:  # light on a shared CPU: one thread, and bench's own peak on small matrices
         import functools
 
-        import ganzoo.bench
+        import ganzoo.training.bench
 
         torch.set_num_threads(1)
         os.environ["OMP_NUM_THREADS"] = "1"  # the classic loop's subprocess
-        ganzoo.bench.matmul_peak = functools.partial(ganzoo.bench.matmul_peak, sizes=tuple(s["peak_sizes"]),
+        ganzoo.training.bench.matmul_peak = functools.partial(ganzoo.training.bench.matmul_peak, sizes=tuple(s["peak_sizes"]),
                                                      repeats=s["peak_repeats"])
-    from ganzoo.plugins import get_plugin_manager
+    from ganzoo.plugins.manager import get_plugin_manager
 
     registry = get_plugin_manager().registry
     started = time.perf_counter()
@@ -283,11 +283,11 @@ def main() -> int:
                  "git_commit": git_commit(), "dry_run": args.dry_run,
                  "tests": {"exit_code": args.tests_rc, "summary": args.tests_summary},
                  "settings": s, "threads": torch.get_num_threads(),
-                 "bench_peak_sizes": s["peak_sizes"] if args.dry_run else "ganzoo.bench default (4096, 8192 on a GPU)"},
+                 "bench_peak_sizes": s["peak_sizes"] if args.dry_run else "ganzoo.training.bench default (4096, 8192 on a GPU)"},
         "matmul_peak": {}, "rows": []}
     dev = torch.device(s["device"])
     for precision in ("fp32", "bf16"):
-        from ganzoo.bench import matmul_peak
+        from ganzoo.training.bench import matmul_peak
 
         try:
             report["matmul_peak"][precision] = matmul_peak(dev, precision, sizes=tuple(s["peak_sizes"]),

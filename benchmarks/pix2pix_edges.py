@@ -76,8 +76,8 @@ def accuracy(classifier, images: torch.Tensor, labels: torch.Tensor) -> float:
 def train_run(name: str, sets: list[str], args, out: Path):
     """Train one run in-process; returns ``(run, wall seconds)``."""
     from ganzoo.config import resolve_config
-    from ganzoo.plugins import get_plugin_manager
-    from ganzoo.run import train
+    from ganzoo.plugins.manager import get_plugin_manager
+    from ganzoo.training.run import train
     from ganzoo.training.progress import make_reporter
 
     registry = get_plugin_manager().registry
@@ -110,10 +110,10 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
 
     import ganzoo
-    from ganzoo.components import load_dataset
+    from ganzoo.plugins.build import load_dataset
     from ganzoo.metrics.extractors import load_mnist_classifier
-    from ganzoo.plugins import get_plugin_manager
-    from ganzoo.previews import save_grid, stack_rows
+    from ganzoo.plugins.manager import get_plugin_manager
+    from ganzoo.kinds.grids import save_grid, stack_rows
 
     started = time.perf_counter()
     registry = get_plugin_manager().registry

@@ -22,7 +22,7 @@ PY=${PYTHON:-python3}
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-KIND=$("$PY" -c "from ganzoo.hardware import machine_kind; print(machine_kind())")
+KIND=$("$PY" -c "from ganzoo.training.hardware import machine_kind; print(machine_kind())")
 RESULT="$HERE/results/precision_quality_${KIND}.md"
 ROWS=${ROWS:-$OUT/rows.jsonl}
 touch "$ROWS"

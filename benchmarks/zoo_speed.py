@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     args = parser.parse_args()
-    from ganzoo.hardware import cpu_bf16, machine_kind
+    from ganzoo.training.hardware import cpu_bf16, machine_kind
 
     runs = {}
     for precision in args.precisions.split(","):

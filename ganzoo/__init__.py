@@ -39,15 +39,15 @@ hookimpl = pluggy.HookimplMarker("ganzoo")
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from .registry import Entry
-    from .run import Run
-    from .sampling import GeneratorHandle
+    from .plugins.registry import Entry
+    from .training.run import Run
+    from .outputs.sampling import GeneratorHandle
 
 __all__ = ["__version__", "PLUGIN_API_VERSION", "hookimpl", "list", "info", "train", "load"]
 
 
 def _registry():
-    from .plugins import get_plugin_manager
+    from .plugins.manager import get_plugin_manager
 
     return get_plugin_manager().registry
 
@@ -90,7 +90,7 @@ def info(name: str, kind: str | None = None) -> "Entry":
 
 def train(model: str, *, loss: str | None = None, dataset: str | None = None,
           config: "str | Path | None" = None, progress: bool = True, **settings: Any) -> "Run":
-    """Train a model and return the finished :class:`~ganzoo.run.Run`.
+    """Train a model and return the finished :class:`~ganzoo.training.run.Run`.
 
     Args:
         model: a model name, e.g. ``"dcgan"``.
@@ -106,7 +106,7 @@ def train(model: str, *, loss: str | None = None, dataset: str | None = None,
         >>> run.path, run.last_metrics["g_loss"]
     """
     from .config import resolve_config
-    from .run import train as run_training
+    from .training.run import train as run_training
     from .training.progress import make_reporter
 
     registry = _registry()
@@ -123,6 +123,6 @@ def load(path: "str | Path", device: str = "cpu", ema: bool = True) -> "Generato
         >>> g.sample(8, seed=0).shape
         torch.Size([8, 1, 28, 28])
     """
-    from .sampling import load as load_generator
+    from .outputs.sampling import load as load_generator
 
     return load_generator(path, device=device, ema=ema)

@@ -26,7 +26,7 @@ from pydantic import (BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativ
 from pydantic_core import PydanticCustomError
 
 from .errors import ConfigError
-from .registry import Registry
+from .plugins.registry import Registry
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -45,7 +45,7 @@ from .errors import ConfigError
 
 if TYPE_CHECKING:
     from .config import RunConfig
-    from .registry import Entry, Registry
+    from .plugins.registry import Entry, Registry
 
 __all__ = ["Logger", "TensorBoardLogger", "CSVLogger", "MLflowLogger", "build_logger", "check_logger",
            "missing_packages", "CSV_FILE", "CSV_COLUMNS", "MLFLOW_FILE", "METHODS"]
@@ -520,7 +520,7 @@ class MLflowLogger(Logger):
         self._artifact(step, ".png", lambda path: save_image(grid.float().clamp(0, 1), str(path)))
 
     def audio(self, step: int, tag: str, clip: Any, rate: int) -> None:
-        from .media import write_wav
+        from .kinds.media import write_wav
 
         suffix = "-" + re.sub(r"[^\w\-]", "_", tag.rsplit("/", 1)[-1]) + ".wav"
         self._artifact(step, suffix, lambda path: write_wav(path, clip.float().cpu(), int(rate)))

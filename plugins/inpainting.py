@@ -29,7 +29,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt, model_validator
 
 from ganzoo import hookimpl
-from ganzoo.builtins import FASHION_MNIST_FILES, IMAGE_GLOBS, MNIST_FILES
+from ganzoo.plugins.core import FASHION_MNIST_FILES, IMAGE_GLOBS, MNIST_FILES
 from ganzoo.specs import AlgorithmSpec, DatasetSpec, ModelSpec
 
 from .options import ADAM_DCGAN, D_NORM_HELP

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import ganzoo.builtins
+import ganzoo.plugins.core
 import ganzoo_plugins.acgan
 import ganzoo_plugins.bigan
 import ganzoo_plugins.cgan
@@ -28,7 +28,7 @@ import ganzoo_plugins.vqgan
 import ganzoo_plugins.wavegan
 import ganzoo_plugins.wgan
 from ganzoo.cli import create_app
-from ganzoo.plugins import PluginManager, set_plugin_manager
+from ganzoo.plugins.manager import PluginManager, set_plugin_manager
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -93,7 +93,7 @@ def data_dir(tmp_path: Path) -> Path:
     return root
 
 
-BUILTIN_PLUGINS = {"core": ganzoo.builtins, "dcgan": ganzoo_plugins.dcgan, "gan": ganzoo_plugins.gan,
+BUILTIN_PLUGINS = {"core": ganzoo.plugins.core, "dcgan": ganzoo_plugins.dcgan, "gan": ganzoo_plugins.gan,
                    "cgan": ganzoo_plugins.cgan, "acgan": ganzoo_plugins.acgan,
                    "wgan": ganzoo_plugins.wgan, "sngan": ganzoo_plugins.sngan,
                    "pix2pix": ganzoo_plugins.pix2pix, "cyclegan": ganzoo_plugins.cyclegan,

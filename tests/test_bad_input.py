@@ -245,7 +245,7 @@ def test_full_disk_while_writing_a_checkpoint(cli, data_dir, tmp_path, monkeypat
 
 
 def test_full_disk_while_writing_a_sample_grid_during_training(cli, data_dir, tmp_path, monkeypatch):
-    from ganzoo import previews
+    from ganzoo.kinds import grids as previews
 
     def full_disk_save_image(tensor, fp, **kwargs):
         Path(fp).write_bytes(b"\x89PNG\r\n")  # half-written
@@ -263,7 +263,7 @@ def test_full_disk_while_writing_a_sample_grid_during_training(cli, data_dir, tm
 def test_full_disk_while_sampling(cli, run, tmp_path, monkeypatch):
     import numpy as np
 
-    from ganzoo import previews
+    from ganzoo.kinds import grids as previews
 
     def full_disk_save_image(tensor, fp, **kwargs):
         Path(fp).write_bytes(b"\x89PNG\r\n")
@@ -292,7 +292,7 @@ def test_real_full_device_during_sampling(cli, run, tmp_path):
     link_dir = tmp_path / "full"
     link_dir.mkdir()
     target = link_dir / "grid.png"
-    import ganzoo.previews as previews
+    import ganzoo.kinds.grids as previews
 
     real = previews.save_image
 

@@ -18,7 +18,7 @@ from ganzoo.config import resolve_config
 from ganzoo.data import DataShape, InMemoryBatches, shape_of
 from ganzoo.errors import ConfigError
 from ganzoo.networks import Encoder, Generator
-from ganzoo.run import build_algorithm, build_loss, build_networks, load_dataset
+from ganzoo.training.run import build_algorithm, build_loss, build_networks, load_dataset
 from ganzoo.training import checkpoint as ckpt
 from ganzoo.training import state as train_state
 from ganzoo.training.loop import Trainer

@@ -15,7 +15,7 @@ import torch
 
 import ganzoo
 import ganzoo.errors
-import ganzoo.sampling
+import ganzoo.outputs.sampling
 from ganzoo.training.loop import Trainer
 
 from .conftest import TINY
@@ -257,11 +257,11 @@ def test_installed_console_entry_point_and_python_m(tmp_path):
 
 def test_checkpoint_of_a_missing_plugin_says_which_plugin(cli, data_dir, tmp_path, monkeypatch):
     assert cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--run-name", "m").exit_code == 0
-    from ganzoo.plugins import PluginManager
+    from ganzoo.plugins.manager import PluginManager
 
     bare = PluginManager(entry_points=False)
     with pytest.raises(ganzoo.errors.ComponentUnavailableError, match="from plugin 'dcgan'"):
-        ganzoo.sampling.load(tmp_path / "runs" / "m", registry=bare.registry)
+        ganzoo.outputs.sampling.load(tmp_path / "runs" / "m", registry=bare.registry)
 
 
 def test_loading_does_not_reseed_the_global_rng(cli, data_dir, tmp_path):

@@ -21,7 +21,7 @@ from ganzoo.data import DataShape, FieldShape, ImageData, InMemoryBatches, ItemD
 from ganzoo.errors import ComponentUnavailableError, ConfigError
 from ganzoo.losses import RelativisticAverageLoss, RelativisticLoss, generator_term
 from ganzoo.networks import Encoder, Generator, Networks, Translator
-from ganzoo.run import train
+from ganzoo.training.run import train
 from ganzoo.specs import AlgorithmSpec, DatasetSpec, ModelSpec
 from ganzoo.training import checkpoint as ckpt
 from ganzoo.training.progress import Reporter
@@ -263,7 +263,7 @@ def test_a_multi_network_family_trains_resumes_bitwise_and_translates(pairs, tmp
                  pairs.registry, Reporter(enabled=False))
     train(resolve_config(pairs.registry, "pairs", flags={**flags, "steps": 3, "run_name": "part"}),
           pairs.registry, Reporter(enabled=False))
-    from ganzoo.run import resume
+    from ganzoo.training.run import resume
 
     part = resume(pairs.registry, tmp_path / "runs" / "part", flags={"steps": 6}, reporter=Reporter(enabled=False))
     a, b = ckpt.resolve_checkpoint(full.path), ckpt.resolve_checkpoint(part.path)
@@ -337,7 +337,7 @@ def test_extra_optimizer_groups_and_lr_for_every_group(manager, tmp_path):
     with pytest.raises(ConfigError, match="unknown config key 'f_optimizer'"):
         resolve_config(manager.registry, "threes", sets=["f_optimizer.lr=1"])
     images = ImageData(torch.zeros(8, 1, 4, 4, dtype=torch.uint8))
-    from ganzoo.components import build_networks, check_algorithm_fits
+    from ganzoo.plugins.build import build_networks, check_algorithm_fits
 
     shape = shape_of(images)
     nets = build_networks(manager.registry, cfg, shape, torch.device("cpu"))
@@ -410,7 +410,7 @@ def test_loading_a_model_leaves_the_callers_random_state_alone(cli, data_dir, tm
 
 
 def test_bench_counts_the_batches_an_algorithm_consumes(manager):
-    from ganzoo.bench import bench
+    from ganzoo.training.bench import bench
 
     result = bench(manager.registry, "dcgan", loss="hinge", device="cpu", batch_size=8, steps=2, warmup=1,
                    sets=["n_critic=3", "arch.ngf=4", "arch.ndf=4", "arch.latent_dim=4"])

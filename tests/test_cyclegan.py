@@ -84,7 +84,7 @@ def tiny_config(registry, tmp_path, **flags):
 
 
 def make_trainer(registry, tmp_path, nets=None, **flags) -> Trainer:
-    from ganzoo.components import build_algorithm, build_loss, build_networks
+    from ganzoo.plugins.build import build_algorithm, build_loss, build_networks
 
     cfg = tiny_config(registry, tmp_path, **flags)
     data = tiny_unpaired()

@@ -17,7 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from ganzoo.distributed import strip_option
+from ganzoo.training.distributed import strip_option
 from ganzoo.training import checkpoint as ckpt
 
 pytestmark = pytest.mark.slow
@@ -31,8 +31,8 @@ WORKER = textwrap.dedent("""
     from safetensors.torch import save_file
     import ganzoo
     from ganzoo.config import resolve_config
-    from ganzoo.plugins import get_plugin_manager
-    from ganzoo.run import train
+    from ganzoo.plugins.manager import get_plugin_manager
+    from ganzoo.training.run import train
     from ganzoo.training.progress import Reporter
 
     out, flags, fail_rank = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
@@ -182,10 +182,10 @@ def test_nproc_failure_is_one_line_per_rank_and_the_ranks_exit_code(data_dir, tm
 
 SLOW_EVALUATOR_WORKER = textwrap.dedent("""
     import json, sys, time
-    import ganzoo.run as run_module
+    import ganzoo.training.run as run_module
     from ganzoo.config import resolve_config
     from ganzoo.metrics.evaluate import Evaluator
-    from ganzoo.plugins import get_plugin_manager
+    from ganzoo.plugins.manager import get_plugin_manager
     from ganzoo.training.progress import Reporter
 
     class SlowEvaluator(Evaluator):

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from ganzoo.errors import ConfigError
-from ganzoo.sampling import load
+from ganzoo.outputs.sampling import load
 
 onnxruntime = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install 'ganzoo[dev]')")
 pytest.importorskip("onnx", reason="onnx is not installed (pip install 'ganzoo[export]')")
@@ -47,7 +47,7 @@ def trained(tmp_path_factory):
     from typer.testing import CliRunner
 
     from ganzoo.cli import create_app
-    from ganzoo.plugins import PluginManager, set_plugin_manager
+    from ganzoo.plugins.manager import PluginManager, set_plugin_manager
 
     from .conftest import make_digits, register_builtins, write_fsdd, write_idx
 
@@ -303,7 +303,7 @@ def test_a_missing_onnx_package_is_named_with_the_pip_command(cli, trained, tmp_
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_a_network_whose_trace_bakes_the_batch_size_is_refused_and_leaves_no_file(cli, trained, tmp_path, fmt):
-    from ganzoo.export import export
+    from ganzoo.outputs.export import export
 
     run = trained("dcgan")
     handle = load(run)

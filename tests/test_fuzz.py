@@ -40,8 +40,8 @@ from hypothesis import strategies as st
 
 from ganzoo.config import OptimizerConfig, RunConfig, arch_config, resolve_config
 from ganzoo.errors import EXIT_CHECKPOINT, EXIT_CODES, EXIT_USAGE, ConfigError, GanzooError
-from ganzoo.plugins import PluginManager
-from ganzoo.registry import KIND_ALIASES
+from ganzoo.plugins.manager import PluginManager
+from ganzoo.plugins.registry import KIND_ALIASES
 
 from .conftest import TINY, make_digits, register_builtins, write_idx
 
@@ -585,7 +585,7 @@ def test_train_refuses_bad_options_cleanly(cli, data_dir, tmp_path, case):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> Path:
     """One 2-step DCGAN run (for sample and eval), trained once for this module."""
-    from ganzoo.run import train
+    from ganzoo.training.run import train
     from ganzoo.training.progress import make_reporter
 
     root = tmp_path_factory.mktemp("fuzz-run")

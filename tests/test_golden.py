@@ -7,7 +7,7 @@ recorded with the core as it was before networks became a named set (commit 3fed
 so this test proves the redesign changed no number on the classic path.
 
 Float results depend on the CPU's kernels, so an entry is keyed by the torch version and
-the machine kind (``ganzoo.hardware.machine_kind``); on a machine kind without an entry the
+the machine kind (``ganzoo.training.hardware.machine_kind``); on a machine kind without an entry the
 test is skipped and says so. The avx512-amx entry was recorded on a Sapphire Rapids Xeon at
 3fedbdb; the avx512-bf16-intel one at 3fedbdb too (a worktree of that commit, on a Xeon with
 AMX hidden), and its numbers are identical, so it says ``same_as`` the AMX entry. The avx2
@@ -53,7 +53,7 @@ RUNS = {
 
 
 def machine_key() -> str:
-    from ganzoo.hardware import machine_kind
+    from ganzoo.training.hardware import machine_kind
 
     return f"torch {torch.__version__} | {machine_kind()} | 1 thread"
 

@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 
 import ganzoo
 from ganzoo import hookimpl
-from ganzoo.components import build_algorithm, build_loss, load_dataset
+from ganzoo.plugins.build import build_algorithm, build_loss, load_dataset
 from ganzoo.config import resolve_config
 from ganzoo.data import DataShape, FieldShape, InMemoryBatches, ItemData, shape_of
 from ganzoo.errors import ConfigError
@@ -378,7 +378,7 @@ def test_a_users_folder_of_images_trains_with_random_masks(cli, tmp_path):
     rng = np.random.default_rng(0)
     for i in range(8):
         Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-    from ganzoo.plugins import get_plugin_manager
+    from ganzoo.plugins.manager import get_plugin_manager
 
     registry = get_plugin_manager().registry
     data = load_dataset(registry, "image-folder-random", folder, "train", image_size=32)

@@ -30,7 +30,7 @@ def core_modules() -> list[str]:
 
 def test_every_core_module_imports_alone():
     modules = core_modules()
-    assert {"ganzoo.run", "ganzoo.sampling", "ganzoo.metrics.evaluate", "ganzoo.components",
+    assert {"ganzoo.training.run", "ganzoo.outputs.sampling", "ganzoo.metrics.evaluate", "ganzoo.plugins.build",
             "ganzoo.training.loop", "ganzoo.testing.models"} <= set(modules)
     result = subprocess.run([sys.executable, "-c", IMPORT_EACH_ALONE, *modules], capture_output=True, text=True,
                             timeout=300)
@@ -40,8 +40,8 @@ def test_every_core_module_imports_alone():
 
 def test_run_sampling_and_evaluation_import_in_one_direction():
     """run -> evaluate -> sampling -> components: the lower modules never import the higher."""
-    code = ("import sys, ganzoo.sampling, ganzoo.metrics.evaluate; "
-            "print('ganzoo.run' in sys.modules)")
+    code = ("import sys, ganzoo.outputs.sampling, ganzoo.metrics.evaluate; "
+            "print('ganzoo.training.run' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"

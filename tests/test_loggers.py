@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from ganzoo import hookimpl
 from ganzoo.config import resolve_config
 from ganzoo.loggers import CSV_COLUMNS, Logger, mlflow_key
-from ganzoo.run import train
+from ganzoo.training.run import train
 from ganzoo.specs import LoggerSpec
 from ganzoo.training import checkpoint as ckpt
 from ganzoo.training.progress import Reporter
@@ -326,7 +326,7 @@ class _NaNAt:
 
 
 def test_a_rollback_rewinds_the_logger(manager, tmp_path, monkeypatch):
-    import ganzoo.run as run_module
+    import ganzoo.training.run as run_module
 
     manager.register(recording_plugin(), name="rec")
     real_build = run_module.build_loss
@@ -432,7 +432,7 @@ def test_resuming_a_run_whose_logger_is_gone_says_how_to_go_on(manager, cli, tmp
     from typer.testing import CliRunner
 
     from ganzoo.cli import create_app
-    from ganzoo.plugins import PluginManager
+    from ganzoo.plugins.manager import PluginManager
 
     from .conftest import register_builtins
 

@@ -23,12 +23,12 @@ from ganzoo.algorithms import Algorithm, discriminator_update, generator_adversa
 from ganzoo.config import resolve_config
 from ganzoo.data import DataShape, ItemData, shape_of
 from ganzoo.errors import ConfigError
-from ganzoo.media import (decode_tokens, read_wav, save_gif, spectrogram, video_strip, write_wav)
+from ganzoo.kinds.media import decode_tokens, read_wav, save_gif, spectrogram, video_strip, write_wav
 from ganzoo.metrics.extractors import Extractor
 from ganzoo.metrics.scores import inception_score
 from ganzoo.networks import Discriminator, Generator, Networks
-from ganzoo.run import train
-from ganzoo.sampling import load
+from ganzoo.training.run import train
+from ganzoo.outputs.sampling import load
 from ganzoo.specs import AlgorithmSpec, DatasetSpec, ExtractorSpec, ModelSpec
 from ganzoo.testing import check_model
 from ganzoo.training.progress import make_reporter

@@ -24,7 +24,7 @@ from ganzoo.config import resolve_config
 from ganzoo.data import DataShape
 from ganzoo.errors import ConfigError
 from ganzoo.networks import split_outputs
-from ganzoo.run import build_networks, check_model_fits
+from ganzoo.training.run import build_networks, check_model_fits
 
 NEW_MODELS = {"gan": ganzoo_plugins.gan, "cgan": ganzoo_plugins.cgan, "acgan": ganzoo_plugins.acgan,
               "wgan": ganzoo_plugins.wgan, "sngan": ganzoo_plugins.sngan}

@@ -163,7 +163,7 @@ def _trainer(registry, tmp_path, sets=(), loss=None):
     data = tiny_pairs()
     torch.manual_seed(0)
     nets = build(Pix2PixConfig.model_validate(cfg.arch), shape_of(data))
-    from ganzoo.components import build_algorithm, build_loss
+    from ganzoo.plugins.build import build_algorithm, build_loss
 
     algorithm = build_algorithm(registry, cfg)
     trainer = Trainer(cfg, nets, build_loss(registry, cfg.loss), InMemoryBatches(data, 8, "cpu"), tmp_path, {},

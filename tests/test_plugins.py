@@ -10,12 +10,12 @@ from importlib import metadata
 import pytest
 
 import ganzoo
-import ganzoo.builtins
+import ganzoo.plugins.core
 import ganzoo_plugins.dcgan
 from ganzoo import hookimpl
 from ganzoo.errors import ConfigError, UnknownComponentError
-from ganzoo.plugins import PluginManager
-from ganzoo.registry import Registry
+from ganzoo.plugins.manager import PluginManager
+from ganzoo.plugins.registry import Registry
 from ganzoo.specs import LossSpec, ModelSpec
 
 
@@ -39,7 +39,7 @@ def model(name: str, **kwargs) -> ModelSpec:
 def new_manager() -> tuple[PluginManager, list[str]]:
     warnings: list[str] = []
     manager = PluginManager(entry_points=False, warn=warnings.append)
-    manager.register(ganzoo.builtins, name="core")
+    manager.register(ganzoo.plugins.core, name="core")
     manager.register(ganzoo_plugins.dcgan, name="dcgan")
     return manager, warnings
 
@@ -113,9 +113,9 @@ def test_two_third_party_plugins_make_a_bare_name_ambiguous(cli, manager):
 
 
 def test_builtin_plugins_are_recognised_by_distribution_or_module():
-    from ganzoo.plugins import is_builtin
+    from ganzoo.plugins.manager import is_builtin
 
-    assert is_builtin("ganzoo_plugins.dcgan", "ganzoo") and is_builtin("ganzoo.builtins")
+    assert is_builtin("ganzoo_plugins.dcgan", "ganzoo") and is_builtin("ganzoo.plugins.core")
     assert is_builtin("ganzoo_plugins.dcgan")  # registered in-process
     assert not is_builtin("ganzoo_myplugin") and not is_builtin("")
     assert not is_builtin("ganzoo_plugins.dcgan", "ganzoo-impostor")
@@ -168,7 +168,7 @@ def fake_entry_points(monkeypatch, *eps: FakeEntryPoint) -> None:
 
 def test_an_entry_point_that_fails_to_import_costs_one_line(monkeypatch):
     fake_entry_points(monkeypatch,
-                      FakeEntryPoint("core", "ganzoo.builtins"),
+                      FakeEntryPoint("core", "ganzoo.plugins.core"),
                       FakeEntryPoint("missing", "ganzoo_no_such_module"),
                       FakeEntryPoint("dcgan", "ganzoo_plugins.dcgan"))
     warnings: list[str] = []
@@ -181,7 +181,7 @@ def test_an_entry_point_that_fails_to_import_costs_one_line(monkeypatch):
 
 def test_disabled_plugins_are_blocked_before_import(monkeypatch):
     blocked = FakeEntryPoint("explosive", "ganzoo_no_such_module")
-    fake_entry_points(monkeypatch, FakeEntryPoint("core", "ganzoo.builtins"), blocked)
+    fake_entry_points(monkeypatch, FakeEntryPoint("core", "ganzoo.plugins.core"), blocked)
     monkeypatch.setenv("GANZOO_DISABLE_PLUGINS", "explosive, other")
     warnings: list[str] = []
     manager = PluginManager(warn=warnings.append)
@@ -193,7 +193,7 @@ def test_disabled_plugins_are_blocked_before_import(monkeypatch):
 
 
 def test_two_distributions_claiming_one_plugin_name(monkeypatch):
-    first, second = FakeEntryPoint("core", "ganzoo.builtins"), FakeEntryPoint("core", "ganzoo_plugins.dcgan")
+    first, second = FakeEntryPoint("core", "ganzoo.plugins.core"), FakeEntryPoint("core", "ganzoo_plugins.dcgan")
     first.dist = second.dist = None
     fake_entry_points(monkeypatch, first, second)
     warnings: list[str] = []
@@ -217,7 +217,7 @@ def test_dataset_loaders_with_and_without_image_size(tmp_path):
     import torch
 
     from ganzoo.data import ImageData
-    from ganzoo.run import load_dataset
+    from ganzoo.training.run import load_dataset
     from ganzoo.specs import DatasetSpec
 
     seen = {}
@@ -254,7 +254,7 @@ def module_plugin(monkeypatch, import_name: str, api=None, **hooks) -> types.Mod
 
 
 def test_builtins_declare_a_supported_api():
-    from ganzoo.plugins import api_contains
+    from ganzoo.plugins.manager import api_contains
 
     from .conftest import BUILTIN_PLUGINS
 
@@ -269,7 +269,7 @@ def test_builtins_declare_a_supported_api():
     ("!=1.0", "1.0", False), ("<1", "0.9", True), ("==1", "1.0", True), (" >= 1 , < 3 ", "2.5", True),
 ])
 def test_api_ranges_match_pip_and_the_fallback_parser(ranges, version, expected):
-    from ganzoo.plugins import _simple_contains, api_contains
+    from ganzoo.plugins.manager import _simple_contains, api_contains
 
     assert api_contains(ranges, version) is expected
     assert _simple_contains(ranges, version) is expected
@@ -277,7 +277,7 @@ def test_api_ranges_match_pip_and_the_fallback_parser(ranges, version, expected)
 
 @pytest.mark.parametrize("bad", ["", "one", ">=x", ">=1,", "~=1"])
 def test_malformed_api_ranges_are_refused_by_both_parsers(bad):
-    from ganzoo.plugins import _simple_contains, api_contains
+    from ganzoo.plugins.manager import _simple_contains, api_contains
 
     with pytest.raises(ValueError):
         _simple_contains(bad, "1.0")
@@ -289,7 +289,7 @@ def test_plugins_with_an_unsupported_api_are_skipped_saying_what_to_upgrade(monk
     module_plugin(monkeypatch, "ganzoo_future", api=">=2,<3", ganzoo_models=[model("from-the-future")])
     module_plugin(monkeypatch, "ganzoo_past", api="<1", ganzoo_models=[model("from-the-past")])
     module_plugin(monkeypatch, "ganzoo_silent", ganzoo_models=[model("undeclared")])  # declares nothing
-    fake_entry_points(monkeypatch, FakeEntryPoint("core", "ganzoo.builtins"),
+    fake_entry_points(monkeypatch, FakeEntryPoint("core", "ganzoo.plugins.core"),
                       FakeEntryPoint("future", "ganzoo_future"), FakeEntryPoint("past", "ganzoo_past"),
                       FakeEntryPoint("silent", "ganzoo_silent"))
     warnings: list[str] = []
@@ -306,7 +306,7 @@ def test_plugins_with_an_unsupported_api_are_skipped_saying_what_to_upgrade(monk
 
 def test_an_invalid_api_declaration_fails_that_plugin_only(monkeypatch):
     module_plugin(monkeypatch, "ganzoo_sloppy", api=1.0, ganzoo_models=[model("sloppy")])
-    fake_entry_points(monkeypatch, FakeEntryPoint("core", "ganzoo.builtins"), FakeEntryPoint("sloppy", "ganzoo_sloppy"))
+    fake_entry_points(monkeypatch, FakeEntryPoint("core", "ganzoo.plugins.core"), FakeEntryPoint("sloppy", "ganzoo_sloppy"))
     warnings: list[str] = []
     manager = PluginManager(warn=warnings.append)
     assert manager.plugins["sloppy"].status == "failed"
@@ -321,7 +321,7 @@ def broken_trio(monkeypatch) -> None:
     malformed spec and one that wants a newer plugin API."""
     module_plugin(monkeypatch, "ganzoo_malformed", ganzoo_models=[model("Not A Name")])
     module_plugin(monkeypatch, "ganzoo_newer", api=">=7", ganzoo_models=[model("newer")])
-    fake_entry_points(monkeypatch, FakeEntryPoint("core", "ganzoo.builtins"),
+    fake_entry_points(monkeypatch, FakeEntryPoint("core", "ganzoo.plugins.core"),
                       FakeEntryPoint("dcgan", "ganzoo_plugins.dcgan"),
                       FakeEntryPoint("crashes", "ganzoo_module_that_is_not_there"),
                       FakeEntryPoint("malformed", "ganzoo_malformed"),
@@ -365,12 +365,12 @@ def test_strict_mode_turns_a_plugin_problem_into_a_one_line_error(monkeypatch):
 
 
 def test_strict_mode_covers_hooks_specs_and_name_clashes():
-    from ganzoo.plugins import PluginError
+    from ganzoo.plugins.manager import PluginError
 
     for offender in (plugin(ganzoo_losses=RuntimeError("boom")), plugin(ganzoo_models=[model("Bad")]),
                      plugin(ganzoo_models=[model("dcgan")])):
         manager = PluginManager(entry_points=False, strict=True)
-        manager.register(ganzoo.builtins, name="core")
+        manager.register(ganzoo.plugins.core, name="core")
         manager.register(ganzoo_plugins.dcgan, name="dcgan")
         manager.register(offender, name="offender")
         with pytest.raises(PluginError, match="plugin 'offender'") as caught:

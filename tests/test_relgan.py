@@ -19,11 +19,11 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 import ganzoo
-from ganzoo.components import load_dataset
+from ganzoo.plugins.build import load_dataset
 from ganzoo.config import resolve_config
 from ganzoo.data import InMemoryBatches, shape_of
 from ganzoo.errors import ConfigError, DataUnavailableError
-from ganzoo.media import decode_tokens
+from ganzoo.kinds.media import decode_tokens
 from ganzoo.metrics.evaluate import EvalContext
 from ganzoo.training import checkpoint as ckpt
 from ganzoo.training.loop import Trainer
@@ -331,7 +331,7 @@ def test_the_discriminator_reads_ids_as_one_hot_and_judges_each_representation()
 # one step of each phase --------------------------------------------------------------------------
 
 def make_trainer(manager, data_dir, tmp_path, steps=4, arch=None, **flags) -> Trainer:
-    from ganzoo.components import build_algorithm, build_loss, build_networks
+    from ganzoo.plugins.build import build_algorithm, build_loss, build_networks
 
     registry = manager.registry
     base = {"steps": steps, "batch_size": 4, "device": "cpu", "out": str(tmp_path / "runs"), "log_every": 1,
@@ -512,7 +512,7 @@ def test_oracle_nll_on_another_dataset_is_refused_by_eval(cli, corpus, tmp_path)
 def kit_report():
     """The conformance kit on the plugin, once for this module (rgan and wgan-gp: the sweep in
     tests/test_zoo.py trains every loss)."""
-    from ganzoo.plugins import PluginManager
+    from ganzoo.plugins.manager import PluginManager
     from ganzoo.testing import check_plugin
 
     from .conftest import register_builtins

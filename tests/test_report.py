@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from ganzoo.curves import RunLogs, event_marks, panels, read_logs, render_curves, save_curves
-from ganzoo.report import card_metadata, read_run, snapshot_steps
+from ganzoo.outputs.curves import RunLogs, event_marks, panels, read_logs, render_curves, save_curves
+from ganzoo.outputs.report import card_metadata, read_run, snapshot_steps
 
 from .test_resume import FAMILY_FLAGS, SENTENCES
 from .test_resume import SMALL as NETS

@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 import ganzoo
 from ganzoo.config import resolve_config
 from ganzoo.errors import CheckpointError
-from ganzoo.run import train
+from ganzoo.training.run import train
 from ganzoo.training import checkpoint as ckpt
 from ganzoo.training.loop import Trainer, TrainingDiverged
 from ganzoo.training.progress import Reporter
@@ -415,7 +415,7 @@ class _NaNAfter:
 
 
 def _train_with_nans(manager, data_dir, tmp_path, monkeypatch, bad_calls, **flags):
-    import ganzoo.run as run_module
+    import ganzoo.training.run as run_module
 
     real_build = run_module.build_loss
     monkeypatch.setattr(run_module, "build_loss", lambda registry, name: _NaNAfter(real_build(registry, name),

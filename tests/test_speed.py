@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganzoo import hardware
+from ganzoo.training import hardware
 from ganzoo.errors import DataUnavailableError
 
 from .conftest import TINY
@@ -148,7 +148,7 @@ def test_train_with_precision_auto_says_and_records_what_it_picked(cli, data_dir
 
 def test_auto_under_the_python_api_trains_like_the_precision_it_picks(manager, data_dir, tmp_path, monkeypatch):
     """A Trainer given ``precision: auto`` resolves it (bf16 here) instead of silently running fp32."""
-    from ganzoo.bench import bench
+    from ganzoo.training.bench import bench
 
     monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
     monkeypatch.setattr(hardware, "bf16_speedup", lambda: 2.0)
@@ -264,7 +264,7 @@ def test_idx_reader_matches_torchvision_and_refuses_damaged_files(data_dir):
 def test_grids_are_byte_identical_to_torchvision(shape, nrow, normalize):
     import torchvision.utils
 
-    from ganzoo import previews
+    from ganzoo.kinds import grids as previews
 
     x = torch.rand(shape, generator=torch.Generator().manual_seed(0)) * 2.4 - 1.2
     if not normalize:
@@ -293,7 +293,7 @@ def test_bench_all_times_every_registered_model(cli, manager):
 
 
 def test_bench_all_keeps_going_past_a_model_that_fails(cli, monkeypatch):
-    import ganzoo.bench
+    import ganzoo.training.bench
     from ganzoo.errors import ConfigError
 
     def fake(registry, model, **kwargs):
@@ -303,7 +303,7 @@ def test_bench_all_keeps_going_past_a_model_that_fails(cli, monkeypatch):
                 "images_per_sec": 1.0, "ms_per_step": {"median": 1, "p10": 1, "p90": 1}, "peak_memory_mb": 1,
                 "flops_per_step": 1e9, "peak_fraction": 0.5}
 
-    monkeypatch.setattr(ganzoo.bench, "bench", fake)
+    monkeypatch.setattr(ganzoo.training.bench, "bench", fake)
     result = cli("bench", "--all")
     assert result.exit_code == 1
     assert "models could not be benchmarked: cgan" in result.output
@@ -318,7 +318,7 @@ def test_flop_count_equals_torchs_counter_and_survives_gradient_penalties(manage
     break torch.autograd.grad: same total on a plain step, and WGAN-GP (double backward) works."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from ganzoo.bench import bench, count_flops
+    from ganzoo.training.bench import bench, count_flops
 
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(),
                               torch.nn.Linear(8 * 14 * 14, 4))

@@ -22,7 +22,7 @@ from safetensors.torch import load_file
 
 import ganzoo
 from ganzoo import hookimpl
-from ganzoo.components import build_algorithm, build_loss, load_dataset
+from ganzoo.plugins.build import build_algorithm, build_loss, load_dataset
 from ganzoo.config import resolve_config
 from ganzoo.data import DataShape, FieldShape, InMemoryBatches, ItemData, shape_of
 from ganzoo.errors import ConfigError
@@ -331,7 +331,7 @@ def test_preview_rows_and_sample_super_resolve_a_users_images(cli, data_dir, tmp
     preview = Image.open(out / "t" / "samples" / "step-0000002.png")
     assert preview.size == (8 * 30 + 2, 3 * 30 + 2)
     grid = torch.tensor(np.array(preview.convert("L")), dtype=torch.float32)
-    data = load_dataset(ganzoo.plugins.get_plugin_manager().registry, "mnist-sr", data_dir, "train")
+    data = load_dataset(ganzoo.plugins.manager.get_plugin_manager().registry, "mnist-sr", data_dir, "train")
     lr = data.fields["image"][0, 0].float()
     assert torch.equal(grid[2:30, 2:30], lr.repeat_interleave(4, 0).repeat_interleave(4, 1))
     assert torch.equal(grid[62:90, 2:30], data.fields["target"][0, 0].float())

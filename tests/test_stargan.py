@@ -20,7 +20,7 @@ from torch import nn
 
 import ganzoo
 from ganzoo.algorithms import penalties
-from ganzoo.components import load_dataset
+from ganzoo.plugins.build import load_dataset
 from ganzoo.config import resolve_config
 from ganzoo.data import DataShape, InMemoryBatches, shape_of
 from ganzoo.errors import ConfigError
@@ -178,7 +178,7 @@ class Linear(StarDiscriminator):
 
 
 def make_trainer(manager, data_dir, tmp_path, nets=None, **flags) -> Trainer:
-    from ganzoo.components import build_algorithm, build_loss, build_networks
+    from ganzoo.plugins.build import build_algorithm, build_loss, build_networks
 
     registry = manager.registry
     base = {"steps": 2, "batch_size": 4, "device": "cpu", "out": str(tmp_path / "runs"), "log_every": 1,

@@ -14,7 +14,7 @@ from ganzoo.data import DataShape, ImageData, InMemoryBatches, to_model_range
 from ganzoo.datasets import load_mnist
 from ganzoo.errors import ConfigError, DataUnavailableError
 from ganzoo.losses import BCELoss
-from ganzoo.run import build_networks
+from ganzoo.training.run import build_networks
 from ganzoo.training.checkpoint import flatten_optimizer, unflatten_optimizer
 from ganzoo.training.loop import Trainer
 from ganzoo.training.progress import Reporter

@@ -102,10 +102,10 @@ def test_packed_discriminator_concatenates_consecutive_samples():
 
 
 def test_pack_builds_a_wider_discriminator_and_keeps_the_generator(cli, data_dir, tmp_path):
-    from ganzoo.components import build_networks
+    from ganzoo.plugins.build import build_networks
     from ganzoo.config import resolve_config
     from ganzoo.data import DataShape
-    from ganzoo.plugins import get_plugin_manager
+    from ganzoo.plugins.manager import get_plugin_manager
 
     registry = get_plugin_manager().registry
     shape = DataShape(channels=1, image_size=28)
@@ -234,7 +234,7 @@ def test_linear_lr_decay_reaches_the_optimizer_and_resumes_exactly(cli, data_dir
 
 def test_kind_defaults_apply_only_to_data_of_that_kind():
     from ganzoo.config import resolve_config
-    from ganzoo.plugins import get_plugin_manager
+    from ganzoo.plugins.manager import get_plugin_manager
     from ganzoo.specs import ModelSpec
 
     registry = get_plugin_manager().registry

@@ -19,7 +19,7 @@ from ganzoo import datasets as ds
 from ganzoo import hookimpl
 from ganzoo.data import InMemoryBatches, ItemData
 from ganzoo.errors import ConfigError, DataUnavailableError, UnknownComponentError
-from ganzoo.run import load_dataset
+from ganzoo.training.run import load_dataset
 from ganzoo.specs import DatasetSpec
 
 from .conftest import TINY, make_digits, write_idx

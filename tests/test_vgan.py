@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 
 import ganzoo
 import ganzoo_plugins.vgan
-from ganzoo.components import load_dataset
+from ganzoo.plugins.build import load_dataset
 from ganzoo.config import resolve_config
 from ganzoo.data import DataShape, FieldShape, ItemData, prepare_field
 from ganzoo.errors import CheckpointError, ConfigError, GanzooError
@@ -255,7 +255,7 @@ def test_bad_command_lines_are_one_line_errors(cli, data_dir, tmp_path):
 # the training step ----------------------------------------------------------------------------
 
 def make_trainer(manager, data_dir, tmp_path, **flags):
-    from ganzoo.components import build_algorithm, build_loss, build_networks
+    from ganzoo.plugins.build import build_algorithm, build_loss, build_networks
     from ganzoo.data import InMemoryBatches, shape_of
     from ganzoo.training.loop import Trainer
     from ganzoo.training.progress import Reporter

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 import ganzoo
-from ganzoo.components import load_dataset
+from ganzoo.plugins.build import load_dataset
 from ganzoo.data import DataShape, FieldShape
 from ganzoo.errors import CheckpointError, ConfigError, DataUnavailableError, GanzooError
 from ganzoo.training import checkpoint as ckpt

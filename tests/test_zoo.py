@@ -11,7 +11,7 @@ import torch
 import ganzoo
 from ganzoo.config import resolve_config
 from ganzoo.errors import ConfigError
-from ganzoo.plugins import PluginManager
+from ganzoo.plugins.manager import PluginManager
 
 from .conftest import register_builtins
 
@@ -49,8 +49,8 @@ def test_the_zoo_is_complete():
 def test_every_model_trains_with_every_loss(manager, data_dir, tmp_path, model, loss):
     """Each model on its default dataset (built from the tiny MNIST files) with its default
     algorithm: two steps give finite stats and move every trained module's weights."""
-    from ganzoo.components import (build_algorithm, build_loss, build_networks, check_algorithm_fits,
-                                   check_model_fits, load_dataset)
+    from ganzoo.plugins.build import (build_algorithm, build_loss, build_networks, check_algorithm_fits,
+        check_model_fits, load_dataset)
     from ganzoo.data import InMemoryBatches, shape_of
     from ganzoo.training.loop import Trainer
     from ganzoo.training.progress import Reporter

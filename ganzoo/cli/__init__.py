@@ -17,7 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, GanzooError, one_line
-from ..plugins import PluginManager, get_plugin_manager
+from ..plugins.manager import PluginManager, get_plugin_manager
 from ..settings import env_flag
 
 DEBUG_ENV = "GANZOO_DEBUG"

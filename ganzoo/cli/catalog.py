@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import GanzooError
-from ..registry import KIND_ALIASES, PLURAL, Entry, normalize_kind
+from ..plugins.registry import KIND_ALIASES, PLURAL, Entry, normalize_kind
 from ..specs import SPEC_TYPES, ModelSpec
 
 

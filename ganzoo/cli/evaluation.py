@@ -120,7 +120,7 @@ def register_bench(app: typer.Typer, ctx) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from ..bench import bench
+        from ..training.bench import bench
         from ..errors import ConfigError
 
         if steps < 1 or warmup < 0:
@@ -128,8 +128,8 @@ def register_bench(app: typer.Typer, ctx) -> None:
         if nproc is not None and "WORLD_SIZE" not in os.environ:
             import sys
 
-            from ..bench import scaling
-            from ..distributed import strip_option
+            from ..training.bench import scaling
+            from ..training.distributed import strip_option
 
             if nproc < 2:
                 raise ConfigError("--nproc must be at least 2 (it compares N processes with 1)")

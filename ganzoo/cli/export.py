@@ -50,8 +50,8 @@ def register(app: typer.Typer, ctx) -> None:
           ganzoo export runs/vqgan-mnist-20261204-120000 --net generator.decode --out decoder.onnx
         """
         from ..errors import ConfigError
-        from ..export import FORMATS, check_out, export, exportable, usage
-        from ..sampling import load
+        from ..outputs.export import FORMATS, check_out, export, exportable, usage
+        from ..outputs.sampling import load
 
         if fmt not in FORMATS:
             raise ConfigError(f"unknown export format {fmt!r}: use {' or '.join(FORMATS)}")

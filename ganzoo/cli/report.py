@@ -32,7 +32,7 @@ def register(app: typer.Typer, ctx) -> None:
 
           ganzoo eval runs/dcgan-mnist-20261205-120000 && ganzoo report runs/dcgan-mnist-20261205-120000
         """
-        from ..report import write_report
+        from ..outputs.report import write_report
 
         paths = write_report(run, out, registry=ctx.registry)
         typer.echo(f"report: {paths.html}")

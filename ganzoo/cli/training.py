@@ -72,8 +72,8 @@ def register(app: typer.Typer, ctx) -> None:
         """
         from ..config import resolve_config
         from ..errors import ConfigError
-        from ..run import resume as resume_run
-        from ..run import train
+        from ..training.run import resume as resume_run
+        from ..training.run import train
         from ..training.progress import make_reporter
 
         flags = {"steps": steps, "epochs": epochs, "batch_size": batch_size, "image_size": image_size,
@@ -88,7 +88,7 @@ def register(app: typer.Typer, ctx) -> None:
             import os
             import sys
 
-            from ..distributed import launch, strip_option
+            from ..training.distributed import launch, strip_option
 
             if nproc < 1:
                 raise ConfigError("--nproc must be at least 1")
@@ -111,7 +111,7 @@ def register(app: typer.Typer, ctx) -> None:
             cfg = resolve_config(ctx.registry, model, loss=loss, dataset=dataset, config_file=config,
                                  flags=flags, sets=sets)
             run = train(cfg, ctx.registry, reporter)
-        from ..distributed import from_environment
+        from ..training.distributed import from_environment
 
         if from_environment().is_main:  # under torchrun, one line for the whole job
             typer.echo(f"trained {run.step} steps; run directory: {run.path}", err=True)
@@ -179,8 +179,8 @@ def register(app: typer.Typer, ctx) -> None:
         """
         from ..config import MAX_SEED
         from ..errors import ConfigError
-        from ..previews import save_grid
-        from ..sampling import dataset_examples, load, read_images, save_images
+        from ..kinds.grids import save_grid
+        from ..outputs.sampling import dataset_examples, load, read_images, save_images
 
         if n < 1 or (nrow is not None and nrow < 1):
             raise ConfigError("-n and --nrow must be at least 1")

@@ -1,4 +1,4 @@
-"""Loaders for the built-in datasets (registered in :mod:`ganzoo.builtins`), one module a job.
+"""Loaders for the built-in datasets (registered in :mod:`ganzoo.plugins.core`), one module a job.
 
 ============================  =========================================================
 module                        datasets

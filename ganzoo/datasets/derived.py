@@ -19,8 +19,8 @@ def derive(base: str, transform: Transform) -> Callable[..., ItemData]:
     """A dataset loader that loads the registered dataset ``base`` and transforms it.
 
     The base is looked up when the loader runs, in the process-wide registry
-    (:func:`ganzoo.plugins.get_plugin_manager`), and loaded through
-    :func:`ganzoo.components.load_dataset` with the same ``data_dir``, ``split`` and
+    (:func:`ganzoo.plugins.manager.get_plugin_manager`), and loaded through
+    :func:`ganzoo.plugins.build.load_dataset` with the same ``data_dir``, ``split`` and
     ``image_size``, so it reads (or refuses) its files exactly as ``--dataset base`` would.
     Nothing is written; the transform works on the tensors in memory.
 
@@ -40,8 +40,8 @@ def derive(base: str, transform: Transform) -> Callable[..., ItemData]:
             channels=1, image_size=28, num_classes=10, files=("MNIST/raw/train-images-idx3-ubyte", ...))
     """
     def load(data_dir: Path, split: str = "train", image_size: int | None = None) -> ItemData:
-        from ..components import load_dataset
-        from ..plugins import get_plugin_manager
+        from ..plugins.build import load_dataset
+        from ..plugins.manager import get_plugin_manager
 
         active: list[str] = getattr(_loading, "bases", [])
         if base in active:

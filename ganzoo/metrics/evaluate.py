@@ -27,12 +27,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .. import __version__, datasets
-from ..components import load_dataset
+from ..plugins.build import load_dataset
 from ..data import ItemData, prepare_field, to_model_range
 from ..errors import ConfigError
-from ..plugins import get_plugin_manager
-from ..registry import Registry
-from ..sampling import load
+from ..plugins.manager import get_plugin_manager
+from ..plugins.registry import Registry
+from ..outputs.sampling import load
 from ..settings import cache_dir
 from ..specs import resolve_ref
 from .scores import class_histogram, inception_score, mixture_modes, triple_modes

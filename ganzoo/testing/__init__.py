@@ -20,7 +20,7 @@ options classes, declared needs and recommended settings), then, per kind:
   ranges and the conditional contract; for any other set of modules (translators, encoders,
   several generators...) each module by its class; a state-dict round trip of every module
   through safetensors; determinism under a fixed seed; a bf16 autocast forward on CPU; two
-  training steps (``ganzoo.run.train`` with the model's default algorithm, on tiny in-memory
+  training steps (``ganzoo.training.run.train`` with the model's default algorithm, on tiny in-memory
   data that has every common field: ``image``, ``label``, ``target``, ``mask`` and an unpaired
   ``image_b``) with every compatible loss; an exact resume (3 steps equal 2 steps and a
   resume, bit for bit); reloading the checkpoint and using it (sample, translate, encode);
@@ -50,8 +50,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..errors import UnknownComponentError
-from ..plugins import PluginManager, get_plugin_manager
-from ..registry import Entry, Registry
+from ..plugins.manager import PluginManager, get_plugin_manager
+from ..plugins.registry import Entry, Registry
 from .components import (RESERVED_SCORE_KEYS, _algorithm_checks, _dataset_checks, _extractor_checks,
                          _logger_checks, _loss_checks, _metric_checks)
 from .kit import BATCH, IMAGE_SIZES, KIT_CHANNELS, KIT_PLUGIN, NUM_CLASSES, _has_kit, _kit_registry
@@ -148,7 +148,7 @@ def check_component(entry: Entry | str, registry: Registry | None = None, *, kin
     """Check one registered component.
 
     Args:
-        entry: an :class:`~ganzoo.registry.Entry`, or a component name (bare or qualified).
+        entry: an :class:`~ganzoo.plugins.registry.Entry`, or a component name (bare or qualified).
         registry: where to look it up and find losses (default: the installed plugins).
         kind: the kind, when ``entry`` is a name that several kinds use.
         compile, load_data, losses, data_dir: as for :func:`check_plugin`.

@@ -11,12 +11,12 @@ from typing import Any
 import torch
 
 from ..algorithms import Algorithm
-from ..components import load_dataset
+from ..plugins.build import load_dataset
 from ..data import ItemData
 from ..datasets import OFFLINE_ENV
 from ..errors import DataUnavailableError, GanzooError
 from ..losses import Loss, discriminator_term, generator_term
-from ..registry import Entry, Registry
+from ..plugins.registry import Entry, Registry
 from ..specs import DatasetSpec
 from .kit import KIT_PLUGIN, NUM_CLASSES, _train
 from .report import CheckResult, _component, _Failed, _Recorder, _Skip

@@ -20,8 +20,8 @@ from torch import nn
 from ..config import resolve_config
 from ..data import DataShape, FieldShape, ItemData, PointData
 from ..networks import Discriminator, Generator, Networks
-from ..registry import Registry
-from ..run import train
+from ..plugins.registry import Registry
+from ..training.run import train
 from ..specs import DatasetSpec, ModelSpec
 from ..training.progress import make_reporter
 from .report import _Failed, _Skip

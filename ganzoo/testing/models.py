@@ -21,9 +21,9 @@ from ..errors import ConfigError, GanzooError
 from ..networks import (Discriminator, Encoder, Generator, Networks, Translator, check_networks, split_outputs,
                         uses_labels)
 from ..networks import discriminator_input as _discriminator_input
-from ..registry import Entry, Registry
-from ..run import resume
-from ..sampling import load
+from ..plugins.registry import Entry, Registry
+from ..training.run import resume
+from ..outputs.sampling import load
 from ..specs import ModelSpec
 from ..training import checkpoint as ckpt
 from ..training.progress import make_reporter

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import GanzooError
-from ..registry import Entry
+from ..plugins.registry import Entry
 
 
 @dataclass

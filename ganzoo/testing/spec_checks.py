@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from .. import PLUGIN_API_VERSION
 from ..config import RunConfig, deep_merge, format_validation_error
 from ..errors import UnknownComponentError
-from ..registry import Entry, Registry
+from ..plugins.registry import Entry, Registry
 from ..specs import AlgorithmSpec, DatasetSpec, ModelSpec, resolve_ref
 from .report import CheckResult, _component, _Failed, _Recorder
 

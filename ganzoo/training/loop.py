@@ -21,19 +21,19 @@ import torch
 from ..algorithms import Algorithm, Alternating, alternating_step, make_algorithm
 from ..config import RunConfig
 from ..data import InMemoryBatches
-from ..distributed import SINGLE, DistContext, any_true, average_gradients, barrier
+from .distributed import SINGLE, DistContext, any_true, average_gradients, barrier
 from ..errors import GanzooError, TrainingInterrupted
 from ..settings import NO_CURVES_ENV, env_flag
 from ..loggers import GuardedLogger, Logger
 from ..losses import Loss
-from ..media import (decode_tokens, join_clips, save_gif, save_spectrograms, save_text, save_video_strip,
-                     spectrogram, video_strip, write_wav)
+from ..kinds.media import (decode_tokens, join_clips, save_gif, save_spectrograms, save_text, save_video_strip,
+    spectrogram, video_strip, write_wav)
 from ..networks import Generator, Networks, generate, split_outputs
-from ..previews import grid_image, render_points, save_grid, save_points
+from ..kinds.grids import grid_image, render_points, save_grid, save_points
 from . import checkpoint as ckpt
 from . import state as train_state
 from .ema import EMA
-from .previewing import Previews
+from .previews import Previews
 from .progress import Reporter
 from .state import make_optimizer
 
@@ -100,7 +100,7 @@ class Trainer:
         self.nets = nets
         self.modules = nets.modules
         if cfg.precision == "auto":  # ganzoo.train resolves it first; a Trainer built by hand does it here
-            from ..components import resolve_precision
+            from ..plugins.build import resolve_precision
 
             cfg, _ = resolve_precision(cfg, batches.device)
             self.cfg = cfg
@@ -113,7 +113,7 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         self._wrap_modules(batches.device)
         # Latents come from one seeded stream of global batches; each rank takes its slice,
-        # so N processes draw the same latents as one (see ganzoo.distributed).
+        # so N processes draw the same latents as one (see ganzoo.training.distributed).
         self.latent_generator = torch.Generator().manual_seed(cfg.seed + 3)
         self.rng = torch.Generator().manual_seed(cfg.seed + 5)
         self.loss = loss
@@ -161,7 +161,7 @@ class Trainer:
             return GuardedLogger(Logger(self.run_dir, self.cfg))
         if logger is None:
             from ..loggers import build_logger
-            from ..plugins import get_plugin_manager
+            from ..plugins.manager import get_plugin_manager
 
             registry = get_plugin_manager().registry if self.cfg.logger != "none" else None
             return build_logger(registry, self.cfg, self.run_dir) if registry is not None else \
@@ -600,7 +600,7 @@ class Trainer:
         wall time, drawn from metrics.jsonl and events.jsonl (rank 0 only)."""
         if not self.dist.is_main or env_flag(NO_CURVES_ENV):
             return None
-        from ..curves import save_curves
+        from ..outputs.curves import save_curves
 
         start = time.perf_counter()
         try:

@@ -68,7 +68,7 @@ BF16_WORTH_IT = 1.2  # auto picks bf16 on a CPU only where bf16 matmuls run at l
 
 def matmul_rate(device: torch.device, dtype: torch.dtype, size: int, repeats: int) -> float:
     """The best FLOP/s of ``repeats`` ``size``-square matrix multiplies in ``dtype`` on
-    ``device``, after one warm-up (the timing behind ``ganzoo.bench.matmul_peak`` and
+    ``device``, after one warm-up (the timing behind ``ganzoo.training.bench.matmul_peak`` and
     :func:`bf16_speedup`)."""
     import time
 

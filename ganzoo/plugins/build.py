@@ -12,15 +12,15 @@ from typing import Any, Callable
 
 import torch
 
-from . import __version__
-from .algorithms import Algorithm, make_algorithm
-from .config import DEVICE_PATTERN, RunConfig, algorithm_options, arch_config
-from .data import DataShape, FieldShape, ItemData, default_data_dir
-from .errors import ComponentUnavailableError, ConfigError
-from .losses import Loss
-from .networks import Discriminator, Networks, PackedDiscriminator, check_networks
+from .. import __version__
+from ..algorithms import Algorithm, make_algorithm
+from ..config import DEVICE_PATTERN, RunConfig, algorithm_options, arch_config
+from ..data import DataShape, FieldShape, ItemData, default_data_dir
+from ..errors import ComponentUnavailableError, ConfigError
+from ..losses import Loss
+from ..networks import Discriminator, Networks, PackedDiscriminator, check_networks
 from .registry import Registry
-from .specs import AlgorithmSpec, ModelSpec, resolve_ref
+from ..specs import AlgorithmSpec, ModelSpec, resolve_ref
 
 
 def resolve_device(name: str) -> torch.device:
@@ -42,11 +42,11 @@ def resolve_device(name: str) -> torch.device:
 
 def resolve_precision(cfg, device: torch.device):
     """``(cfg, message)``: a config whose ``precision: auto`` is replaced by what it means on
-    ``device`` (see :func:`ganzoo.hardware.pick_precision`) and a line saying what was picked
+    ``device`` (see :func:`ganzoo.training.hardware.pick_precision`) and a line saying what was picked
     and why; ``(cfg, None)`` when the precision was given."""
     if cfg.precision != "auto":
         return cfg, None
-    from .hardware import pick_precision
+    from ..training.hardware import pick_precision
 
     picked, why = pick_precision(device)
     return cfg.model_copy(update={"precision": picked}), f"precision auto -> {picked}: {why}"

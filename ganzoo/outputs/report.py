@@ -9,7 +9,7 @@ scatter plots, spectrograms with an audio player, animated clips, sentences.
 
 Example::
 
-    from ganzoo.report import write_report
+    from ganzoo.outputs.report import write_report
 
     paths = write_report("runs/dcgan-mnist-20261205-120000")
     paths.html, paths.card      # .../report.html, .../MODEL_CARD.md
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .curves import RunLogs, read_logs, render_curves, save_curves
-from .errors import ConfigError
+from ..errors import ConfigError
 
 REPORT_FILE = "report.html"
 CARD_FILE = "MODEL_CARD.md"
@@ -180,7 +180,7 @@ def read_run(run_dir: str | Path, registry=None) -> RunInfo:
 
 
 def _data_shape(checkpoint: Path) -> dict[str, Any]:
-    from .training.checkpoint import read_metadata
+    from ..training.checkpoint import read_metadata
 
     for file in sorted(checkpoint.glob("*.safetensors")):
         try:
@@ -191,7 +191,7 @@ def _data_shape(checkpoint: Path) -> dict[str, Any]:
 
 
 def _primary_field(shape: dict[str, Any]) -> dict[str, Any] | None:
-    from .data import PRIMARY_FIELDS
+    from ..data import PRIMARY_FIELDS
 
     fields = shape.get("fields") or {}
     for name in PRIMARY_FIELDS:
@@ -205,7 +205,7 @@ def _read_spec(info: RunInfo, registry) -> None:
     data's kind from the dataset's spec when no checkpoint records it."""
     try:
         if registry is None:
-            from .plugins import get_plugin_manager
+            from ..plugins.manager import get_plugin_manager
 
             registry = get_plugin_manager().registry
         spec = registry.get("model", info.config["model"]).spec
@@ -414,7 +414,7 @@ SCRIPT = """
 
 def render_html(info: RunInfo, curves_png: bytes | None) -> str:
     """The report page as one HTML string (nothing outside it is referenced)."""
-    from . import __version__
+    from .. import __version__
 
     status_steps = info.target_steps
     finished = status_steps is not None and info.step >= status_steps
@@ -517,7 +517,7 @@ def card_metadata(info: RunInfo) -> dict[str, Any]:
 def render_card(info: RunInfo) -> str:
     """``MODEL_CARD.md``: YAML front matter, then what the model is, how to use it, how it was trained
     and evaluated, and what to keep in mind."""
-    from . import __version__
+    from .. import __version__
 
     model, loss, dataset = info.short("model"), info.short("loss"), info.short("dataset")
     latest = max(info.samples) if info.samples else None
@@ -579,8 +579,8 @@ class ReportPaths:
 def write_report(run_dir: str | Path, out: str | Path | None = None, registry=None) -> ReportPaths:
     """Write ``report.html`` (or ``out``), ``MODEL_CARD.md`` and a fresh ``curves.png`` for a run.
     Every file goes through a temporary name and a rename."""
-    from .previews import _replace_into
-    from .training.checkpoint import atomic_write_text
+    from ..kinds.grids import _replace_into
+    from ..training.checkpoint import atomic_write_text
 
     info = read_run(run_dir, registry)
     out = Path(out) if out is not None else info.run_dir / REPORT_FILE

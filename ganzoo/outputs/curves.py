@@ -9,7 +9,7 @@ mode-collapse warnings are vertical lines in every panel.
 
 Example::
 
-    from ganzoo.curves import read_logs, save_curves
+    from ganzoo.outputs.curves import read_logs, save_curves
 
     logs = read_logs("runs/dcgan-mnist-20261205-120000")
     logs.train[-1]["g_loss"], logs.evals[-1]["eval"], logs.events
@@ -211,7 +211,7 @@ def _wall_time_axis(axes, clock: list[tuple[int, float]]) -> None:
 def save_curves(run_dir: str | Path, out: str | Path | None = None) -> Path | None:
     """Draw ``RUN/curves.png`` (or ``out``) from the run's logs; written to a temporary file, then
     renamed. Returns the path, or None when there is nothing to draw yet."""
-    from .previews import _replace_into
+    from ..kinds.grids import _replace_into
 
     run_dir = Path(run_dir)
     png = render_curves(read_logs(run_dir), title=run_dir.name)

@@ -30,7 +30,7 @@ from datetime import timedelta
 
 import torch
 
-from .errors import ConfigError, GanzooError
+from ..errors import ConfigError, GanzooError
 
 TIMEOUT_ENV = "GANZOO_DIST_TIMEOUT"
 """Seconds a collective may wait for a peer before the job fails (default 300)."""

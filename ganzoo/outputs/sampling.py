@@ -16,17 +16,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .components import build_networks, load_dataset, resolve_device
-from .config import RunConfig
-from .data import DataShape, to_model_range
-from .datasets import load_image_folder
-from .errors import (CheckpointError, ComponentUnavailableError, ConfigError, GanzooError,
-                     UnknownComponentError)
-from .networks import Encoder, Generator, Translator, apply_in_chunks, generate
-from .plugins import get_plugin_manager
-from .previews import TRANSLATIONS_PER_ROW, grid_labels, save_grid, save_points, stack_rows
-from .registry import Registry
-from .training import checkpoint as ckpt
+from ..plugins.build import build_networks, load_dataset, resolve_device
+from ..config import RunConfig
+from ..data import DataShape, to_model_range
+from ..datasets import load_image_folder
+from ..errors import CheckpointError, ComponentUnavailableError, ConfigError, GanzooError, UnknownComponentError
+from ..networks import Encoder, Generator, Translator, apply_in_chunks, generate
+from ..plugins.manager import get_plugin_manager
+from ..kinds.grids import TRANSLATIONS_PER_ROW, grid_labels, save_grid, save_points, stack_rows
+from ..plugins.registry import Registry
+from ..training import checkpoint as ckpt
 
 
 class ModelHandle:
@@ -259,7 +258,8 @@ class ModelHandle:
         Returns:
             ``(files written, sentences)``; ``sentences`` is empty for audio and video.
         """
-        from .media import decode_tokens, save_gif, save_spectrograms, save_text, save_video_strip, write_wav
+        from ..kinds.media import (decode_tokens, save_gif, save_spectrograms, save_text, save_video_strip,
+            write_wav)
 
         kind = self.kind
         suffixes = {"audio": (".png", ".wav"), "video": (".gif", ".png"), "tokens": (".txt",)}.get(kind)

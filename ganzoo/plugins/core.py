@@ -6,8 +6,8 @@ Models live in ``plugins/`` (import name ``ganzoo_plugins``).
 
 from __future__ import annotations
 
-from . import hookimpl
-from .specs import AlgorithmSpec, DatasetSpec, ExtractorSpec, LoggerSpec, LossSpec, MetricSpec
+from .. import hookimpl
+from ..specs import AlgorithmSpec, DatasetSpec, ExtractorSpec, LoggerSpec, LossSpec, MetricSpec
 
 GANZOO_API = ">=1,<2"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""

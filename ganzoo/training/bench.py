@@ -24,13 +24,13 @@ from typing import Any
 
 import torch
 
-from .components import build_algorithm, build_loss, build_networks, check_algorithm_fits, check_model_fits
-from .components import resolve_device, resolve_precision
-from .config import resolve_config
-from .data import KIND_OF_NAME, InMemoryBatches, ItemData, PointData, shape_of
-from .errors import ConfigError
+from ..plugins.build import build_algorithm, build_loss, build_networks, check_algorithm_fits, check_model_fits
+from ..plugins.build import resolve_device, resolve_precision
+from ..config import resolve_config
+from ..data import KIND_OF_NAME, InMemoryBatches, ItemData, PointData, shape_of
+from ..errors import ConfigError
 from .hardware import machine_kind, matmul_rate, set_threads
-from .registry import Registry
+from ..plugins.registry import Registry
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -138,9 +138,9 @@ def bench(registry: Registry, model: str, *, loss: str | None = None, dataset: s
           sets: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """Benchmark one model's training step; returns a dict of figures (see module docstring)."""
     from . import distributed
-    from .loggers import Logger
-    from .training.loop import Trainer
-    from .training.progress import Reporter
+    from ..loggers import Logger
+    from .loop import Trainer
+    from .progress import Reporter
 
     flags = {"batch_size": batch_size, "image_size": image_size, "device": device,
              "precision": precision, "compile": compile}

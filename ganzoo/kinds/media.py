@@ -1,6 +1,6 @@
 """What a person listens to, watches or reads: audio, video and text outputs as files.
 
-Images have :mod:`ganzoo.previews`; this module is its twin for the other field kinds:
+Images have :mod:`ganzoo.kinds.grids`; this module is its twin for the other field kinds:
 
 - audio (float ``[N, C, T]`` in [-1, 1]): :func:`spectrogram` images (log magnitude, low
   frequencies at the bottom), :func:`write_wav` / :func:`read_wav` (16-bit PCM through
@@ -27,8 +27,8 @@ from typing import Sequence
 
 import torch
 
-from .errors import ConfigError
-from .previews import _replace_into, make_grid, save_grid, square_nrow
+from ..errors import ConfigError
+from .grids import _replace_into, make_grid, save_grid, square_nrow
 
 EOS, PAD, UNK = "<eos>", "<pad>", "<unk>"
 """Special tokens: decoding stops at the first ``<eos>`` and drops ``<pad>``."""
@@ -155,7 +155,7 @@ def video_strip(video: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Clips ``[N, C, T, H, W]`` as frames ``[N*T, C, H, W]``, one row per clip.
 
     Returns:
-        ``(frames, per_row)`` for :func:`ganzoo.previews.save_grid`.
+        ``(frames, per_row)`` for :func:`ganzoo.kinds.grids.save_grid`.
     """
     clips = _as_video(video)
     n, c, t, h, w = clips.shape

@@ -16,7 +16,7 @@ import torch
 from ..config import RunConfig
 from ..data import InMemoryBatches
 from ..networks import Encoder, Generator, Networks, Translator, exported
-from ..previews import TRANSLATIONS_PER_ROW, grid_labels, stack_rows
+from ..kinds.grids import TRANSLATIONS_PER_ROW, grid_labels, stack_rows
 
 PREVIEW_EXAMPLES = 32
 """Examples in a translation or reconstruction preview (blocks of 8)."""

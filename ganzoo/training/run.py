@@ -13,21 +13,21 @@ from typing import Any
 import torch
 
 from . import distributed
-from .components import (build_algorithm, build_loss, build_networks, check_algorithm_fits, check_model_fits,
-                         checkpoint_metadata, load_dataset, resolve_device, resolve_precision)
-from .config import RESUME_SAFE_KEYS, RunConfig, config_diff, resume_config
-from .data import InMemoryBatches, shape_of
-from .errors import CheckpointError, ComponentUnavailableError, ConfigError, GanzooError, UnknownComponentError
+from ..plugins.build import (build_algorithm, build_loss, build_networks, check_algorithm_fits, check_model_fits,
+    checkpoint_metadata, load_dataset, resolve_device, resolve_precision)
+from ..config import RESUME_SAFE_KEYS, RunConfig, config_diff, resume_config
+from ..data import InMemoryBatches, shape_of
+from ..errors import CheckpointError, ComponentUnavailableError, ConfigError, GanzooError, UnknownComponentError
 from .hardware import set_threads
-from .loggers import Logger, build_logger, check_logger
-from .metrics.evaluate import Evaluator
-from .networks import Generator, exported, uses_labels
-from .registry import Registry
-from .sampling import ModelHandle, load
-from .specs import SPEC_TYPES, DatasetSpec, ModelSpec
-from .training import checkpoint as ckpt
-from .training.loop import Trainer
-from .training.progress import Reporter, make_reporter
+from ..loggers import Logger, build_logger, check_logger
+from ..metrics.evaluate import Evaluator
+from ..networks import Generator, exported, uses_labels
+from ..plugins.registry import Registry
+from ..outputs.sampling import ModelHandle, load
+from ..specs import SPEC_TYPES, DatasetSpec, ModelSpec
+from . import checkpoint as ckpt
+from .loop import Trainer
+from .progress import Reporter, make_reporter
 
 __all__ = ["Run", "train", "resume", "find_run", "new_run_dir",
            # the components, where earlier versions had them
@@ -188,9 +188,9 @@ def environment(cfg: RunConfig, registry: Registry, device: torch.device, world_
     import platform
     import sys
 
-    from . import __version__
+    from .. import __version__
     from .hardware import machine_kind
-    from .plugins import get_plugin_manager
+    from ..plugins.manager import get_plugin_manager
 
     plugins = get_plugin_manager().plugins
     components = {}

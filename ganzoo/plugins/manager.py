@@ -26,11 +26,11 @@ from typing import Any, Callable, Iterable
 
 import pluggy
 
-from . import PLUGIN_API_VERSION, __version__, hookspecs
-from .errors import EXIT_UNAVAILABLE, GanzooError
+from .. import PLUGIN_API_VERSION, __version__, hookspecs
+from ..errors import EXIT_UNAVAILABLE, GanzooError
 from .registry import DuplicateComponentError, Registry
-from .settings import env_flag
-from .specs import NAME_PATTERN, SPEC_TYPES
+from ..settings import env_flag
+from ..specs import NAME_PATTERN, SPEC_TYPES
 
 ENTRY_POINT_GROUP = "ganzoo"
 DISABLE_ENV = "GANZOO_DISABLE_PLUGINS"

@@ -20,8 +20,8 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Iterator
 
-from .errors import ConfigError, UnknownComponentError
-from .specs import SPEC_TYPES, ComponentSpec
+from ..errors import ConfigError, UnknownComponentError
+from ..specs import SPEC_TYPES, ComponentSpec
 
 PLURAL = {"model": "models", "loss": "losses", "dataset": "datasets", "metric": "metrics",
           "extractor": "extractors", "algorithm": "algorithms", "logger": "loggers"}

@@ -4,7 +4,7 @@
 its plugins: a generator (``z`` [+ ``labels``] -> samples), a translator (``image`` [+ ``domain``
 or ``mask``] -> image), an encoder (``image`` -> ``z``), or the code-book halves of a VQ
 autoencoder (``image`` -> ``codes``, ``codes`` -> image). Its outputs are those of
-:meth:`~ganzoo.sampling.ModelHandle.sample` / ``translate`` / ``encode`` for the same inputs
+:meth:`~ganzoo.outputs.sampling.ModelHandle.sample` / ``translate`` / ``encode`` for the same inputs
 (the moving-average weights when the run has them, as :func:`ganzoo.load` uses), on any
 batch size (a dynamic first axis).
 
@@ -29,7 +29,7 @@ compared with the PyTorch module; a file that does not reproduce it is refused a
 
 Example::
 
-    from ganzoo.export import export
+    from ganzoo.outputs.export import export
     result = export("runs/dcgan-mnist-20261128-120000", "onnx", "dcgan.onnx")
     result.metadata["inputs"]     # [{"name": "z", "dtype": "float32", "shape": ["N", 100], ...}]
 
@@ -53,8 +53,8 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from .errors import ConfigError
-from .networks import Encoder, Generator, Translator
+from ..errors import ConfigError
+from ..networks import Encoder, Generator, Translator
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 """Export formats and the file suffix each one must have."""
@@ -281,7 +281,7 @@ def _encoder_entry(name: str, e: Encoder) -> Entry:
 
 
 def exportable(handle) -> dict[str, Entry]:
-    """Every network ``handle`` (a :class:`~ganzoo.sampling.ModelHandle`) can be exported as,
+    """Every network ``handle`` (a :class:`~ganzoo.outputs.sampling.ModelHandle`) can be exported as,
     by ``--net`` name; the first is the default (the first translator, else the generator,
     else the encoder: what ``ganzoo sample`` shows)."""
     entries: list[Entry] = []
@@ -356,7 +356,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _metadata(handle, entry: Entry, fmt: str, opset: int | None) -> dict:
-    from . import __version__
+    from .. import __version__
 
     cfg = handle.config
     module_name = entry.net.split(".")[0]
@@ -471,7 +471,7 @@ def export(run_or_checkpoint: str | Path, format: str, out: str | Path, *, net: 
         opset: the ONNX opset (14..20).
         check: run the file on a fresh batch and compare with PyTorch before keeping it.
         registry: the component registry (default: the installed plugins).
-        handle: an already loaded :class:`~ganzoo.sampling.ModelHandle` (then
+        handle: an already loaded :class:`~ganzoo.outputs.sampling.ModelHandle` (then
             ``run_or_checkpoint`` and ``ema`` are not used).
 
     Returns:
