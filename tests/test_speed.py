@@ -44,12 +44,14 @@ def test_auto_picks_bf16_only_where_the_cpu_has_native_bf16_that_is_faster(monke
     assert bool(probed) == bool(unit)  # emulated bf16 is never worth measuring
 
 
-def test_bf16_speedup_measures_this_cpu():
+def test_bf16_speedup_is_measured_once_per_process():
+    """A ratio of two timings (what it is on a CPU is the benchmarks' business, not a test's:
+    another job on the machine moves it far): finite, positive, and measured only once."""
     hardware.bf16_speedup.cache_clear()
     speedup = hardware.bf16_speedup(size=128, repeats=2)
-    assert 0 < speedup < math.inf  # a ratio of two timings: another job on the CPU can move it far
-    if hardware.cpu_bf16() is None:
-        assert speedup < hardware.BF16_WORTH_IT  # emulated bf16 is slower than fp32
+    assert 0 < speedup < math.inf
+    assert hardware.bf16_speedup(size=128, repeats=2) == speedup
+    assert hardware.bf16_speedup.cache_info().hits == 1
     hardware.bf16_speedup.cache_clear()
 
 
@@ -192,7 +194,7 @@ def test_training_and_resuming_import_neither_torchvision_nor_dynamo(data_dir, t
     ("SGD", {"lr": 0.1, "momentum": 0.9}),
 ])
 def test_lean_optimizers_step_and_save_like_torchs_bit_for_bit(name, options):
-    from ganzoo.training.state import lean_optimizer
+    from ganzoo.training.optim import lean_optimizer
 
     stock_cls = getattr(torch.optim, name)
     stock_cls([torch.zeros(1, requires_grad=True)], lr=0.1)  # torch hooks the class's step on first use
@@ -229,7 +231,7 @@ def test_lean_optimizers_step_and_save_like_torchs_bit_for_bit(name, options):
 
 
 def test_lean_optimizer_falls_back_to_torchs_class_where_its_methods_are_not_wrapped():
-    from ganzoo.training.state import without_dynamo_import
+    from ganzoo.training.optim import without_dynamo_import
 
     class Plain(torch.optim.SGD):
         def step(self, closure=None):  # no __wrapped__: a torch that wraps differently
