@@ -16,7 +16,9 @@ from safetensors.torch import load_file
 
 from ganzoo import hookimpl
 from ganzoo.config import resolve_config
-from ganzoo.loggers import CSV_COLUMNS, Logger, mlflow_key
+from ganzoo.loggers.csv import CSV_COLUMNS
+from ganzoo.loggers import Logger
+from ganzoo.loggers.mlflow import mlflow_key
 from ganzoo.training.run import train
 from ganzoo.specs import LoggerSpec
 from ganzoo.training import checkpoint as ckpt
@@ -63,7 +65,7 @@ def test_list_and_info_show_the_four_builtin_loggers(cli):
     assert "loggers" in everything and "metrics.csv" in everything
     info = json.loads(ok(cli("info", "mlflow", "--kind", "logger", "--json")).stdout)
     assert info["kind"] == "logger" and info["requires"] == ["mlflow"]
-    assert info["install"] == "pip install 'ganzoo[mlflow]'" and info["build"] == "ganzoo.loggers:MLflowLogger"
+    assert info["install"] == "pip install 'ganzoo[mlflow]'" and info["build"] == "ganzoo.loggers.mlflow:MLflowLogger"
     assert "requires: tensorboard (installed)" in ok(cli("info", "tensorboard")).stdout
 
 

@@ -10,10 +10,11 @@ pulls in torch._dynamo and costs a training run about 1.5 s of start-up.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import torch
+
+from ..files import write_atomically
 
 TRANSLATIONS_PER_ROW = 8
 """Examples side by side in a translation preview (each block: input, output[, target] rows)."""
@@ -61,19 +62,11 @@ def save_image(images: torch.Tensor, fp, nrow: int = 8, normalize: bool = False,
     Image.fromarray(pixels).save(fp, format=format)
 
 
-def _replace_into(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def save_grid(images: torch.Tensor, path: Path, nrow: int | None = None) -> None:
     """Save images in [-1, 1] as one PNG grid, written to a temporary file then renamed."""
-    _replace_into(Path(path), lambda tmp: save_image(
+    write_atomically(Path(path), lambda tmp: save_image(
         images.float().cpu(), tmp, nrow=nrow or square_nrow(len(images)), normalize=True,
         value_range=(-1, 1), format="PNG"))
 
@@ -156,4 +149,4 @@ def render_points(points: torch.Tensor, reference: torch.Tensor | None = None, s
 
 def save_points(points: torch.Tensor, path: Path, reference: torch.Tensor | None = None) -> None:
     """Save a scatter plot of 2-D points as a PNG (temporary file, then rename)."""
-    _replace_into(Path(path), lambda tmp: save_image(render_points(points, reference), tmp, format="PNG"))
+    write_atomically(Path(path), lambda tmp: save_image(render_points(points, reference), tmp, format="PNG"))

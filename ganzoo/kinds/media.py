@@ -28,7 +28,8 @@ from typing import Sequence
 import torch
 
 from ..errors import ConfigError
-from .grids import _replace_into, make_grid, save_grid, square_nrow
+from ..files import write_atomically
+from .grids import make_grid, save_grid, square_nrow
 
 EOS, PAD, UNK = "<eos>", "<pad>", "<unk>"
 """Special tokens: decoding stops at the first ``<eos>`` and drops ``<pad>``."""
@@ -99,7 +100,7 @@ def write_wav(path: str | Path, audio: torch.Tensor, rate: int) -> Path:
         raise ConfigError(f"write_wav writes one clip, got {len(clip)}")
     frames = clip[0].clamp(-1, 1).transpose(0, 1).numpy()  # [T, C], soundfile's layout
     path = Path(path)
-    _replace_into(path, lambda tmp: soundfile.write(str(tmp), frames, int(rate), subtype="PCM_16",
+    write_atomically(path, lambda tmp: soundfile.write(str(tmp), frames, int(rate), subtype="PCM_16",
                                                     format="WAV"))
     return path
 
@@ -184,7 +185,7 @@ def save_gif(video: torch.Tensor, path: str | Path, fps: int | None = None, nrow
         frames.append(Image.fromarray(pixels))
     duration = int(round(1000 / (fps or 8)))
     path = Path(path)
-    _replace_into(path, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
+    write_atomically(path, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
                                                    duration=duration, loop=0))
     return path
 
@@ -227,5 +228,5 @@ def save_text(lines: Sequence[str], path: str | Path) -> Path:
     """Write one line per sentence (UTF-8), through a temporary file and a rename."""
     path = Path(path)
     text = "".join(f"{line}\n" for line in lines)
-    _replace_into(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    write_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return path

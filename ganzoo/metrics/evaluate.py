@@ -257,7 +257,7 @@ def save_evaluation(result: dict[str, Any]) -> Path | None:
     """Append an :func:`evaluate` result to ``RUN/evals.jsonl`` of the run its checkpoint belongs to
     (rewritten through a temporary file, so a crash leaves the old file); None for a checkpoint
     outside a run directory."""
-    from ..training.checkpoint import atomic_write_text
+    from ..files import atomic_write_text
 
     checkpoint = Path(result["provenance"]["checkpoint"])
     run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else None

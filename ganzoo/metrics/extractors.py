@@ -272,7 +272,7 @@ def write_cached_extractor(weights: Path, info_file: Path, tensors: dict[str, to
     """
     from safetensors.torch import save_file
 
-    from ..training.checkpoint import atomic_write_text
+    from ..files import atomic_write_text
 
     weights.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}

@@ -211,12 +211,12 @@ def _wall_time_axis(axes, clock: list[tuple[int, float]]) -> None:
 def save_curves(run_dir: str | Path, out: str | Path | None = None) -> Path | None:
     """Draw ``RUN/curves.png`` (or ``out``) from the run's logs; written to a temporary file, then
     renamed. Returns the path, or None when there is nothing to draw yet."""
-    from ..kinds.grids import _replace_into
+    from ..files import write_atomically
 
     run_dir = Path(run_dir)
     png = render_curves(read_logs(run_dir), title=run_dir.name)
     if png is None:
         return None
     path = Path(out) if out is not None else run_dir / CURVES_FILE
-    _replace_into(path, lambda tmp: tmp.write_bytes(png))
+    write_atomically(path, lambda tmp: tmp.write_bytes(png))
     return path

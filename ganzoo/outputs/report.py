@@ -579,8 +579,8 @@ class ReportPaths:
 def write_report(run_dir: str | Path, out: str | Path | None = None, registry=None) -> ReportPaths:
     """Write ``report.html`` (or ``out``), ``MODEL_CARD.md`` and a fresh ``curves.png`` for a run.
     Every file goes through a temporary name and a rename."""
-    from ..kinds.grids import _replace_into
-    from ..training.checkpoint import atomic_write_text
+    from ..files import write_atomically
+    from ..files import atomic_write_text
 
     info = read_run(run_dir, registry)
     out = Path(out) if out is not None else info.run_dir / REPORT_FILE
@@ -594,7 +594,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, registry=No
     curves = None
     if curves_png is not None:
         curves = info.run_dir / "curves.png"
-        _replace_into(curves, lambda tmp: tmp.write_bytes(curves_png))
+        write_atomically(curves, lambda tmp: tmp.write_bytes(curves_png))
     page = render_html(info, curves_png)
     atomic_write_text(out, page)
     card = info.run_dir / CARD_FILE

@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..plugins.build import build_networks, load_dataset, resolve_device
+from ..plugins.build import build_networks, load_dataset
+from ..training.hardware import resolve_device
 from ..config import RunConfig
 from ..data import DataShape, to_model_range
 from ..datasets import load_image_folder

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import json
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from .. import __version__
 from ..algorithms import Algorithm, make_algorithm
-from ..config import DEVICE_PATTERN, RunConfig, algorithm_options, arch_config
+from ..config import RunConfig, algorithm_options, arch_config
 from ..data import DataShape, FieldShape, ItemData, default_data_dir
 from ..errors import ComponentUnavailableError, ConfigError
 from ..losses import Loss
@@ -23,33 +21,8 @@ from .registry import Registry
 from ..specs import AlgorithmSpec, ModelSpec, resolve_ref
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; refuses devices that are not there."""
-    if not isinstance(name, str) or not DEVICE_PATTERN.match(name):
-        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {name!r} requested but CUDA is not available; use --device cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {name!r} does not exist ({torch.cuda.device_count()} GPUs)")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("device 'mps' requested but it is not available; use --device cpu")
-    return device
 
 
-def resolve_precision(cfg, device: torch.device):
-    """``(cfg, message)``: a config whose ``precision: auto`` is replaced by what it means on
-    ``device`` (see :func:`ganzoo.training.hardware.pick_precision`) and a line saying what was picked
-    and why; ``(cfg, None)`` when the precision was given."""
-    if cfg.precision != "auto":
-        return cfg, None
-    from ..training.hardware import pick_precision
-
-    picked, why = pick_precision(device)
-    return cfg.model_copy(update={"precision": picked}), f"precision auto -> {picked}: {why}"
 
 
 def resolve(ref, what: str) -> Callable[..., Any]:
@@ -205,9 +178,3 @@ def check_algorithm_fits(registry: Registry, cfg: RunConfig, nets: Networks, sha
     for group in nets.optimizers:
         cfg.optimizer(group)  # refuses a group the config has no settings for
 
-
-def checkpoint_metadata(cfg: RunConfig, shape: DataShape) -> dict[str, str]:
-    """String metadata for every checkpoint file: enough to rebuild the networks."""
-    return {"ganzoo_version": __version__, "model": cfg.model, "loss": cfg.loss,
-            "dataset": cfg.dataset, "config": cfg.model_dump_json(),
-            "data_shape": json.dumps(shape.to_json())}

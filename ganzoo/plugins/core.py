@@ -268,20 +268,20 @@ def ganzoo_loggers():
         name="tensorboard",
         summary="TensorBoard event files in RUN/tensorboard: scalars, sample grids, audio, text",
         paper="www.tensorflow.org/tensorboard",
-        build="ganzoo.loggers:TensorBoardLogger",
+        build="ganzoo.loggers.tensorboard:TensorBoardLogger",
         requires=("tensorboard",),
         install="pip install 'ganzoo[tensorboard]'",
     )
     yield LoggerSpec(
         name="csv",
         summary="RUN/metrics.csv, one row per value: step,wall_time,split,key,value",
-        build="ganzoo.loggers:CSVLogger",
+        build="ganzoo.loggers.csv:CSVLogger",
     )
     yield LoggerSpec(
         name="mlflow",
         summary="An MLflow run: config as params, metrics, sample grids; ./mlruns or $MLFLOW_TRACKING_URI",
         paper="mlflow.org/docs/latest/ml/tracking",
-        build="ganzoo.loggers:MLflowLogger",
+        build="ganzoo.loggers.mlflow:MLflowLogger",
         requires=("mlflow",),
         install="pip install 'ganzoo[mlflow]'",
     )

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from ..plugins.build import build_algorithm, build_loss, build_networks, check_algorithm_fits, check_model_fits
-from ..plugins.build import resolve_device, resolve_precision
+from .hardware import resolve_device, resolve_precision
 from ..config import resolve_config
 from ..data import KIND_OF_NAME, InMemoryBatches, ItemData, PointData, shape_of
 from ..errors import ConfigError

@@ -32,7 +32,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from .. import __version__
+from ..config import RunConfig
+from ..data import DataShape
 from ..errors import CheckpointError, GanzooError
+from ..files import atomic_write_text
 
 
 class CheckpointWriteError(GanzooError):
@@ -113,17 +117,6 @@ def checksum(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def truncate_jsonl(path: Path, step: int) -> None:
@@ -290,3 +283,11 @@ def load_checked(file: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
 def load_tensors(file: Path) -> dict[str, torch.Tensor]:
     """All tensors of a checked ganzoo safetensors file (see :func:`load_checked`)."""
     return load_checked(file)[0]
+
+
+def checkpoint_metadata(cfg: RunConfig, shape: DataShape) -> dict[str, str]:
+    """String metadata for every checkpoint file: enough to rebuild the networks."""
+    return {"ganzoo_version": __version__, "model": cfg.model, "loss": cfg.loss,
+            "dataset": cfg.dataset, "config": cfg.model_dump_json(),
+            "data_shape": json.dumps(shape.to_json())}
+

@@ -19,6 +19,9 @@ from pathlib import Path
 
 import torch
 
+from ..config import DEVICE_PATTERN
+from ..errors import ConfigError
+
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 
 
@@ -163,3 +166,30 @@ def set_threads() -> int:
         if torch.get_num_threads() > wanted:
             torch.set_num_threads(wanted)
     return torch.get_num_threads()
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; refuses devices that are not there."""
+    if not isinstance(name, str) or not DEVICE_PATTERN.match(name):
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r} does not exist ({torch.cuda.device_count()} GPUs)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device 'mps' requested but it is not available; use --device cpu")
+    return device
+
+
+def resolve_precision(cfg, device: torch.device):
+    """``(cfg, message)``: a config whose ``precision: auto`` is replaced by what it means on
+    ``device`` (see :func:`pick_precision`) and a line saying what was picked
+    and why; ``(cfg, None)`` when the precision was given."""
+    if cfg.precision != "auto":
+        return cfg, None
+    picked, why = pick_precision(device)
+    return cfg.model_copy(update={"precision": picked}), f"precision auto -> {picked}: {why}"

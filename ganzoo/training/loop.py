@@ -35,7 +35,7 @@ from . import state as train_state
 from .ema import EMA
 from .previews import Previews
 from .progress import Reporter
-from .state import make_optimizer
+from .optim import make_optimizer
 
 MEDIA_KINDS = ("audio", "video", "tokens")
 """Primary field kinds whose previews are sounds, clips or sentences rather than a grid."""
@@ -100,7 +100,7 @@ class Trainer:
         self.nets = nets
         self.modules = nets.modules
         if cfg.precision == "auto":  # ganzoo.train resolves it first; a Trainer built by hand does it here
-            from ..plugins.build import resolve_precision
+            from .hardware import resolve_precision
 
             cfg, _ = resolve_precision(cfg, batches.device)
             self.cfg = cfg

@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..loggers import TensorBoardLogger  # noqa: F401 - moved to ganzoo.loggers; still importable here
+from ..loggers.tensorboard import TensorBoardLogger
 
 
 def format_stats(stats: dict[str, Any]) -> str:

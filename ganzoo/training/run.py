@@ -14,7 +14,9 @@ import torch
 
 from . import distributed
 from ..plugins.build import (build_algorithm, build_loss, build_networks, check_algorithm_fits, check_model_fits,
-    checkpoint_metadata, load_dataset, resolve_device, resolve_precision)
+    load_dataset)
+from .checkpoint import checkpoint_metadata
+from .hardware import resolve_device, resolve_precision
 from ..config import RESUME_SAFE_KEYS, RunConfig, config_diff, resume_config
 from ..data import InMemoryBatches, shape_of
 from ..errors import CheckpointError, ComponentUnavailableError, ConfigError, GanzooError, UnknownComponentError
