@@ -45,11 +45,11 @@ import torch
 import torch.nn.functional as F
 
 import ganzoo
-from ganzoo.data import to_model_range
+from ganzoo.kinds.image import to_model_range
 from ganzoo.datasets.idx import load_mnist
 from ganzoo.plugins.build import build_networks
 from ganzoo.plugins.manager import get_plugin_manager
-from ganzoo.kinds.grids import save_grid, stack_rows
+from ganzoo.kinds.image import save_grid, stack_rows
 from ganzoo.outputs.sampling import ModelHandle
 
 RESULTS = Path(__file__).resolve().parent / "results"

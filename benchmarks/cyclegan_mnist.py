@@ -75,10 +75,10 @@ def last_metrics(run: Path) -> dict:
 def evaluate(run: Path, data_dir: str, grids: Path) -> dict:
     import ganzoo
     from ganzoo.plugins.build import load_dataset
-    from ganzoo.data import to_model_range
+    from ganzoo.kinds.image import to_model_range
     from ganzoo.metrics.extractors import load_mnist_classifier
     from ganzoo.plugins.manager import get_plugin_manager
-    from ganzoo.kinds.grids import save_grid, stack_rows
+    from ganzoo.kinds.image import save_grid, stack_rows
 
     registry = get_plugin_manager().registry
     test = load_dataset(registry, "mnist", data_dir, split="test")
@@ -121,9 +121,9 @@ def evaluate(run: Path, data_dir: str, grids: Path) -> dict:
 def fashion_grid(run: Path, data_dir: str, grids: Path) -> Path:
     import ganzoo
     from ganzoo.plugins.build import load_dataset
-    from ganzoo.data import to_model_range
+    from ganzoo.kinds.image import to_model_range
     from ganzoo.plugins.manager import get_plugin_manager
-    from ganzoo.kinds.grids import save_grid, stack_rows
+    from ganzoo.kinds.image import save_grid, stack_rows
 
     test = load_dataset(get_plugin_manager().registry, "mnist-fashion", data_dir, split="test")
     handle = ganzoo.load(run)

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from ganzoo.datasets import load_mnist
-from ganzoo.data import to_model_range
+from ganzoo.kinds.image import to_model_range
 from ganzoo.metrics import scores
 from ganzoo.metrics.extractors import load_mnist_classifier
 from ganzoo.settings import cache_dir

@@ -35,11 +35,12 @@ GRID_EXAMPLES = 16
 
 def fill(generator, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """The generator's filled images (floats in [-1, 1]) of uint8 ``images`` with their ``masks``."""
-    from ganzoo.data import prepare_field
+    from ganzoo.kinds.image import to_model_range
+    from ganzoo.kinds.mask import KIND as MASK
     from ganzoo.networks import apply_in_chunks
 
-    x = prepare_field("image", images)
-    return apply_in_chunks(generator.eval(), x, prepare_field("mask", masks))
+    x = to_model_range(images)
+    return apply_in_chunks(generator.eval(), x, MASK.prepare(masks))
 
 
 def scores(output: torch.Tensor, original: torch.Tensor, mask: torch.Tensor, name: str) -> dict[str, float]:
@@ -51,8 +52,9 @@ def scores(output: torch.Tensor, original: torch.Tensor, mask: torch.Tensor, nam
 
 def measure(ctx) -> dict:
     from ganzoo.plugins.build import load_dataset
-    from ganzoo.data import prepare_field
-    from ganzoo.kinds.grids import TRANSLATIONS_PER_ROW, save_grid, stack_rows
+    from ganzoo.kinds.image import to_model_range
+    from ganzoo.kinds.mask import KIND as MASK
+    from ganzoo.kinds.image import TRANSLATIONS_PER_ROW, save_grid, stack_rows
 
     steps = ctx.steps(STEPS)
     main = ctx.train("context-encoder", steps=steps, name="context-encoder")
@@ -61,9 +63,9 @@ def measure(ctx) -> dict:
     test = load_dataset(ctx.registry, "mnist-center", ctx.data_dir, "test")
     n = min(TEST_IMAGES, len(test))
     images, masks = test.fields["image"][:n], test.fields["mask"][:n]
-    original, mask = prepare_field("image", images), prepare_field("mask", masks)
+    original, mask = to_model_range(images), MASK.prepare(masks)
     train_images = load_dataset(ctx.registry, "mnist", ctx.data_dir, "train").fields["image"]
-    mean_image = prepare_field("image", train_images).mean(0, keepdim=True)  # per-pixel mean, in [-1, 1]
+    mean_image = to_model_range(train_images).mean(0, keepdim=True)  # per-pixel mean, in [-1, 1]
     mean_fill = original * (1 - mask) + mean_image * mask
 
     outputs = {}

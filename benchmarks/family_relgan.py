@@ -100,7 +100,7 @@ def oracle_scores(ctx, gan, mle) -> tuple[dict, dict]:
 
 def text_scores(ctx, gan, mle) -> tuple[dict, dict, str]:
     from ganzoo.plugins.build import load_dataset
-    from ganzoo.kinds.media import decode_tokens
+    from ganzoo.kinds.tokens import decode_tokens
     from ganzoo_plugins.nets.text_metrics import ORDERS, bleu, ids_of, self_bleu
 
     n = QUICK_N_BLEU if ctx.quick else N_BLEU

@@ -58,8 +58,8 @@ def cached_classifier():
 
 def measure(ctx) -> dict:
     from ganzoo.plugins.build import load_dataset
-    from ganzoo.data import to_model_range
-    from ganzoo.kinds.grids import save_grid, stack_rows
+    from ganzoo.kinds.image import to_model_range
+    from ganzoo.kinds.image import save_grid, stack_rows
 
     steps = ctx.steps(STEPS)
     srgan = ctx.train("srgan", steps=steps, name="srgan")

@@ -74,8 +74,9 @@ def frame_classifier(ctx):
 
 def measure(ctx) -> dict:
     from ganzoo.plugins.build import load_dataset
-    from ganzoo.data import prepare_field, shape_of
-    from ganzoo.kinds.media import save_video_strip
+    from ganzoo.data import shape_of
+    from ganzoo.kinds.video import KIND as VIDEO
+    from ganzoo.kinds.video import save_video_strip
     from ganzoo_plugins.nets.vgan import build
     from ganzoo_plugins.vgan import VGANConfig
 
@@ -86,8 +87,8 @@ def measure(ctx) -> dict:
 
     test = load_dataset(ctx.registry, "moving-mnist-32", ctx.data_dir, "test")
     train = load_dataset(ctx.registry, "moving-mnist-32", ctx.data_dir, "train")
-    real = prepare_field("video", test.fields["video"][:n])
-    other_real = prepare_field("video", train.fields["video"][:n])
+    real = VIDEO.prepare(test.fields["video"][:n])
+    other_real = VIDEO.prepare(train.fields["video"][:n])
     fake = handle.sample(n, seed=ctx.seed)
 
     torch.manual_seed(ctx.seed)  # the run's initial generator: train seeds torch before build

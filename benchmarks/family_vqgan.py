@@ -60,11 +60,11 @@ def codebook_stats(generator, images: torch.Tensor, batch_size: int = 500) -> di
 
 def measure(ctx) -> dict:
     from ganzoo.plugins.build import load_dataset
-    from ganzoo.data import to_model_range
+    from ganzoo.kinds.image import to_model_range
     from ganzoo.metrics.extractors import load_mnist_classifier
     from ganzoo.metrics.pixels import psnr
     from ganzoo.metrics.scores import fid
-    from ganzoo.kinds.grids import save_grid, stack_rows
+    from ganzoo.kinds.image import save_grid, stack_rows
 
     classifier = load_mnist_classifier("cpu", ctx.data_dir)  # first: the perceptual term needs it too
     steps = ctx.steps(STEPS)

@@ -16,7 +16,7 @@ log-mel spoken-digit CNN, trained on fsdd's train split on first use and cached)
   spectrum: ~0 for one tone, ~1 for white noise) of the generated clips, against the real
   test clips': silence would show as a very low RMS, a single tone as a flatness near 0.
 
-The grid: spectrograms (``ganzoo.kinds.media.spectrogram``), a row of 8 generated clips above a row
+The grid: spectrograms (``ganzoo.kinds.audio.spectrogram``), a row of 8 generated clips above a row
 of 8 real test clips; ``families-wavegan.wav`` in the run folder holds the first 8 generated clips, a quarter
 second apart. ``--quick`` trains a throwaway classifier (one epoch on 300 clips, no accuracy
 gate, cached under another name) so that the smoke run stays under a minute.
@@ -89,9 +89,9 @@ def classifier(ctx):
 def measure(ctx) -> dict:
     from ganzoo.plugins.build import load_dataset
     from ganzoo.data import shape_of
-    from ganzoo.kinds.media import join_clips, spectrogram, write_wav
+    from ganzoo.kinds.audio import join_clips, spectrogram, write_wav
     from ganzoo.metrics.scores import class_histogram, fid, inception_score
-    from ganzoo.kinds.grids import save_grid
+    from ganzoo.kinds.image import save_grid
     from ganzoo_plugins.nets.wavegan import build
     from ganzoo_plugins.wavegan import WaveGANConfig
 

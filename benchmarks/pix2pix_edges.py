@@ -113,7 +113,7 @@ def main() -> None:
     from ganzoo.plugins.build import load_dataset
     from ganzoo.metrics.extractors import load_mnist_classifier
     from ganzoo.plugins.manager import get_plugin_manager
-    from ganzoo.kinds.grids import save_grid, stack_rows
+    from ganzoo.kinds.image import save_grid, stack_rows
 
     started = time.perf_counter()
     registry = get_plugin_manager().registry

@@ -1,21 +1,10 @@
 """Training algorithms: what one training step does, and the pieces they are built from.
 
 An algorithm owns its step: which batches it draws, which networks it runs, which losses it
-adds to the run's adversarial loss, and which optimizer groups it updates. The trainer gives
-it everything through a small API (see :class:`ganzoo.training.loop.Trainer`):
-
-========================================  =====================================================
-``t.batch()``                             the next batch, ``{field: tensor}`` on the device
-``t.latent(dim=None)``                    this rank's share of a batch of latents (checkpointed)
-``t.net(name)`` / ``t.modules[name]``     a module to call (DDP/compiled) / the module itself
-``t.discriminate(x, labels, name=...)``   float32 ``(logits, class_logits)`` of a discriminator
-``with t.frozen(*names):``                those modules collect no gradients (and skip DDP sync)
-``t.autocast()``                          the run's autocast precision for forward passes
-``t.update(loss, group)``                 backward, optimizer step of group (e.g. ``"d_optim"``)
-``t.loss``, ``t.cfg``, ``t.options``      the adversarial loss, run config, algorithm options
-``t.rng``                                 a checkpointed torch.Generator (masks, pools, noise)
-``t.sampling_nets[name]``                 the module a preview should show (averaged with ``ema``)
-========================================  =====================================================
+adds to the run's adversarial loss, and which optimizer groups it updates. It works through
+one object ``t``, a :class:`~ganzoo.step.StepContext` (the batches, latents, modules,
+optimizers and a few methods; see :mod:`ganzoo.step`), and keeps its options in
+``self.options``.
 
 Example (a plugin's algorithm with an option and an L1 term)::
 
@@ -39,7 +28,7 @@ plugin reuses penalties, auxiliary classes and clipping instead of copying them;
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -47,10 +36,10 @@ import torch.nn.functional as F
 from .errors import ConfigError
 from .losses import discriminator_term, generator_term, gradient_penalty, r1_penalty
 from .networks import Discriminator, Generator
+from .step import StepContext
 
 if TYPE_CHECKING:
     from .config import RunConfig
-    from .training.loop import Trainer
 
 
 class Algorithm:
@@ -66,15 +55,18 @@ class Algorithm:
         self.options = options
         self.cfg = cfg
 
-    def setup(self, trainer: "Trainer") -> None:
-        """Called once when the trainer exists, before any checkpoint is loaded."""
+    def setup(self, t: StepContext) -> None:
+        """Called once when the run is assembled, before any checkpoint is loaded: check the
+        modules (refuse others with a :class:`~ganzoo.errors.ConfigError`), load what the step
+        needs besides them."""
 
     def batches_per_step(self) -> int:
         """How many batches one step consumes (for ``--epochs``, images/s and ``ganzoo bench``)."""
         return 1
 
-    def step(self, trainer: "Trainer") -> dict[str, torch.Tensor]:
-        """One training step; returns detached scalar tensors for the metrics log."""
+    def step(self, t: StepContext) -> dict[str, torch.Tensor]:
+        """One training step; returns detached scalar tensors for the metrics log (names
+        ending in ``_loss`` or ``grad_norm`` are watched for NaN and explosions)."""
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, torch.Tensor]:
@@ -84,33 +76,10 @@ class Algorithm:
     def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
         """Restore :meth:`state_dict` (called before the networks' weights are loaded)."""
 
-    def preview(self, trainer: "Trainer") -> tuple[torch.Tensor, int | None] | None:
+    def preview(self, t: StepContext) -> tuple[torch.Tensor, int | None] | None:
         """Images (in [-1, 1]) for the sample grid and images per row, or ``None`` for the
         default preview of the model's task (samples, translations, reconstructions)."""
         return None
-
-
-class FunctionAlgorithm(Algorithm):
-    """A stateless ``step(trainer)`` function as an algorithm; it consumes ``n_critic``
-    batches per step (the contract of plugin API 1.0)."""
-
-    def __init__(self, function: Callable[["Trainer"], dict[str, torch.Tensor]], options: Any,
-                 cfg: "RunConfig") -> None:
-        super().__init__(options, cfg)
-        self.function = function
-
-    def batches_per_step(self) -> int:
-        return self.cfg.n_critic
-
-    def step(self, trainer: "Trainer") -> dict[str, torch.Tensor]:
-        return self.function(trainer)
-
-
-def make_algorithm(step_ref: Any, options: Any, cfg: "RunConfig") -> Algorithm:
-    """An :class:`Algorithm` from a spec's ``step``: a subclass is instantiated, a function wrapped."""
-    if isinstance(step_ref, type) and issubclass(step_ref, Algorithm):
-        return step_ref(options, cfg)
-    return FunctionAlgorithm(step_ref, options, cfg)
 
 
 # ---------------------------------------------------------------------------------------
@@ -121,7 +90,7 @@ def aux_weight(discriminator) -> float:
     return discriminator.aux_weight if getattr(discriminator, "aux_classes", None) else 0.0
 
 
-def discriminator_terms(t: "Trainer", real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None,
+def discriminator_terms(t: StepContext, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None,
                         real_logits: torch.Tensor, fake_logits: torch.Tensor,
                         real_classes: torch.Tensor | None = None, fake_classes: torch.Tensor | None = None,
                         name: str = "discriminator") -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -129,10 +98,10 @@ def discriminator_terms(t: "Trainer", real: torch.Tensor, fake: torch.Tensor, la
     classification terms (AC-GAN) and the run config's penalties (``gp``, ``r1``).
 
     Args:
-        t: the trainer.
+        t: the step context.
         real, fake: the batches the logits came from (for the penalties; ``fake`` detached).
         labels: the real batch's labels (or ``None``).
-        real_logits, fake_logits: float32 outputs of :meth:`Trainer.discriminate`.
+        real_logits, fake_logits: float32 outputs of :meth:`StepContext.discriminate`.
         real_classes, fake_classes: class logits of an auxiliary classifier, if any.
         name: the discriminator's module name.
 
@@ -151,7 +120,7 @@ def discriminator_terms(t: "Trainer", real: torch.Tensor, fake: torch.Tensor, la
     return d_loss, penalty
 
 
-def penalties(t: "Trainer", real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None = None,
+def penalties(t: StepContext, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None = None,
               name: str = "discriminator") -> torch.Tensor | None:
     """The run config's penalties on discriminator ``name``, in float32 outside autocast:
     ``gp`` times WGAN-GP's gradient penalty plus ``r1 / 2`` times R1; ``None`` when neither
@@ -168,14 +137,14 @@ def penalties(t: "Trainer", real: torch.Tensor, fake: torch.Tensor, labels: torc
     return penalty
 
 
-def r1_weight(t: "Trainer") -> float:
+def r1_weight(t: StepContext) -> float:
     """The R1 weight gamma to apply in this step: ``r1 * r1_every`` in every ``r1_every``-th
     step (lazy regularisation), 0 in the others and when R1 is off."""
     every = getattr(t.cfg, "r1_every", 1)
     return t.cfg.r1 * every if t.cfg.r1 and t.step % every == 0 else 0.0
 
 
-def generator_adversarial(t: "Trainer", fake_logits: torch.Tensor, labels: torch.Tensor | None = None,
+def generator_adversarial(t: StepContext, fake_logits: torch.Tensor, labels: torch.Tensor | None = None,
                           fake_classes: torch.Tensor | None = None, real: torch.Tensor | None = None,
                           name: str = "discriminator") -> torch.Tensor:
     """The generator's adversarial loss on ``fake_logits`` (with its auxiliary term). A loss
@@ -196,7 +165,7 @@ def generator_adversarial(t: "Trainer", fake_logits: torch.Tensor, labels: torch
     return g_loss
 
 
-def discriminator_update(t: "Trainer", real: torch.Tensor, fake: torch.Tensor,
+def discriminator_update(t: StepContext, real: torch.Tensor, fake: torch.Tensor,
                          condition: torch.Tensor | None = None, stats: dict[str, torch.Tensor] | None = None,
                          scale: float = 1.0, name: str = "discriminator",
                          group: str = "d_optim") -> tuple[torch.Tensor, torch.Tensor]:
@@ -207,7 +176,7 @@ def discriminator_update(t: "Trainer", real: torch.Tensor, fake: torch.Tensor,
 
     Args:
         condition: what D judges the images with (pix2pix's input ``x``), passed to
-            :meth:`Trainer.discriminate` and to the penalties like class labels.
+            :meth:`StepContext.discriminate` and to the penalties like class labels.
         stats: gets ``penalty`` (when set), ``d_loss`` and the group's gradient norm.
 
     Returns:
@@ -249,7 +218,7 @@ def grad_norm_stats(stats: dict[str, torch.Tensor], group: str, norm: torch.Tens
 # ---------------------------------------------------------------------------------------
 # the classic schedule
 
-def alternating_step(trainer: "Trainer") -> dict[str, torch.Tensor]:
+def alternating_step(t: StepContext) -> dict[str, torch.Tensor]:
     """The classic schedule: ``n_critic`` discriminator updates, then one generator update.
 
     Conditional generators get the real batch's labels, so real and fake batches share
@@ -257,9 +226,8 @@ def alternating_step(trainer: "Trainer") -> dict[str, torch.Tensor]:
     fake batch of the last discriminator update is generated once, with gradients, and
     reused for the generator update. Returns detached scalar tensors (no host sync).
     """
-    t = trainer
     G, D, cfg = t.modules["generator"], t.modules["discriminator"], t.cfg
-    primary = t.batches.primary
+    primary = t.primary
     for i in range(cfg.n_critic):
         batch = t.batch()
         real, labels = batch[primary], batch.get("label")
@@ -296,17 +264,17 @@ def alternating_step(trainer: "Trainer") -> dict[str, torch.Tensor]:
 class Alternating(Algorithm):
     """``n_critic`` discriminator updates, then one generator update (:func:`alternating_step`)."""
 
-    def setup(self, trainer: "Trainer") -> None:
+    def setup(self, t: StepContext) -> None:
         model = self.cfg.model.split(":")[-1]
-        if not isinstance(trainer.modules.get("generator"), Generator):
+        if not isinstance(t.modules.get("generator"), Generator):
             raise ConfigError(f"algorithm 'alternating' samples G(z); model {model!r}'s generator is not a "
                               f"ganzoo Generator (use the model's own algorithm: `ganzoo info {model}`)")
-        if not isinstance(trainer.modules.get("discriminator"), Discriminator):
+        if not isinstance(t.modules.get("discriminator"), Discriminator):
             raise ConfigError(f"algorithm 'alternating' scores samples with a ganzoo Discriminator; model "
                               f"{model!r}'s is not one (use the model's own algorithm: `ganzoo info {model}`)")
 
     def batches_per_step(self) -> int:
         return self.cfg.n_critic
 
-    def step(self, trainer: "Trainer") -> dict[str, torch.Tensor]:
-        return alternating_step(trainer)
+    def step(self, t: StepContext) -> dict[str, torch.Tensor]:
+        return alternating_step(t)

@@ -322,8 +322,7 @@ def check_networks(nets: Networks, shape, model: str) -> None:
     nets.validate(model)
     sample_shape = tuple(shape.sample_shape) if hasattr(shape, "sample_shape") else tuple(shape)
     if nets.is_pair:
-        vocabulary = shape.fields[shape.primary].classes if getattr(shape, "kind", None) == "tokens" else None
-        _check_pair(nets, sample_shape, model, vocabulary)
+        _check_pair(nets, sample_shape, model, shape if hasattr(shape, "fields") else None)
         return
     fields = getattr(shape, "fields", {})
     for name, module in nets.modules.items():
@@ -387,16 +386,18 @@ def _check_encoder(name: str, e: Encoder, model: str) -> None:
                                         f"[N, latent_dim={e.latent_dim}]")
 
 
-def discriminator_input(samples: torch.Tensor, vocabulary: int | None = None) -> torch.Tensor:
-    """What a discriminator reads of a generator's samples: the samples themselves, except
-    token ids (int64 ``[N, L]``), which a text discriminator reads as one-hot float
-    ``[N, L, vocabulary]`` (in training it gets relaxed one-hot vectors of that shape)."""
-    if vocabulary and not samples.is_floating_point():
-        return torch.nn.functional.one_hot(samples.long(), vocabulary).float()
-    return samples
+def discriminator_input(samples: torch.Tensor, shape=None) -> torch.Tensor:
+    """What a discriminator reads of a generator's samples for data of ``shape`` (a
+    :class:`~ganzoo.data.DataShape`): the samples themselves, or what their kind makes of them
+    (token ids become one-hot vectors over the vocabulary)."""
+    if shape is None:
+        return samples
+    from .kinds import kind_of
+
+    return kind_of(shape.kind).discriminator_input(samples, shape.field_of())
 
 
-def _check_pair(nets: Networks, shape: tuple[int, ...], model: str, vocabulary: int | None = None) -> None:
+def _check_pair(nets: Networks, shape: tuple[int, ...], model: str, data=None) -> None:
     g, d = nets.generator, nets.discriminator
     if not isinstance(g, Generator) or not isinstance(d, Discriminator):
         raise ComponentUnavailableError(
@@ -411,7 +412,7 @@ def _check_pair(nets: Networks, shape: tuple[int, ...], model: str, vocabulary: 
                 raise ComponentUnavailableError(
                     f"model {model!r}: generator makes images of shape {tuple(images.shape[1:])}, "
                     f"expected {tuple(shape)}")
-            logits, class_logits = split_outputs(d(discriminator_input(images, vocabulary),
+            logits, class_logits = split_outputs(d(discriminator_input(images, data),
                                                    labels if d.num_classes else None))
             if d.aux_classes and (class_logits is None or tuple(class_logits.shape) != (2, d.aux_classes)):
                 raise ComponentUnavailableError(

@@ -247,6 +247,18 @@ class DatasetSpec(ComponentSpec):
     item_shape: tuple[int, ...] | None = None
     rate: int | None = None
 
+    @property
+    def shape(self) -> tuple[int, ...] | None:
+        """The shape of one item of the primary field: ``item_shape``, else ``(channels,
+        image_size, image_size)`` or ``(point_dim,)``; ``None`` when none is declared."""
+        if self.item_shape is not None:
+            return tuple(self.item_shape)
+        if self.point_dim is not None:
+            return (self.point_dim,)
+        if self.channels is not None and self.image_size is not None:
+            return (self.channels, self.image_size, self.image_size)
+        return None
+
     def validate(self) -> None:
         super().validate()
         _check_ref(self.load, f"dataset {self.name!r}: load")
@@ -336,11 +348,11 @@ class AlgorithmSpec(ComponentSpec):
     The run-config key ``algorithm`` picks one; a model names its default.
 
     Attributes:
-        step: reference to either a function ``step(trainer) -> dict[str, torch.Tensor]``
-            (stateless; it consumes ``n_critic`` batches per step), or a subclass of
-            :class:`ganzoo.algorithms.Algorithm` (options, state that is checkpointed,
-            its own batch count, previews). Either returns detached scalar tensors for the
-            metrics log (names ending in ``_loss`` or ``grad_norm`` are watched for NaN).
+        step: reference to a subclass of :class:`ganzoo.algorithms.Algorithm`: its ``step(t)``
+            trains one step through a :class:`~ganzoo.step.StepContext` and returns detached
+            scalar tensors for the metrics log (names ending in ``_loss`` or ``grad_norm`` are
+            watched for NaN); it may keep options, checkpointed state, its own batch count and
+            its own previews.
         config_class: a pydantic model of its options (``algo.*`` keys, e.g.
             ``lambda_cycle``), validated when the config is resolved, shown by ``ganzoo info``
             and written out in ``config.json``; ``None`` when it has none.

@@ -292,7 +292,7 @@ def test_real_full_device_during_sampling(cli, run, tmp_path):
     link_dir = tmp_path / "full"
     link_dir.mkdir()
     target = link_dir / "grid.png"
-    import ganzoo.kinds.grids as previews
+    import ganzoo.kinds.image as previews
 
     real = previews.save_image
 

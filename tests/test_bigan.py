@@ -15,7 +15,8 @@ from safetensors.torch import load_file
 
 import ganzoo
 from ganzoo.config import resolve_config
-from ganzoo.data import DataShape, InMemoryBatches, shape_of
+from ganzoo.data import DataShape, shape_of
+from ganzoo.datasets.batches import InMemoryBatches
 from ganzoo.errors import ConfigError
 from ganzoo.networks import Encoder, Generator
 from ganzoo.training.run import build_algorithm, build_loss, build_networks, load_dataset

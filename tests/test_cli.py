@@ -16,7 +16,7 @@ import torch
 import ganzoo
 import ganzoo.errors
 import ganzoo.outputs.sampling
-from ganzoo.training.loop import Trainer
+from ganzoo.training.context import TrainingContext
 
 from .conftest import TINY
 
@@ -174,7 +174,7 @@ def test_data_dir_from_environment(cli, data_dir, monkeypatch):
 
 
 def test_ctrl_c_finishes_the_step_saves_a_checkpoint_and_exits_130(cli, data_dir, tmp_path, monkeypatch):
-    real_step = Trainer.train_step
+    real_step = TrainingContext.train_step
     calls = {"n": 0}
 
     def interrupted_step(self):
@@ -183,7 +183,7 @@ def test_ctrl_c_finishes_the_step_saves_a_checkpoint_and_exits_130(cli, data_dir
             os.kill(os.getpid(), signal.SIGINT)
         return real_step(self)
 
-    monkeypatch.setattr(Trainer, "train_step", interrupted_step)
+    monkeypatch.setattr(TrainingContext, "train_step", interrupted_step)
     before = signal.getsignal(signal.SIGINT)  # SIG_IGN where pytest runs as a background job
     result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--steps", "10", "--run-name", "cut")
     assert result.exit_code == 130
@@ -193,7 +193,7 @@ def test_ctrl_c_finishes_the_step_saves_a_checkpoint_and_exits_130(cli, data_dir
 
 
 def test_a_second_ctrl_c_aborts_at_once_and_saves_nothing_new(cli, data_dir, tmp_path, monkeypatch):
-    real_step = Trainer.train_step
+    real_step = TrainingContext.train_step
     calls = {"n": 0}
 
     def interrupted_twice(self):
@@ -203,7 +203,7 @@ def test_a_second_ctrl_c_aborts_at_once_and_saves_nothing_new(cli, data_dir, tmp
             os.kill(os.getpid(), signal.SIGINT)
         return real_step(self)
 
-    monkeypatch.setattr(Trainer, "train_step", interrupted_twice)
+    monkeypatch.setattr(TrainingContext, "train_step", interrupted_twice)
     result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--steps", "10", "--run-name", "cut")
     assert result.exit_code == 130
     assert "aborted during step 3; nothing new saved" in result.stderr

@@ -17,13 +17,15 @@ import ganzoo
 from ganzoo import hookimpl
 from ganzoo.algorithms import Algorithm
 from ganzoo.config import resolve_config
-from ganzoo.data import DataShape, FieldShape, ImageData, InMemoryBatches, ItemData, shape_of
+from ganzoo.data import DataShape, FieldShape, ImageData, ItemData, shape_of
+from ganzoo.datasets.batches import InMemoryBatches
 from ganzoo.errors import ComponentUnavailableError, ConfigError
 from ganzoo.losses import RelativisticAverageLoss, RelativisticLoss, generator_term
 from ganzoo.networks import Encoder, Generator, Networks, Translator
 from ganzoo.training.run import train
 from ganzoo.specs import AlgorithmSpec, DatasetSpec, ModelSpec
 from ganzoo.training import checkpoint as ckpt
+from ganzoo.training.loop import Trainer
 from ganzoo.training.progress import Reporter
 
 from .test_training import tiny_trainer
@@ -143,11 +145,11 @@ def test_the_classic_pair_is_still_networks_of_two():
 
 def test_frozen_restores_each_parameter_flag(manager, tmp_path):
     trainer = tiny_trainer(manager, tmp_path)
-    first = next(trainer.discriminator.parameters())
+    first = next(trainer.modules["discriminator"].parameters())
     first.requires_grad_(False)  # a parameter its model keeps fixed
     with trainer.frozen("discriminator"):
-        assert not any(p.requires_grad for p in trainer.discriminator.parameters())
-    flags = [p.requires_grad for p in trainer.discriminator.parameters()]
+        assert not any(p.requires_grad for p in trainer.modules["discriminator"].parameters())
+    flags = [p.requires_grad for p in trainer.modules["discriminator"].parameters()]
     assert flags[0] is False and all(flags[1:])
 
 
@@ -378,13 +380,13 @@ def test_relativistic_losses_train_with_the_alternating_step(cli, data_dir, tmp_
 # --------------------------------------------------------------------------- reliability
 
 def test_a_resume_keeps_the_better_best_of_checkpoints_best(manager, tmp_path):
-    trainer = tiny_trainer(manager, tmp_path)
-    trainer.best = ("fid[x]", 9.0)
-    trainer.save_checkpoint()  # step 0 records best 9.0
+    trainer = Trainer(tiny_trainer(manager, tmp_path), tmp_path, Reporter(enabled=False))
+    trainer.checkpoints.best = ("fid[x]", 9.0)
+    trainer.checkpoints.save()  # step 0 records best 9.0
     (tmp_path / "checkpoints" / "best.json").write_text(json.dumps({"step": 40, "fid[x]": 2.5}) + "\n")
-    fresh = tiny_trainer(manager, tmp_path)
-    fresh.load_checkpoint(tmp_path / "checkpoints" / "step-0000000")
-    assert fresh.best == ("fid[x]", 2.5)  # a later worse score (say 5.0) can no longer replace it
+    fresh = Trainer(tiny_trainer(manager, tmp_path), tmp_path, Reporter(enabled=False))
+    fresh.checkpoints.load(tmp_path / "checkpoints" / "step-0000000")
+    assert fresh.checkpoints.best == ("fid[x]", 2.5)  # a later worse score (say 5.0) can no longer replace it
 
 
 def test_a_rollback_leaves_no_duplicate_metrics_lines(manager, data_dir, tmp_path, monkeypatch):

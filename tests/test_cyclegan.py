@@ -20,7 +20,8 @@ import ganzoo
 from ganzoo import hookimpl
 from ganzoo.algorithms import penalties
 from ganzoo.config import resolve_config
-from ganzoo.data import DataShape, InMemoryBatches, ItemData
+from ganzoo.data import DataShape, ItemData
+from ganzoo.datasets.batches import InMemoryBatches
 from ganzoo.errors import ConfigError
 from ganzoo.losses import gradient_penalty, r1_penalty
 from ganzoo.networks import Discriminator, Networks, Translator

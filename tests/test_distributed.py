@@ -52,7 +52,7 @@ WORKER = textwrap.dedent("""
     original_fit = loop.Trainer.fit
     def fit(self, steps):
         original_fit(self, steps)
-        for key, net in (("g", self.generator), ("d", self.discriminator)):
+        for key, net in (("g", self.context.modules["generator"]), ("d", self.context.modules["discriminator"])):
             captured[key] = {k: v.detach().clone() for k, v in net.named_parameters()}
             captured["buffers." + key] = {k: v.detach().clone() for k, v in net.named_buffers()}
     loop.Trainer.fit = fit

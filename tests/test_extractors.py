@@ -275,7 +275,7 @@ def test_real_mnist_classifier_reaches_99_percent(tmp_path, monkeypatch, capsys)
     assert "training" in capsys.readouterr().err
     assert extractor.info["test_accuracy"] >= 0.99
     assert sorted(p.name for p in (REAL / "MNIST").rglob("*")) == before
-    from ganzoo.data import to_model_range
+    from ganzoo.kinds.image import to_model_range
     from ganzoo.datasets import load_mnist
 
     test = load_mnist(REAL, "test")

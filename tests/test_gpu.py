@@ -44,7 +44,7 @@ def test_dcgan_trains_on_cuda(cli, data_dir, tmp_path):
     assert result.exit_code == 0, result.output
     config = json.loads((out / "a" / "config.json").read_text())
     assert config["device"].startswith("cuda")
-    weights = final_state(out / "a")[ckpt.GENERATOR_FILE]
+    weights = final_state(out / "a")[ckpt.module_file("generator")]
     assert weights and all(torch.isfinite(w).all() for w in weights.values())
     losses = [r for r in map(json.loads, (out / "a" / "metrics.jsonl").read_text().splitlines()) if "g_loss" in r]
     assert losses and all(math.isfinite(r["g_loss"]) and math.isfinite(r["d_loss"]) for r in losses)
@@ -72,7 +72,7 @@ def test_bf16_autocast_trains_on_cuda(cli, data_dir, tmp_path):
     result = cli("train", "dcgan", *on_cuda(tiny(data_dir, out, 4, "--run-name", "bf16", "--precision", "bf16")))
     assert result.exit_code == 0, result.output
     assert json.loads((out / "bf16" / "config.json").read_text())["precision"] == "bf16"
-    weights = final_state(out / "bf16")[ckpt.GENERATOR_FILE]
+    weights = final_state(out / "bf16")[ckpt.module_file("generator")]
     assert all(w.dtype == torch.float32 for w in weights.values() if w.is_floating_point())  # fp32 master weights
     assert all(torch.isfinite(w).all() for w in weights.values())
     losses = [r for r in map(json.loads, (out / "bf16" / "metrics.jsonl").read_text().splitlines()) if "g_loss" in r]

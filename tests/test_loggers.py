@@ -301,7 +301,7 @@ def test_a_plugin_logger_receives_the_calls_and_cannot_disturb_an_exact_run(mana
     assert not [c for c in CALLS if c[0] == "rewind"]
     # the logger drew random numbers at every call: the run is still bit for bit the one without it
     ok(cli(*toy("--logger", "none", name="b")))
-    for name in (ckpt.GENERATOR_FILE, ckpt.DISCRIMINATOR_FILE):
+    for name in (ckpt.module_file("generator"), ckpt.module_file("discriminator")):
         a = load_file(ckpt.resolve_checkpoint(tmp_path / "runs" / "a") / name)
         b = load_file(ckpt.resolve_checkpoint(tmp_path / "runs" / "b") / name)
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -23,7 +23,9 @@ from ganzoo.algorithms import Algorithm, discriminator_update, generator_adversa
 from ganzoo.config import resolve_config
 from ganzoo.data import DataShape, ItemData, shape_of
 from ganzoo.errors import ConfigError
-from ganzoo.kinds.media import decode_tokens, read_wav, save_gif, spectrogram, video_strip, write_wav
+from ganzoo.kinds.tokens import decode_tokens
+from ganzoo.kinds.audio import read_wav, spectrogram, write_wav
+from ganzoo.kinds.video import save_gif, video_strip
 from ganzoo.metrics.extractors import Extractor
 from ganzoo.metrics.scores import inception_score
 from ganzoo.networks import Discriminator, Generator, Networks

@@ -21,7 +21,9 @@ from safetensors.torch import load_file
 import ganzoo
 from ganzoo import hookimpl
 from ganzoo.config import resolve_config
-from ganzoo.data import DataShape, FieldShape, InMemoryBatches, ItemData, shape_of, to_model_range
+from ganzoo.data import DataShape, FieldShape, ItemData, shape_of
+from ganzoo.datasets.batches import InMemoryBatches
+from ganzoo.kinds.image import to_model_range
 from ganzoo.errors import ConfigError
 from ganzoo.specs import DatasetSpec
 from ganzoo.training import checkpoint as ckpt

@@ -21,9 +21,10 @@ from safetensors.torch import load_file
 import ganzoo
 from ganzoo.plugins.build import load_dataset
 from ganzoo.config import resolve_config
-from ganzoo.data import InMemoryBatches, shape_of
+from ganzoo.datasets.batches import InMemoryBatches
+from ganzoo.data import shape_of
 from ganzoo.errors import ConfigError, DataUnavailableError
-from ganzoo.kinds.media import decode_tokens
+from ganzoo.kinds.tokens import decode_tokens
 from ganzoo.metrics.evaluate import EvalContext
 from ganzoo.training import checkpoint as ckpt
 from ganzoo.training.loop import Trainer

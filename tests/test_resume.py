@@ -22,12 +22,13 @@ from ganzoo.config import resolve_config
 from ganzoo.errors import CheckpointError
 from ganzoo.training.run import train
 from ganzoo.training import checkpoint as ckpt
-from ganzoo.training.loop import Trainer, TrainingDiverged
+from ganzoo.training.health import TrainingDiverged
+from ganzoo.training.previews import Previews
 from ganzoo.training.progress import Reporter
 
 from .conftest import TINY
 
-FILES = (ckpt.GENERATOR_FILE, ckpt.DISCRIMINATOR_FILE, ckpt.STATE_FILE)
+FILES = (ckpt.module_file("generator"), ckpt.module_file("discriminator"), ckpt.STATE_FILE)
 
 
 def tiny(data_dir: Path, out: Path, steps: int, *extra: str) -> list[str]:
@@ -344,7 +345,7 @@ def test_damaged_checkpoints_are_refused_with_exit_5(cli, data_dir, tmp_path, da
         raw = bytearray()
     path.write_bytes(bytes(raw))
     results = [cli("train", "--resume", str(run), "--steps", "4")]
-    if file == ckpt.GENERATOR_FILE:
+    if file == ckpt.module_file("generator"):
         results.append(cli("sample", str(run), "-n", "4", "--out", str(tmp_path / "g.png")))
     for result in results:
         assert result.exit_code == 5, result.output
@@ -415,7 +416,7 @@ class _NaNAfter:
 
 
 def _train_with_nans(manager, data_dir, tmp_path, monkeypatch, bad_calls, **flags):
-    import ganzoo.training.run as run_module
+    import ganzoo.training.assemble as run_module
 
     real_build = run_module.build_loss
     monkeypatch.setattr(run_module, "build_loss", lambda registry, name: _NaNAfter(real_build(registry, name),
@@ -440,7 +441,7 @@ def test_a_nan_rolls_back_to_the_last_checkpoint_with_a_lower_learning_rate(mana
     assert events[0]["step"] == 5 and events[0]["to_step"] == 3 and events[0]["lr_scale"] == 0.5
     assert any("rolled back to step 3" in m for m in messages)
     state = final_state(result.path)
-    assert all(torch.isfinite(t).all() for t in state[ckpt.GENERATOR_FILE].values())
+    assert all(torch.isfinite(t).all() for t in state[ckpt.module_file("generator")].values())
     g_meta = json.loads(ckpt.read_metadata(result.checkpoint / ckpt.STATE_FILE)["g_optim"])
     assert g_meta["param_groups"][0]["lr"] == pytest.approx(cfg.g_optim.lr * 0.5)
 
@@ -463,16 +464,17 @@ def test_an_exploding_gradient_norm_counts_as_divergence(manager, data_dir, tmp_
 
 def test_falling_sample_diversity_is_reported_as_possible_mode_collapse():
     messages, events = [], []
-    fake = SimpleNamespace(diversity_seen=0, diversity_peak=None, step=0, reporter=SimpleNamespace(
-        message=messages.append), _write_event=events.append)
+    fake = SimpleNamespace(diversity_seen=0, diversity_peak=None, t=SimpleNamespace(step=0),
+                           log=SimpleNamespace(message=messages.append, event=events.append))
     torch.manual_seed(0)
     varied = torch.rand(16, 1, 8, 8) * 2 - 1
     collapsed = varied[:1].repeat(16, 1, 1, 1) + 0.01 * torch.randn(16, 1, 8, 8)
     for step, images in enumerate([varied * 3, varied, varied * 0.9, collapsed], start=1):
-        fake.step = step
-        Trainer._check_diversity(fake, images)
+        fake.t.step = step
+        Previews._check_diversity(fake, images)
     assert len(messages) == 1 and "step 4" in messages[0] and "mode collapse" in messages[0]
-    assert events[0]["event"] == "mode_collapse_warning"
+    warnings = [e for e in events if e["event"] == "mode_collapse_warning"]
+    assert [e["step"] for e in warnings] == [4] and [e["step"] for e in events if e["event"] == "samples"] == [1, 2, 3, 4]
 
 
 def test_python_and_numpy_generators_are_seeded_and_restored(cli, data_dir, tmp_path):

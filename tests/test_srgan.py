@@ -24,7 +24,8 @@ import ganzoo
 from ganzoo import hookimpl
 from ganzoo.plugins.build import build_algorithm, build_loss, load_dataset
 from ganzoo.config import resolve_config
-from ganzoo.data import DataShape, FieldShape, InMemoryBatches, ItemData, shape_of
+from ganzoo.data import DataShape, FieldShape, ItemData, shape_of
+from ganzoo.datasets.batches import InMemoryBatches
 from ganzoo.errors import ConfigError
 from ganzoo.specs import DatasetSpec
 from ganzoo.training import checkpoint as ckpt

@@ -22,7 +22,8 @@ import ganzoo
 from ganzoo.algorithms import penalties
 from ganzoo.plugins.build import load_dataset
 from ganzoo.config import resolve_config
-from ganzoo.data import DataShape, InMemoryBatches, shape_of
+from ganzoo.data import DataShape, shape_of
+from ganzoo.datasets.batches import InMemoryBatches
 from ganzoo.errors import ConfigError
 from ganzoo.losses import gradient_penalty, r1_penalty
 from ganzoo.networks import Networks, Translator

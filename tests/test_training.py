@@ -10,14 +10,16 @@ from safetensors.torch import load_file
 
 import ganzoo
 from ganzoo.config import resolve_config
-from ganzoo.data import DataShape, ImageData, InMemoryBatches, to_model_range
+from ganzoo.data import DataShape, ImageData
+from ganzoo.datasets.batches import InMemoryBatches
+from ganzoo.kinds.image import to_model_range
 from ganzoo.datasets import load_mnist
 from ganzoo.errors import ConfigError, DataUnavailableError
-from ganzoo.losses import BCELoss
-from ganzoo.training.run import build_networks
+from ganzoo.plugins.build import build_networks
 from ganzoo.training.checkpoint import flatten_optimizer, unflatten_optimizer
+from ganzoo.training.assemble import assemble
+from ganzoo.training.context import TrainingContext
 from ganzoo.training.loop import Trainer
-from ganzoo.training.progress import Reporter
 from ganzoo_plugins.nets.dcgan import DCGANDiscriminator, DCGANGenerator, size_plan
 
 from .conftest import make_digits
@@ -25,14 +27,13 @@ from .conftest import make_digits
 TINY_ARCH = {"ngf": 8, "ndf": 8, "latent_dim": 16}
 
 
-def tiny_trainer(manager, tmp_path, n_critic: int = 1, seed: int = 0) -> Trainer:
+def tiny_trainer(manager, tmp_path, n_critic: int = 1, seed: int = 0) -> TrainingContext:
+    """A tiny DCGAN on 32 in-memory digits, assembled as ``ganzoo train`` assembles runs."""
     images, labels = make_digits(32)
     data = ImageData(torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels).long(), 10)
     cfg = resolve_config(manager.registry, "dcgan", flags={
         "batch_size": 8, "n_critic": n_critic, "seed": seed, "arch": TINY_ARCH, "device": "cpu"})
-    nets = build_networks(manager.registry, cfg, DataShape(1, 28, 10), torch.device("cpu"))
-    batches = InMemoryBatches(data, 8, "cpu", seed=seed)
-    return Trainer(cfg, nets, BCELoss(), batches, tmp_path, {}, Reporter(enabled=False))
+    return assemble(cfg, manager.registry, data=data, device="cpu", run_dir=tmp_path)
 
 
 def test_same_seed_same_weights(manager, data_dir):
@@ -50,24 +51,24 @@ def test_same_seed_same_weights(manager, data_dir):
 def test_discriminator_gets_no_gradient_from_the_generator_step(manager, tmp_path):
     trainer = tiny_trainer(manager, tmp_path)
     grads = []
-    for p in trainer.discriminator.parameters():
+    for p in trainer.modules["discriminator"].parameters():
         p.register_hook(lambda g: grads.append(1))
     trainer.train_step()
     # exactly one gradient per D parameter: the discriminator update. The generator
     # update backpropagates through D without computing gradients for D's weights.
-    assert len(grads) == len(list(trainer.discriminator.parameters()))
-    assert all(p.requires_grad for p in trainer.discriminator.parameters())
+    assert len(grads) == len(list(trainer.modules["discriminator"].parameters()))
+    assert all(p.requires_grad for p in trainer.modules["discriminator"].parameters())
 
 
 @pytest.mark.parametrize("n_critic", [1, 3])
 def test_n_critic_discriminator_steps_and_one_generator_pass_each(manager, tmp_path, n_critic):
     trainer = tiny_trainer(manager, tmp_path, n_critic=n_critic)
     forwards = []
-    trainer.generator.register_forward_hook(lambda *a: forwards.append(1))
+    trainer.modules["generator"].register_forward_hook(lambda *a: forwards.append(1))
     trainer.train_step()
     trainer.train_step()
-    d_steps = {int(s["step"]) for s in trainer.d_optimizer.state.values()}
-    g_steps = {int(s["step"]) for s in trainer.g_optimizer.state.values()}
+    d_steps = {int(s["step"]) for s in trainer.optimizers["d_optim"].state.values()}
+    g_steps = {int(s["step"]) for s in trainer.optimizers["g_optim"].state.values()}
     assert d_steps == {2 * n_critic} and g_steps == {2}
     assert len(forwards) == 2 * n_critic  # the fake batch is generated once per D step and reused for G
 
@@ -76,10 +77,10 @@ def test_optimizer_state_round_trips_through_flat_tensors(manager, tmp_path):
     trainer = tiny_trainer(manager, tmp_path)
     for _ in range(2):
         trainer.train_step()
-    tensors, meta = flatten_optimizer("g", trainer.g_optimizer)
-    fresh = torch.optim.Adam(trainer.generator.parameters(), lr=1.0)
+    tensors, meta = flatten_optimizer("g", trainer.optimizers["g_optim"])
+    fresh = torch.optim.Adam(trainer.modules["generator"].parameters(), lr=1.0)
     fresh.load_state_dict(unflatten_optimizer("g", tensors, meta))
-    original, restored = trainer.g_optimizer.state_dict(), fresh.state_dict()
+    original, restored = trainer.optimizers["g_optim"].state_dict(), fresh.state_dict()
     assert restored["param_groups"][0]["lr"] == 2e-4
     for index, state in original["state"].items():
         for key, value in state.items():
@@ -211,12 +212,12 @@ def test_progress_bar_on_a_terminal_and_plain_lines_elsewhere(manager, tmp_path)
     plain = io.StringIO()
     lines = make_reporter(console=Console(file=plain, force_terminal=False, width=120))
     assert not isinstance(lines, RichReporter)
-    for rep in (reporter, lines):
+    for name, rep in (("terminal", reporter), ("plain", lines)):
         rep.message("run directory: somewhere")  # before start(), as train() does
-        trainer = tiny_trainer(manager, tmp_path)
-        trainer.reporter = rep
-        trainer.cfg = trainer.cfg.model_copy(update={"log_every": 2})
-        trainer.fit(4)
+        context = tiny_trainer(manager, tmp_path)
+        context.cfg = context.cfg.model_copy(update={"log_every": 2})
+        (tmp_path / name).mkdir()
+        Trainer(context, tmp_path / name, rep).fit(4)
     assert "run directory" in terminal.getvalue() and "4/4" in terminal.getvalue()
     assert "\x1b[" not in plain.getvalue()  # no control characters in CI logs
     assert [l for l in plain.getvalue().splitlines() if l.startswith("step ")][0].startswith("step 2/4 ")
@@ -246,12 +247,12 @@ def test_mixed_precision_trains_with_float32_weights(manager, tmp_path, precisio
     trainer.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
     trainer.scalers["g_optim"] = torch.amp.GradScaler("cpu", enabled=precision == "fp16")
     trainer.scalers["d_optim"] = torch.amp.GradScaler("cpu", enabled=precision == "fp16")
-    before = [p.detach().clone() for p in trainer.generator.parameters()]
+    before = [p.detach().clone() for p in trainer.modules["generator"].parameters()]
     for _ in range(2):
         stats = trainer.train_step()
     assert all(math.isfinite(v.item()) for v in stats.values())
-    assert all(p.dtype == torch.float32 for p in trainer.generator.parameters())
-    assert any(not torch.equal(a, p) for a, p in zip(before, trainer.generator.parameters()))
+    assert all(p.dtype == torch.float32 for p in trainer.modules["generator"].parameters())
+    assert any(not torch.equal(a, p) for a, p in zip(before, trainer.modules["generator"].parameters()))
 
 
 def test_channels_last_gives_the_same_training_up_to_rounding(manager, tmp_path):
@@ -261,12 +262,12 @@ def test_channels_last_gives_the_same_training_up_to_rounding(manager, tmp_path)
         trainer = tiny_trainer(manager, tmp_path / str(channels_last))
         if not channels_last:  # rebuild without the memory-format change
             trainer.channels_last = False
-            trainer.generator.to(memory_format=torch.contiguous_format)
-            trainer.discriminator.to(memory_format=torch.contiguous_format)
+            trainer.modules["generator"].to(memory_format=torch.contiguous_format)
+            trainer.modules["discriminator"].to(memory_format=torch.contiguous_format)
         torch.manual_seed(1)
         for _ in range(3):
             trainer.train_step()
-        runs.append([p.detach().clone() for p in trainer.generator.parameters()])
+        runs.append([p.detach().clone() for p in trainer.modules["generator"].parameters()])
     assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(*runs))
 
 

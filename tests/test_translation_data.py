@@ -17,7 +17,8 @@ from PIL import Image
 
 from ganzoo import datasets as ds
 from ganzoo import hookimpl
-from ganzoo.data import InMemoryBatches, ItemData
+from ganzoo.datasets.batches import InMemoryBatches
+from ganzoo.data import ItemData
 from ganzoo.errors import ConfigError, DataUnavailableError, UnknownComponentError
 from ganzoo.training.run import load_dataset
 from ganzoo.specs import DatasetSpec

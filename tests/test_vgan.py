@@ -22,7 +22,8 @@ import ganzoo
 import ganzoo_plugins.vgan
 from ganzoo.plugins.build import load_dataset
 from ganzoo.config import resolve_config
-from ganzoo.data import DataShape, FieldShape, ItemData, prepare_field
+from ganzoo.data import DataShape, FieldShape, ItemData
+from ganzoo.kinds.video import KIND as VIDEO
 from ganzoo.errors import CheckpointError, ConfigError, GanzooError
 from ganzoo.metrics.evaluate import EvalContext
 from ganzoo.metrics.extractors import Extractor, sha256_file
@@ -256,7 +257,8 @@ def test_bad_command_lines_are_one_line_errors(cli, data_dir, tmp_path):
 
 def make_trainer(manager, data_dir, tmp_path, **flags):
     from ganzoo.plugins.build import build_algorithm, build_loss, build_networks
-    from ganzoo.data import InMemoryBatches, shape_of
+    from ganzoo.datasets.batches import InMemoryBatches
+    from ganzoo.data import shape_of
     from ganzoo.training.loop import Trainer
     from ganzoo.training.progress import Reporter
 
@@ -425,7 +427,7 @@ def test_motion_tells_smooth_motion_from_shuffled_and_still_frames():
                       "motion_order_real": pytest.approx(2.0)}
     fake = bar.repeat(1, 1, 1, 16, 1)[:, :, :, ::2, ::2]  # 8x8 frames: the real ones are resized to them
     small = vm.motion_metric(fake, context)
-    resized = vm.motion_statistics(prepare_field("video", real[:1], 0.5))
+    resized = vm.motion_statistics(VIDEO.prepare(real[:1], 0.5))
     assert small["motion_real"] == pytest.approx(resized["motion"])
     assert small["motion"] == pytest.approx(vm.motion_statistics(fake)["motion"])
 

@@ -179,7 +179,8 @@ def test_the_adaptive_weight_is_the_ratio_of_gradient_norms_at_the_last_layer():
 def _trainer(registry, data_dir, tmp_path, sets=(), loss=None):
     from ganzoo.plugins.build import build_algorithm, build_loss
     from ganzoo.plugins.build import load_dataset
-    from ganzoo.data import InMemoryBatches, shape_of
+    from ganzoo.datasets.batches import InMemoryBatches
+    from ganzoo.data import shape_of
     from ganzoo.training.loop import Trainer
     from ganzoo.training.progress import Reporter
 

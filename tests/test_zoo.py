@@ -48,32 +48,22 @@ def test_the_zoo_is_complete():
 @pytest.mark.parametrize("model", MODELS)
 def test_every_model_trains_with_every_loss(manager, data_dir, tmp_path, model, loss):
     """Each model on its default dataset (built from the tiny MNIST files) with its default
-    algorithm: two steps give finite stats and move every trained module's weights."""
-    from ganzoo.plugins.build import (build_algorithm, build_loss, build_networks, check_algorithm_fits,
-        check_model_fits, load_dataset)
-    from ganzoo.data import InMemoryBatches, shape_of
-    from ganzoo.training.loop import Trainer
-    from ganzoo.training.progress import Reporter
+    algorithm, assembled as ``ganzoo train`` assembles it: two steps give finite stats and move
+    every trained module's weights."""
+    from ganzoo.training.assemble import assemble
 
     registry = manager.registry
-    spec = registry.get("model", model).spec
-    dataset = None if spec.default_dataset else ("mnist" if "image" in spec.data_kinds else "toy-ring")
     try:
-        cfg = resolve_config(registry, model, loss=loss, dataset=dataset, flags={
+        cfg = resolve_config(registry, model, loss=loss, flags={
             "batch_size": 8, "device": "cpu", "arch": small_arch(model), "data_dir": str(data_dir),
             **({"algo": SWEEP_ALGO[model]} if model in SWEEP_ALGO else {})})
-        data = load_dataset(registry, cfg.dataset, cfg.data_dir)
-        shape = shape_of(data, cfg.image_size)
-        check_model_fits(spec, shape)
-        nets = build_networks(registry, cfg, shape, torch.device("cpu"))
-        check_algorithm_fits(registry, cfg, nets, shape)
-        trainer = Trainer(cfg, nets, build_loss(registry, cfg.loss), InMemoryBatches(data, 8, "cpu"),
-                          tmp_path, {}, Reporter(enabled=False), algorithm=build_algorithm(registry, cfg))
+        trainer = assemble(cfg, registry, run_dir=tmp_path)
     except ConfigError as refused:
         assert (model, loss) in EXPECTED_REFUSALS, f"unexpectedly refused: {refused}"
         assert loss in str(refused)  # a reason naming the loss (or a setting it brings)
         return
     assert (model, loss) not in EXPECTED_REFUSALS, "expected a refusal before training"
+    nets = trainer.nets
     trained = [name for name in nets.modules if nets.group_of(name)]
     before = {name: weights(nets.modules[name]) for name in trained}
     for _ in range(2):

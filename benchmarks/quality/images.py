@@ -135,7 +135,8 @@ def real_floor(dataset: str, data_dir: str | None) -> dict[str, Any]:
     """FID between the first EVAL_SAMPLES test images (the eval's real set) and the first
     FLOOR_TRAIN_IMAGES training images, on the dataset's classifier features; plus the class
     spread the classifier sees in those training images."""
-    from ganzoo.data import default_data_dir, to_model_range
+    from ganzoo.datasets.common import default_data_dir
+    from ganzoo.kinds.image import to_model_range
     from ganzoo.metrics.extractors import load_classifier
     from ganzoo.metrics.scores import class_histogram, fid
 

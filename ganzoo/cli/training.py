@@ -179,7 +179,7 @@ def register(app: typer.Typer, ctx) -> None:
         """
         from ..config import MAX_SEED
         from ..errors import ConfigError
-        from ..kinds.grids import save_grid
+        from ..kinds.image import save_grid
         from ..outputs.sampling import dataset_examples, load, read_images, save_images
 
         if n < 1 or (nrow is not None and nrow < 1):

@@ -3,12 +3,25 @@ the clean-up after a failed download."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..errors import DataUnavailableError
 
+DATA_DIR_ENV = "GANZOO_DATA_DIR"
+"""The data folder when ``--data-dir`` is not given."""
+
 OFFLINE_ENV = "GANZOO_OFFLINE"
 """Set to 1 and no loader downloads anything (missing files are then a one-line error)."""
+
+
+def default_data_dir() -> Path:
+    """``$GANZOO_DATA_DIR``, else ``data/`` in ganzoo's cache (``~/.cache/ganzoo/data``)."""
+    from ..settings import cache_dir
+
+    if os.environ.get(DATA_DIR_ENV):
+        return Path(os.environ[DATA_DIR_ENV]).expanduser()
+    return cache_dir() / "data"
 
 
 def _check_split(split: str, name: str) -> None:

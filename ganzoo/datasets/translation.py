@@ -6,7 +6,7 @@
 - ``mnist-fashion`` (unpaired): domain A = MNIST digits, domain B = Fashion-MNIST items.
 
 The unpaired sets have two streams, ``("image", "label")`` and ``("image_b", "label_b")``,
-which :class:`ganzoo.data.InMemoryBatches` shuffles independently. Everything is uint8 in
+which :class:`ganzoo.datasets.batches.InMemoryBatches` shuffles independently. Everything is uint8 in
 memory; nothing is written beside the data.
 """
 

@@ -183,7 +183,7 @@ class MLflowLogger(Logger):
         self._artifact(step, ".png", lambda path: save_image(grid.float().clamp(0, 1), str(path)))
 
     def audio(self, step: int, tag: str, clip: Any, rate: int) -> None:
-        from ..kinds.media import write_wav
+        from ..kinds.audio import write_wav
 
         suffix = "-" + re.sub(r"[^\w\-]", "_", tag.rsplit("/", 1)[-1]) + ".wav"
         self._artifact(step, suffix, lambda path: write_wav(path, clip.float().cpu(), int(rate)))

@@ -28,7 +28,8 @@ from safetensors.torch import load_file, save_file
 
 from .. import __version__, datasets
 from ..plugins.build import load_dataset
-from ..data import ItemData, prepare_field, to_model_range
+from ..data import ItemData, data_scale
+from ..kinds import kind_of
 from ..errors import ConfigError
 from ..plugins.manager import get_plugin_manager
 from ..plugins.registry import Registry
@@ -64,14 +65,7 @@ def _call(func, *args, **optional):
 def real_samples(data: ItemData, n: int, image_size: int | None) -> torch.Tensor:
     """The first ``n`` real samples of a split (its primary field), in the model's range
     ([-1, 1] images or points)."""
-    primary = data.fields[data.primary][:n]
-    kind = data.kinds[data.primary]
-    if kind == "image":
-        return to_model_range(primary, image_size)
-    if kind == "points":
-        return primary.float()
-    scale = image_size / primary.shape[-1] if image_size and kind == "video" else 1.0
-    return prepare_field(kind, primary, scale)  # audio and video in [-1, 1], token ids as they are
+    return kind_of(data.kinds[data.primary]).real_samples(data.fields[data.primary][:n], data_scale(data, image_size))
 
 
 def default_extractor(registry: Registry, dataset: str) -> str | None:

@@ -29,7 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..data import default_data_dir, to_model_range
+from ..datasets.common import default_data_dir
+from ..kinds.image import to_model_range
 from ..errors import CheckpointError, ComponentUnavailableError, ConfigError, GanzooError
 from ..settings import CACHE_DIR_ENV
 from ..settings import cache_dir as _settings_cache_dir
@@ -374,7 +375,7 @@ def train_classifier(dataset: str, data_dir: str | Path | None = None, device: s
     Args:
         dataset: ``"mnist"`` or ``"fashion-mnist"``.
         data_dir: the folder that holds ``MNIST/raw`` / ``FashionMNIST/raw``; default
-            :func:`ganzoo.data.default_data_dir`.
+            :func:`ganzoo.datasets.common.default_data_dir`.
         device: where to train.
         seed: the training seed.
         epochs: passes over the train split.
@@ -446,7 +447,7 @@ def load_classifier(name: str, device: str | torch.device = "cpu",
 
     The weights file must match the sha256 in its JSON (else :class:`CheckpointError`: delete
     the file to retrain). Training uses the data in ``data_dir`` (default
-    :func:`ganzoo.data.default_data_dir`) and prints one line to stderr.
+    :func:`ganzoo.datasets.common.default_data_dir`) and prints one line to stderr.
     """
     dataset = _dataset_of(name)
     device = torch.device(device)

@@ -191,13 +191,11 @@ def _data_shape(checkpoint: Path) -> dict[str, Any]:
 
 
 def _primary_field(shape: dict[str, Any]) -> dict[str, Any] | None:
-    from ..data import PRIMARY_FIELDS
+    from ..data import primary_field
 
     fields = shape.get("fields") or {}
-    for name in PRIMARY_FIELDS:
-        if name in fields:
-            return fields[name]
-    return next(iter(fields.values()), None)
+    name = primary_field(fields)
+    return fields[name] if name is not None else next(iter(fields.values()), None)
 
 
 def _read_spec(info: RunInfo, registry) -> None:

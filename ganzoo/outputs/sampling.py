@@ -19,12 +19,14 @@ from torch import nn
 from ..plugins.build import build_networks, load_dataset
 from ..training.hardware import resolve_device
 from ..config import RunConfig
-from ..data import DataShape, to_model_range
+from ..data import DataShape
+from ..kinds.image import to_model_range
 from ..datasets import load_image_folder
 from ..errors import CheckpointError, ComponentUnavailableError, ConfigError, GanzooError, UnknownComponentError
 from ..networks import Encoder, Generator, Translator, apply_in_chunks, generate
 from ..plugins.manager import get_plugin_manager
-from ..kinds.grids import TRANSLATIONS_PER_ROW, grid_labels, save_grid, save_points, stack_rows
+from ..kinds.image import TRANSLATIONS_PER_ROW, grid_labels, save_grid, stack_rows
+from ..kinds.points import save_points
 from ..plugins.registry import Registry
 from ..training import checkpoint as ckpt
 
@@ -259,8 +261,9 @@ class ModelHandle:
         Returns:
             ``(files written, sentences)``; ``sentences`` is empty for audio and video.
         """
-        from ..kinds.media import (decode_tokens, save_gif, save_spectrograms, save_text, save_video_strip,
-            write_wav)
+        from ..kinds.tokens import decode_tokens, save_text
+        from ..kinds.video import save_gif, save_video_strip
+        from ..kinds.audio import save_spectrograms, write_wav
 
         kind = self.kind
         suffixes = {"audio": (".png", ".wav"), "video": (".gif", ".png"), "tokens": (".txt",)}.get(kind)
@@ -504,9 +507,7 @@ def load(path: str | Path, device: str = "cpu", registry: Registry | None = None
     """
     registry = registry or get_plugin_manager().registry
     folder = ckpt.resolve_checkpoint(path)
-    file = folder / ckpt.STATE_FILE
-    if not file.is_file():
-        file = folder / ckpt.GENERATOR_FILE
+    file = next(f for f in (folder / ckpt.STATE_FILE, *sorted(folder.glob("*.safetensors"))) if f.is_file())
     meta = ckpt.read_metadata(file)
     try:
         cfg = RunConfig.model_validate_json(meta["config"])

@@ -11,9 +11,10 @@ from typing import Any, Callable
 
 import torch
 
-from ..algorithms import Algorithm, make_algorithm
+from ..algorithms import Algorithm
 from ..config import RunConfig, algorithm_options, arch_config
-from ..data import DataShape, FieldShape, ItemData, default_data_dir
+from ..data import DataShape, FieldShape, ItemData
+from ..datasets.common import default_data_dir
 from ..errors import ComponentUnavailableError, ConfigError
 from ..losses import Loss
 from ..networks import Discriminator, Networks, PackedDiscriminator, check_networks
@@ -159,7 +160,10 @@ def build_algorithm(registry: Registry, cfg: RunConfig) -> Algorithm:
     """The run's training algorithm, with its validated ``algo.*`` options."""
     entry = registry.get("algorithm", cfg.algorithm)
     step = resolve(entry.spec.step, f"algorithm {entry.qualified_name!r}")
-    return make_algorithm(step, algorithm_options(registry, cfg), cfg)
+    if not (isinstance(step, type) and issubclass(step, Algorithm)):
+        raise ComponentUnavailableError(f"algorithm {entry.qualified_name!r}: step must name a subclass of "
+                                        f"ganzoo.algorithms.Algorithm, not {type(step).__name__} {step!r}")
+    return step(algorithm_options(registry, cfg), cfg)
 
 
 def check_algorithm_fits(registry: Registry, cfg: RunConfig, nets: Networks, shape: DataShape) -> None:

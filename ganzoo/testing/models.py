@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from ..errors import ConfigError, GanzooError
 from ..networks import (Discriminator, Encoder, Generator, Networks, Translator, check_networks, split_outputs,
                         uses_labels)
-from ..networks import discriminator_input as _discriminator_input
+from ..networks import discriminator_input
 from ..plugins.registry import Entry, Registry
 from ..training.run import resume
 from ..outputs.sampling import load
@@ -164,11 +164,6 @@ def _check_pair_outputs(nets: Networks, shape) -> None:
     if d.aux_classes and (class_logits is None or tuple(class_logits.shape) != (BATCH, d.aux_classes)):
         raise _Failed(f"{where}: discriminator has aux_classes={d.aux_classes} but did not return "
                       f"(logits, class_logits [N, {d.aux_classes}])")
-
-
-def discriminator_input(fake: torch.Tensor, shape) -> torch.Tensor:
-    """A generator's output as its discriminator reads it (token ids as one-hot vectors)."""
-    return _discriminator_input(fake, shape.fields[shape.primary].classes if shape.kind == "tokens" else None)
 
 
 def _check_values(what: str, value: torch.Tensor, images: bool) -> None:

@@ -17,19 +17,18 @@ from __future__ import annotations
 import functools
 import resource
 import statistics
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..plugins.build import build_algorithm, build_loss, build_networks, check_algorithm_fits, check_model_fits
-from .hardware import resolve_device, resolve_precision
+from ..plugins.build import build_algorithm
 from ..config import resolve_config
-from ..data import KIND_OF_NAME, InMemoryBatches, ItemData, PointData, shape_of
+from ..data import KIND_OF_NAME, FieldShape, ItemData
 from ..errors import ConfigError
-from .hardware import machine_kind, matmul_rate, set_threads
+from ..kinds import kind_of
+from .assemble import assemble
+from .hardware import machine_kind, matmul_rate, resolve_device, set_threads
 from ..plugins.registry import Registry
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -76,60 +75,47 @@ def count_flops():
     return FlopCount()
 
 
-def synthetic_data(spec, image_size: int | None, n: int, seed: int = 0) -> ItemData:
-    """Random data with the dataset's shape, class count and fields (extra image fields
-    like ``target`` have the image's shape; ``*_b`` fields form a second, unpaired stream)."""
-    gen = torch.Generator().manual_seed(seed)
-    labels = torch.randint(0, spec.num_classes, (n,), generator=gen) if spec.num_classes else None
-    if spec.point_dim:
-        return PointData(torch.randn(n, spec.point_dim, generator=gen), labels, spec.num_classes)
-    if spec.data_kind in ("audio", "video", "tokens"):
-        return _synthetic_media(spec, labels, n, gen)
-    size = image_size or spec.image_size
-
-    def images() -> torch.Tensor:
-        return torch.randint(0, 256, (n, spec.channels, size, size), generator=gen, dtype=torch.uint8)
-
-    fields = {"image": images(), **({"label": labels} if labels is not None else {})}
-    classes = {"label": spec.num_classes} if spec.num_classes else {}
-    second: list[str] = []
-    for name in spec.fields:
-        kind = KIND_OF_NAME.get(name)
-        if kind == "image":
-            fields[name] = images()
-        elif kind == "label":
-            fields[name] = torch.randint(0, spec.num_classes or 2, (n,), generator=gen)
-            classes[name] = spec.num_classes or 2
-        elif kind == "mask":
-            fields[name] = (torch.rand(n, 1, size, size, generator=gen) > 0.5).to(torch.uint8)
-        else:
-            raise ConfigError(f"ganzoo bench cannot make synthetic {name!r} data; benchmark with the real dataset")
-        if name.endswith("_b"):
-            second.append(name)
-    streams = [tuple(f for f in fields if f not in second)] + ([tuple(second)] if second else [])
-    return ItemData(fields, classes=classes, streams=streams)
-
-
 SYNTHETIC_VOCABULARY = 5000
-"""Token ids of synthetic text data (SeqGAN's oracle vocabulary): a dataset spec gives no vocabulary size."""
+"""Token ids of synthetic data of a kind with a vocabulary (SeqGAN's oracle's size): a dataset
+spec gives no vocabulary."""
 
 
-def _synthetic_media(spec, labels: torch.Tensor | None, n: int, gen: torch.Generator) -> ItemData:
-    """Random audio, video or token data of the spec's ``item_shape`` (and ``rate``)."""
-    kind, shape = spec.data_kind, spec.item_shape
-    if not shape:
-        raise ConfigError(f"ganzoo bench needs the item_shape of {kind} dataset {spec.name!r}; "
-                          "benchmark with the real dataset's spec fixed, or name another dataset")
-    extra = {"label": labels} if labels is not None else {}
-    if kind == "audio":
-        data = {"audio": torch.rand(n, *shape, generator=gen) * 2 - 1}
-        return ItemData({**data, **extra}, num_classes=spec.num_classes, rates={"audio": spec.rate or 16000})
-    if kind == "video":
-        data = {"video": torch.randint(0, 256, (n, *shape), generator=gen, dtype=torch.uint8)}
-        return ItemData({**data, **extra}, num_classes=spec.num_classes, rates={"video": spec.rate or 8})
-    words = ("<pad>", "<eos>", "<unk>", *(f"w{i}" for i in range(SYNTHETIC_VOCABULARY - 3)))
-    data = {"tokens": torch.randint(0, SYNTHETIC_VOCABULARY, (n, *shape), generator=gen)}
-    return ItemData({**data, **extra}, num_classes=spec.num_classes, vocabularies={"tokens": words})
+def synthetic_data(spec, image_size: int | None, n: int, seed: int = 0) -> ItemData:
+    """Random data with the dataset's kind, item shape, class count, rate and fields (a paired
+    ``target`` has the primary field's shape, a ``mask`` its size; ``*_b`` fields form a
+    second, unpaired stream)."""
+    shape = spec.shape
+    if shape is None:
+        raise ConfigError(f"ganzoo bench needs the item shape of dataset {spec.name!r} (its spec declares none); "
+                          "benchmark with another dataset")
+    gen = torch.Generator().manual_seed(seed)
+    kind = kind_of(spec.data_kind)
+    if image_size and kind.sized:
+        shape = kind.resized(shape, image_size / shape[-1])
+    vocabulary = ("<pad>", "<eos>", "<unk>", *(f"w{i}" for i in range(SYNTHETIC_VOCABULARY - 3))) \
+        if kind.takes_vocabulary else None
+    primary = FieldShape(spec.data_kind, shape, len(vocabulary) if vocabulary else None, rate=spec.rate,
+                         vocabulary=vocabulary)
+    fields = {spec.data_kind: kind.synthetic(n, shape, gen, primary)}
+    kinds = {spec.data_kind: spec.data_kind}
+    classes = {spec.data_kind: len(vocabulary)} if vocabulary else {}
+    for name in ("label", *spec.fields) if spec.num_classes else spec.fields:
+        try:
+            field_kind = kind_of(KIND_OF_NAME[name])
+            field_shape = field_kind.companion_shape(shape)
+        except (KeyError, NotImplementedError):
+            raise ConfigError(f"ganzoo bench cannot make synthetic {name!r} data; benchmark with the real dataset") from None
+        count = (spec.num_classes or 2) if field_kind.counts_classes else None
+        field = FieldShape(field_kind.name, field_shape, count)
+        fields[name] = field_kind.synthetic(n, field_shape, gen, field)
+        kinds[name] = field_kind.name
+        if count:
+            classes[name] = count
+    second = [name for name in fields if name.endswith("_b")]
+    streams = [tuple(f for f in fields if f not in second)] + ([tuple(second)] if second else [])
+    return ItemData(fields, kinds=kinds, classes=classes, streams=streams,
+                    rates={spec.data_kind: spec.rate} if spec.rate else None,
+                    vocabularies={spec.data_kind: vocabulary} if vocabulary else None)
 
 
 def bench(registry: Registry, model: str, *, loss: str | None = None, dataset: str | None = None,
@@ -138,47 +124,34 @@ def bench(registry: Registry, model: str, *, loss: str | None = None, dataset: s
           sets: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """Benchmark one model's training step; returns a dict of figures (see module docstring)."""
     from . import distributed
-    from ..loggers import Logger
-    from .loop import Trainer
-    from .progress import Reporter
 
     flags = {"batch_size": batch_size, "image_size": image_size, "device": device,
              "precision": precision, "compile": compile}
     cfg = resolve_config(registry, model, loss=loss, dataset=dataset, flags=flags, sets=sets)
-    ctx = distributed.from_environment()  # under torchrun: time the DDP step of N processes
-    dev = distributed.setup(ctx, resolve_device(cfg.device))
+    dist = distributed.from_environment()  # under torchrun: time the DDP step of N processes
+    dev = distributed.setup(dist, resolve_device(cfg.device))
     set_threads()
-    cfg, picked = resolve_precision(cfg, dev)
-    spec = registry.get("dataset", cfg.dataset).spec
-    algorithm = build_algorithm(registry, cfg)
-    per_step = algorithm.batches_per_step()
-    data = synthetic_data(spec, cfg.image_size, max(4 * cfg.batch_size * per_step, 256))
-    shape = shape_of(data, cfg.image_size)
-    check_model_fits(registry.get("model", cfg.model).spec, shape, dataset=spec.name)
-    nets = build_networks(registry, cfg, shape, dev)
-    check_algorithm_fits(registry, cfg, nets, shape)
-    with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(cfg, nets, build_loss(registry, cfg.loss),
-                          InMemoryBatches(data, cfg.batch_size, dev, image_size=shape.image_size or None,
-                                          rank=ctx.rank, world_size=ctx.world_size),
-                          Path(tmp), {}, Reporter(enabled=False), algorithm=algorithm, dist=ctx,
-                          logger=Logger(Path(tmp), cfg))  # timing only: nothing is logged anywhere
-        for _ in range(warmup):
-            trainer.train_step()
-        with count_flops() as counter:
-            trainer.train_step()
-        flops = counter.total
-        if dev.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(dev)
-        times = []
-        for _ in range(steps):
-            _sync(dev)
-            distributed.barrier(ctx)
-            started = time.perf_counter()
-            trainer.train_step()
-            _sync(dev)
-            times.append(time.perf_counter() - started)
-        distributed.teardown()
+    per_step = build_algorithm(registry, cfg).batches_per_step()
+    data = synthetic_data(registry.get("dataset", cfg.dataset).spec, cfg.image_size,
+                          max(4 * cfg.batch_size * per_step, 256))
+    t = assemble(cfg, registry, data=data, device=dev, dist=dist)  # nothing is written anywhere
+    cfg = t.cfg
+    for _ in range(warmup):
+        t.train_step()
+    with count_flops() as counter:
+        t.train_step()
+    flops = counter.total
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    times = []
+    for _ in range(steps):
+        _sync(dev)
+        distributed.barrier(dist)
+        started = time.perf_counter()
+        t.train_step()
+        _sync(dev)
+        times.append(time.perf_counter() - started)
+    distributed.teardown()
     median = statistics.median(times)
     quantiles = statistics.quantiles(times, n=10) if len(times) > 1 else [median] * 9
     peak = matmul_peak(dev, cfg.precision)
@@ -187,10 +160,10 @@ def bench(registry: Registry, model: str, *, loss: str | None = None, dataset: s
     return {
         "model": cfg.model, "loss": cfg.loss, "dataset": cfg.dataset, "device": str(dev),
         "machine_kind": machine_kind(dev), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        **({"precision_auto": picked} if picked else {}),
-        "processes": ctx.world_size, "threads_per_process": torch.get_num_threads(),
+        **({"precision_auto": t.notes[0]} if t.notes else {}),
+        "processes": dist.world_size, "threads_per_process": torch.get_num_threads(),
         "precision": cfg.precision, "compile": cfg.compile, "batch_size": cfg.batch_size,
-        "n_critic": cfg.n_critic, "batches_per_step": per_step, "sample_shape": list(shape.sample_shape),
+        "n_critic": cfg.n_critic, "batches_per_step": per_step, "sample_shape": list(t.shape.sample_shape),
         "steps": steps, "images_per_sec": round(cfg.batch_size * per_step / median, 2),
         "ms_per_step": {"median": round(median * 1e3, 2), "p10": round(quantiles[0] * 1e3, 2),
                         "p90": round(quantiles[-1] * 1e3, 2)},

@@ -45,8 +45,6 @@ class CheckpointWriteError(GanzooError):
 FORMAT = "ganzoo-checkpoint"
 FORMAT_VERSION = "3"  # 2: adds the checksum; 3: named modules and optimizer groups
 READABLE_VERSIONS = ("2", "3")
-GENERATOR_FILE = "generator.safetensors"
-DISCRIMINATOR_FILE = "discriminator.safetensors"
 STATE_FILE = "train_state.safetensors"
 LATEST = "latest"
 CHECKPOINTS_DIR = "checkpoints"
@@ -225,9 +223,73 @@ def save_checkpoint(run_dir: Path, step: int, files: dict[str, dict[str, torch.T
     return final
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
-    """The checkpoint folder that ``path`` names: a run directory (its latest
-    checkpoint), a checkpoints folder, a checkpoint folder, or a file inside one."""
+def checkpoint_files(folder: Path) -> tuple[list[str], list[str]]:
+    """``(every file, the files a user of the trained model needs)`` of checkpoint ``folder``, as
+    its metadata names them (every file of a checkpoint carries the same metadata, so any intact
+    one tells): every module, its averaged copy and ``train_state.safetensors``; the exported
+    modules (their averaged copies too). ``([], [])`` when no file can tell."""
+    for file in [folder / STATE_FILE, *sorted(folder.glob("*.safetensors"))]:
+        try:
+            meta = read_metadata(file)
+            modules, _, export = module_layout(meta)
+            averaged = ema_modules(meta)
+        except (CheckpointError, OSError):
+            continue
+        every = [STATE_FILE, *(module_file(m) for m in modules), *(ema_file(m) for m in averaged)]
+        needed = [*(module_file(m) for m in export), *(ema_file(m) for m in export if m in averaged)]
+        return every, needed
+    return [], []
+
+
+def missing_files(folder: Path, for_resume: bool = True) -> list[str]:
+    """The files checkpoint ``folder`` lacks: for a resume every file, for using the trained model
+    (sampling, evaluation, export) those of its exported modules. A folder with no readable
+    file lacks ``train_state.safetensors``."""
+    every, needed = checkpoint_files(folder)
+    if not every:
+        return [STATE_FILE]
+    return [name for name in (every if for_resume else needed) if not (folder / name).is_file()]
+
+
+def _checkpoints_root(path: Path) -> Path | None:
+    """The ``checkpoints`` folder of a run directory or a checkpoints folder, if ``path`` is one."""
+    for root in (path / CHECKPOINTS_DIR, path):
+        if (root / LATEST).is_file() or (root.name == CHECKPOINTS_DIR and root.is_dir()):
+            return root
+    return None
+
+
+def _latest(root: Path) -> Path | None:
+    """The checkpoint ``root/latest`` names, which must be a folder inside ``root`` (a run only
+    ever reads and writes inside its own folder)."""
+    latest = root / LATEST
+    if not latest.is_file():
+        return None
+    name = latest.read_text(encoding="utf-8").strip()
+    if not name or Path(name).name != name or name in (".", ".."):
+        raise CheckpointError(f"{latest} names {name!r}, which is not a checkpoint folder of this run; "
+                              f"write the name of one of the folders in {root} there")
+    return root / name
+
+
+def complete_checkpoints(root: Path, for_resume: bool = True) -> list[Path]:
+    """The checkpoints in ``root`` that lack nothing (see :func:`missing_files`), newest first."""
+    folders = sorted((p for p in root.glob("step-*") if p.is_dir()), key=lambda p: p.name, reverse=True)
+    return [folder for folder in folders if not missing_files(folder, for_resume)]
+
+
+def find_checkpoint(path: str | Path, for_resume: bool = False) -> tuple[Path | None, str | None]:
+    """The checkpoint that ``path`` means, and a note when it is not the one asked for.
+
+    ``path`` is a run directory or its ``checkpoints`` folder (the checkpoint ``latest`` names),
+    a checkpoint folder, or a file inside one. A checkpoint that lacks files (see
+    :func:`missing_files`) is not used: from a run directory the newest one that lacks nothing is
+    taken instead, and the note says so. A run directory with no complete checkpoint at all (a
+    run killed before its first one was written) gives ``(None, why)`` for a resume.
+
+    Raises:
+        CheckpointError: nothing usable is there; the message says what is missing and where.
+    """
     p = Path(path).expanduser()
     try:
         exists = p.exists()
@@ -238,17 +300,35 @@ def resolve_checkpoint(path: str | Path) -> Path:
     if p.is_file():
         if p.suffix != ".safetensors":
             raise CheckpointError(f"not a ganzoo checkpoint (only .safetensors files are read): {p}")
-        return p.parent
-    for root in (p / CHECKPOINTS_DIR, p):
-        latest = root / LATEST
-        if latest.is_file():
-            target = root / latest.read_text(encoding="utf-8").strip()
-            if not (target / STATE_FILE).is_file():
-                raise CheckpointError(f"{latest} names a missing checkpoint: {target}")
-            return target
-    if (p / STATE_FILE).is_file() or (p / GENERATOR_FILE).is_file():
-        return p
-    raise CheckpointError(f"no checkpoint found in {p} (expected a run directory or a checkpoint folder)")
+        p = p.parent
+    root = _checkpoints_root(p)
+    if root is None:  # a checkpoint folder, named by the user: used as it is or refused
+        missing = missing_files(p, for_resume)
+        if not any(p.glob("*.safetensors")):
+            raise CheckpointError(f"no checkpoint found in {p} (expected a run directory or a checkpoint folder)")
+        if missing:
+            raise CheckpointError(f"checkpoint {p} lacks {', '.join(missing)}")
+        return p, None
+    latest = _latest(root)
+    if latest is not None and latest.is_dir() and not missing_files(latest, for_resume):
+        return latest, None
+    found = complete_checkpoints(root, for_resume)
+    if latest is not None:
+        problem = (f"{latest.name} lacks {', '.join(missing_files(latest, for_resume))}" if latest.is_dir()
+                   else f"{root / LATEST} names {latest.name}, which is missing")
+    else:
+        problem = f"{root} has no {LATEST} file"
+    if found:
+        return found[0], f"{problem}; using {found[0].name}, the newest complete checkpoint"
+    if for_resume and root.parent.joinpath("config.json").is_file():
+        return None, f"{problem}, and no earlier checkpoint is complete"
+    raise CheckpointError(f"no usable checkpoint in {p}: {problem}, and no earlier checkpoint is complete")
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """The checkpoint folder that ``path`` names, for using the trained model (see
+    :func:`find_checkpoint`; a run directory's newest checkpoint whose exported modules are intact)."""
+    return find_checkpoint(path)[0]
 
 
 def read_metadata(file: Path) -> dict[str, str]:

@@ -1,40 +1,43 @@
-"""Setting up and running a training run from a resolved config."""
+"""A training run from a resolved config: its directory, and starting or resuming it.
+
+:func:`train` assembles the run (:func:`~ganzoo.training.assemble.assemble`; everything is
+checked before anything is written), makes and locks its directory, writes ``config.json`` and
+``environment.json``, builds its logger and trains. :func:`resume` continues a run from its
+newest complete checkpoint, exactly where it stopped. A run only ever reads and writes inside
+its own directory, and one process at a time.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
-import math
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-import torch
-
-from . import distributed
-from ..plugins.build import (build_algorithm, build_loss, build_networks, check_algorithm_fits, check_model_fits,
-    load_dataset)
-from .checkpoint import checkpoint_metadata
-from .hardware import resolve_device, resolve_precision
 from ..config import RESUME_SAFE_KEYS, RunConfig, config_diff, resume_config
-from ..data import InMemoryBatches, shape_of
-from ..errors import CheckpointError, ComponentUnavailableError, ConfigError, GanzooError, UnknownComponentError
-from .hardware import set_threads
-from ..loggers import Logger, build_logger, check_logger
-from ..metrics.evaluate import Evaluator
-from ..networks import Generator, exported, uses_labels
-from ..plugins.registry import Registry
+from ..errors import CheckpointError, ComponentUnavailableError, ConfigError, UnknownComponentError
+from ..files import atomic_write_text
+from ..loggers import build_logger, check_logger
 from ..outputs.sampling import ModelHandle, load
-from ..specs import SPEC_TYPES, DatasetSpec, ModelSpec
+from ..plugins.registry import Registry
 from . import checkpoint as ckpt
+from . import distributed
+from .assemble import assemble
+from .context import TrainingContext
+from .environment import record_environment
+from .hardware import resolve_device, resolve_precision, set_threads
+from .log import EVENTS_FILE, METRICS_FILE
 from .loop import Trainer
 from .progress import Reporter, make_reporter
 
-__all__ = ["Run", "train", "resume", "find_run", "new_run_dir",
-           # the components, where earlier versions had them
-           "build_loss", "build_networks", "check_model_fits", "load_dataset", "resolve_device",
-           "checkpoint_metadata"]
+CONFIG_FILE = "config.json"
+LOCK_FILE = ".lock"
+"""``RUN/.lock``: held (``flock``) by the process training the run; the kernel lets go of it
+when that process ends, however it ends."""
 
 
 @dataclass
@@ -57,7 +60,7 @@ class Run:
 
     def metrics(self) -> list[dict[str, Any]]:
         """Every record of ``metrics.jsonl``."""
-        with open(self.path / "metrics.jsonl", encoding="utf-8") as handle:
+        with open(self.path / METRICS_FILE, encoding="utf-8") as handle:
             return [json.loads(line) for line in handle if line.strip()]
 
     def load(self, device: str = "cpu") -> ModelHandle:
@@ -71,7 +74,8 @@ def new_run_dir(cfg: RunConfig) -> Path:
     if cfg.run_name:
         path = out / cfg.run_name
         if path.exists():
-            raise ConfigError(f"run directory {path} already exists; choose another --run-name")
+            raise ConfigError(f"run directory {path} already exists; continue it with `ganzoo train --resume {path}`, "
+                              f"or choose another --run-name")
     else:
         stem = f"{cfg.model.split(':')[-1]}-{cfg.dataset.split(':')[-1]}-{time.strftime('%Y%m%d-%H%M%S')}"
         path, n = out / stem, 1
@@ -83,6 +87,52 @@ def new_run_dir(cfg: RunConfig) -> Path:
     except OSError as exc:
         raise ConfigError(f"cannot create run directory {path}: {exc.strerror or exc}") from None
     return path
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path, enabled: bool = True) -> Iterator[None]:
+    """Inside, this process holds ``RUN/.lock``; a run another live process holds is refused
+    in one line. A lock left by a process that died holds nothing (the kernel released it)."""
+    if not enabled:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # no flock on this platform: runs are not locked
+        yield
+        return
+    path = Path(run_dir) / LOCK_FILE
+    try:
+        handle = open(path, "a+", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot lock run {run_dir}: {exc.strerror or exc}") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise ConfigError(f"run {run_dir} is in use by {holder}; wait for it to end, or stop it first") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def removed_on_failure(run_dir: Path, enabled: bool) -> Iterator[None]:
+    """A new run directory is removed again when setting the run up fails (an algorithm refusing
+    the networks, a full disk, an unreachable logger, Ctrl-C): no half-made run is left."""
+    try:
+        yield
+    except BaseException:
+        if enabled:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def _seed_host_generators(seed: int) -> None:
@@ -109,7 +159,7 @@ def find_run(out: str | Path, run_name: str | None = None, model: str | None = N
         run_dir = latest.parent.parent
         if model:
             try:
-                saved = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["model"]
+                saved = json.loads((run_dir / CONFIG_FILE).read_text(encoding="utf-8"))["model"]
             except (OSError, ValueError, KeyError, TypeError):
                 continue
             if model not in (saved, saved.split(":")[-1]):
@@ -121,9 +171,32 @@ def find_run(out: str | Path, run_name: str | None = None, model: str | None = N
     return max(candidates)[1]
 
 
+def _saved_config(folder: Path | None, run_dir: Path) -> RunConfig:
+    """The config a run was trained with: its checkpoint's (checked), or ``config.json`` when it
+    stopped before its first checkpoint."""
+    try:
+        if folder is not None:
+            text, where = ckpt.load_checked(folder / ckpt.STATE_FILE)[1]["config"], folder
+        else:
+            text, where = (run_dir / CONFIG_FILE).read_text(encoding="utf-8"), run_dir / CONFIG_FILE
+    except OSError:
+        raise CheckpointError(f"{run_dir} holds no checkpoint and no {CONFIG_FILE}: there is nothing to "
+                              f"resume; start a new run") from None
+    except KeyError:
+        raise CheckpointError(f"{folder} carries no run config") from None
+    try:
+        return RunConfig.model_validate_json(text)
+    except ValueError as exc:
+        raise CheckpointError(f"{where} carries no valid run config: {str(exc).splitlines()[0]}") from None
+
+
 def resume(registry: Registry, target: str | Path, *, model: str | None = None, force: bool = False,
            reporter: Reporter | None = None, **user_args: Any) -> Run:
     """Continue a run from a checkpoint, exactly where it stopped.
+
+    A run directory resumes from its newest complete checkpoint (saying so when that is not the
+    one ``checkpoints/latest`` names); a run that stopped before its first checkpoint was
+    complete starts again from step 0 in its own directory.
 
     Args:
         registry: the component registry.
@@ -138,207 +211,138 @@ def resume(registry: Registry, target: str | Path, *, model: str | None = None, 
     flags = user_args.get("flags") or {}
     if str(target) == "latest":
         target = find_run(flags.get("out") or "runs", flags.get("run_name"), model)
-    folder = ckpt.resolve_checkpoint(target)
-    # the config comes from a checked file; train() checks the rest before writing anything
-    _, meta = ckpt.load_checked(folder / ckpt.STATE_FILE)
-    try:
-        saved = RunConfig.model_validate_json(meta["config"])
-    except (KeyError, ValueError) as exc:
-        raise CheckpointError(f"{folder} carries no valid run config: {str(exc).splitlines()[0]}") from None
+    folder, note = ckpt.find_checkpoint(target, for_resume=True)
+    if folder is not None:
+        run_dir = folder.parent.parent if folder.parent.name == ckpt.CHECKPOINTS_DIR else folder.parent
+    else:
+        run_dir = Path(target).expanduser()
+        note = f"{note}; the run starts again from step 0"
+    saved = _saved_config(folder, run_dir)
     for kind in ("model", "loss", "dataset", "algorithm"):
         name = getattr(saved, kind)
         if not registry.list(kind, name):
             raise ComponentUnavailableError(
-                f"{folder} was trained with {kind} {name!r} from plugin {name.split(':')[0]!r}, "
+                f"{run_dir} was trained with {kind} {name!r} from plugin {name.split(':')[0]!r}, "
                 f"which is not installed (see `ganzoo plugins`)")
     user_flags = {k: v for k, v in flags.items() if k not in ("out", "run_name")}
     cfg = resume_config(registry, saved, model=model, **{**user_args, "flags": user_flags})
     cfg, _ = resolve_precision(cfg, resolve_device(cfg.device))  # auto means what it picks here
     diff = config_diff(saved, cfg, ignore=RESUME_SAFE_KEYS)
     if diff and not force:
-        raise ConfigError(f"refusing to resume {folder} with different settings ({'; '.join(diff)}); "
+        raise ConfigError(f"refusing to resume {folder or run_dir} with different settings ({'; '.join(diff)}); "
                           f"pass --force to resume anyway")
-    run_dir = folder.parent.parent if folder.parent.name == ckpt.CHECKPOINTS_DIR else folder.parent
     cfg = cfg.model_copy(update={"out": str(run_dir.parent), "run_name": run_dir.name})
-    return train(cfg, registry, reporter, resume_from=folder)
+    reporter = reporter or make_reporter()
+    if note:
+        reporter.message(f"note: {note}")
+    return train(cfg, registry, reporter, resume_from=folder, run_dir=run_dir)
 
 
 def train(cfg: RunConfig, registry: Registry, reporter: Reporter | None = None,
-          resume_from: Path | None = None) -> Run:
+          resume_from: Path | None = None, run_dir: Path | None = None) -> Run:
     """Train from a resolved config. Everything is checked before the run directory exists.
 
     With ``resume_from`` (a checkpoint folder, see :func:`resume`), training continues in
-    that checkpoint's run directory from the exact state it saved.
+    that checkpoint's run directory from the exact state it saved; with ``run_dir`` alone, a
+    run that has no checkpoint starts again in its own directory.
     """
-    dist_ctx = distributed.from_environment()
-    device = distributed.setup(dist_ctx, resolve_device(cfg.device))
+    dist = distributed.from_environment()
+    device = distributed.setup(dist, resolve_device(cfg.device))
     set_threads()
-    # auto may measure the CPU: rank 0 decides for every process, so they all train alike
-    cfg, picked = distributed.from_main(dist_ctx, lambda: resolve_precision(cfg, device))
     try:
-        return _train(cfg, registry, reporter, resume_from, dist_ctx, device, picked)
+        return _train(cfg, registry, reporter, resume_from, run_dir, dist, device)
     finally:
         distributed.teardown()
 
 
-ENVIRONMENT_FILE = "environment.json"
+def _evaluator(registry: Registry, t: TrainingContext, dist):
+    """The evaluator of ``--eval-every`` (built on rank 0; the others wait for it without the
+    collectives' timeout, since building it may train a feature extractor first)."""
+    from ..metrics.evaluate import Evaluator
 
-
-def environment(cfg: RunConfig, registry: Registry, device: torch.device, world_size: int = 1) -> dict[str, Any]:
-    """What a run was trained with: versions of ganzoo, torch and Python, the machine, and each
-    component with the plugin (distribution and version) that provided it."""
-    import platform
-    import sys
-
-    from .. import __version__
-    from .hardware import machine_kind
-    from ..plugins.manager import get_plugin_manager
-
-    plugins = get_plugin_manager().plugins
-    components = {}
-    for kind in ("model", "loss", "dataset", "algorithm", "logger"):
-        name = getattr(cfg, kind, None)
-        if not isinstance(name, str) or kind not in SPEC_TYPES:
-            continue
-        try:
-            entry = registry.get(kind, name)
-        except GanzooError:
-            continue
-        info = plugins.get(entry.plugin)
-        components[kind] = {"name": entry.qualified_name, "plugin": entry.plugin,
-                            "distribution": info.distribution if info else None,
-                            "version": (info.version if info and info.version else
-                                        __version__ if entry.builtin else None)}
-    return {"ganzoo": __version__, "torch": torch.__version__, "python": platform.python_version(),
-            "platform": platform.platform(), "device": str(device),
-            "machine": machine_kind(device), "threads": torch.get_num_threads() if device.type == "cpu" else None,
-            "world_size": world_size, "precision": cfg.precision, "argv": sys.argv[1:],
-            "components": components}
-
-
-def record_environment(run_dir: Path, cfg: RunConfig, registry: Registry, device: torch.device,
-                       world_size: int, step: int) -> None:
-    """Add this session (a start or a resume at ``step``) to ``RUN/environment.json``."""
-    path = Path(run_dir) / ENVIRONMENT_FILE
-    sessions = []
-    try:
-        sessions = json.loads(path.read_text(encoding="utf-8")).get("sessions", [])
-    except (OSError, ValueError, AttributeError):
-        pass
-    sessions = [s for s in sessions if isinstance(s, dict) and s.get("step", 0) <= step]
-    sessions.append({"step": step, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                     **environment(cfg, registry, device, world_size)})
-    ckpt.atomic_write_text(path, json.dumps({"sessions": sessions}, indent=2) + "\n")
+    cfg = t.cfg
+    if t.generator_name is None:
+        model = registry.get("model", cfg.model).spec
+        raise ConfigError(f"--eval-every evaluates generated samples; model {model.name!r} ({model.task_name}) "
+                          f"has no generator to sample from")
+    if cfg.eval_metrics is None:
+        t.cfg = cfg = cfg.model_copy(update={"eval_metrics": list(t.kind.default_metrics)})
+    return distributed.main_only(dist, lambda: Evaluator(
+        registry, cfg.dataset, cfg.eval_metrics, n=cfg.eval_samples, split="test", extractor=cfg.eval_extractor,
+        seed=cfg.seed, data_dir=cfg.data_dir, image_size=t.shape.image_size or None,
+        device=t.device))
 
 
 def _train(cfg: RunConfig, registry: Registry, reporter: Reporter | None, resume_from: Path | None,
-           dist_ctx, device: torch.device, picked: str | None = None) -> Run:
-    if dist_ctx.is_main:
-        reporter = reporter or make_reporter()
-    else:
-        reporter = Reporter(enabled=False)  # only rank 0 reports
-    if cfg.sync_batchnorm and dist_ctx.enabled and device.type != "cuda":
-        raise ConfigError("sync_batchnorm needs CUDA devices (SyncBatchNorm has no CPU kernel)")
+           run_dir: Path | None, dist, device) -> Run:
+    reporter = (reporter or make_reporter()) if dist.is_main else Reporter(enabled=False)  # only rank 0 reports
     try:  # unknown, or its package missing: one line, before anything
         check_logger(registry, cfg.logger)
     except UnknownComponentError as exc:
-        if resume_from is None:
+        if run_dir is None:
             raise
         raise UnknownComponentError(f"{exc}; resume with --logger NAME to use another") from None
-    model_spec: ModelSpec = registry.get("model", cfg.model).spec
-    dataset_spec: DatasetSpec = registry.get("dataset", cfg.dataset).spec
-    data = load_dataset(registry, cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
-    shape = shape_of(data, cfg.image_size)
-    check_model_fits(model_spec, shape, dataset=dataset_spec.name)
-    loss = build_loss(registry, cfg.loss)
-    nets = build_networks(registry, cfg, shape, device, seed_process=True)
-    if uses_labels(nets) and data.labels is None:
-        raise ConfigError(f"model {model_spec.name!r} uses class labels and needs a labelled dataset; "
-                          f"{dataset_spec.name} has no labels")
-    check_algorithm_fits(registry, cfg, nets, shape)
-    algorithm = build_algorithm(registry, cfg)
-    if dist_ctx.rank:  # same initial weights everywhere; a stream of its own from here on
-        torch.manual_seed(cfg.seed + dist_ctx.rank)
-    if cfg.sync_batchnorm and dist_ctx.enabled:
-        for name, module in list(nets.modules.items()):
-            nets.modules[name] = torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
-    batches = InMemoryBatches(data, cfg.batch_size, device, image_size=shape.image_size or None, seed=cfg.seed,
-                              rank=dist_ctx.rank, world_size=dist_ctx.world_size)
-    evaluator = None
-    if cfg.eval_every:
-        if not (isinstance(nets.modules.get("generator"), Generator) or exported(nets, Generator)):
-            raise ConfigError(f"--eval-every evaluates generated samples; model {model_spec.name!r} "
-                              f"({model_spec.task_name}) has no generator to sample from")
-        if cfg.eval_metrics is None:
-            cfg = cfg.model_copy(update={"eval_metrics": ["modes"] if shape.kind == "points" else ["fid"]})
-        # only rank 0 evaluates; the others wait for it without the collectives' timeout
-        # (building the evaluator may train a feature extractor first)
-        evaluator = distributed.main_only(dist_ctx, lambda: Evaluator(
-            registry, cfg.dataset, cfg.eval_metrics, n=cfg.eval_samples, split="test",
-            extractor=cfg.eval_extractor, seed=cfg.seed, data_dir=cfg.data_dir,
-            image_size=shape.image_size if shape.kind == "image" else None, device=device))
-    if cfg.epochs is not None:
-        per_step = algorithm.batches_per_step()
-        cfg = cfg.model_copy(update={"steps": max(1, math.ceil(cfg.epochs * batches.batches_per_epoch / per_step))})
-        algorithm.cfg = cfg
-
-    _seed_host_generators(cfg.seed + dist_ctx.rank)
-    if resume_from is not None:
-        run_dir = Path(cfg.out) / str(cfg.run_name)
-    else:  # rank 0 names and creates the run directory; the others learn its name
-        run_dir = distributed.from_main(dist_ctx, lambda: new_run_dir(cfg))
-    try:
-        trainer = Trainer(cfg, nets, loss, batches, run_dir, checkpoint_metadata(cfg, shape), reporter,
-                          evaluator, algorithm=algorithm, dist=dist_ctx,
-                          logger=Logger(run_dir, cfg))  # the run's own logger comes once the run is set up
-    except BaseException:  # e.g. an algorithm's setup() refusing the networks: no empty run directory
-        if resume_from is None and dist_ctx.is_main:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-    if resume_from is not None:
-        trainer.load_checkpoint(resume_from)  # a bad checkpoint fails here, before anything is written
-    if resume_from is not None and dist_ctx.is_main:
-        for name in ("metrics.jsonl", "events.jsonl"):
-            ckpt.truncate_jsonl(run_dir / name, trainer.step)
-        with open(run_dir / "events.jsonl", "a", encoding="utf-8") as events:
-            events.write(json.dumps({"step": trainer.step, "event": "resumed", "checkpoint": resume_from.name,
-                                     "target_steps": cfg.steps}) + "\n")
-    if dist_ctx.is_main:
-        try:
-            ckpt.atomic_write_text(run_dir / "config.json", cfg.model_dump_json(indent=2) + "\n")
-            record_environment(run_dir, cfg, registry, device, dist_ctx.world_size, trainer.step)
-        except BaseException:  # a full disk, Ctrl-C: leave no new run directory without its config
-            if resume_from is None:
-                shutil.rmtree(run_dir, ignore_errors=True)
-            raise
-    if dist_ctx.is_main:
-        try:
-            trainer.logger = build_logger(registry, cfg, run_dir, resume=resume_from is not None)
-        except BaseException:  # e.g. an unreachable MLflow server: no new run directory left behind
-            if resume_from is None:
-                shutil.rmtree(run_dir, ignore_errors=True)
-            raise
+    t = assemble(cfg, registry, device=device, dist=dist)
+    evaluator = _evaluator(registry, t, dist) if t.cfg.eval_every else None
+    _seed_host_generators(t.cfg.seed + dist.rank)
+    fresh = run_dir is None
+    if fresh:  # rank 0 names and creates the run directory; the others learn its name
+        run_dir = distributed.from_main(dist, lambda: new_run_dir(t.cfg))
+    with run_lock(run_dir, dist.is_main):
+        with removed_on_failure(run_dir, fresh and dist.is_main):
+            trainer = _set_up(t, registry, run_dir, reporter, evaluator, resume_from, fresh, dist, device)
+        _announce(reporter, t, registry, run_dir, dist, device)
         if resume_from is not None:
-            trainer.logger.rewind(trainer.step)  # as metrics.jsonl: the steps after the checkpoint are redone
+            if t.step >= t.cfg.steps:
+                reporter.message(f"the run is already at step {t.step} (--steps {t.cfg.steps}); "
+                                 f"pass a larger --steps to train on")
+                trainer.log.logger.close()
+                return Run(run_dir, t.cfg, t.step, resume_from, {})
+            reporter.message(f"resuming from {resume_from.name} (step {t.step})")
+        trainer.fit(t.cfg.steps)
+    return Run(run_dir, t.cfg, t.step, trainer.checkpoints.last, trainer.log.last_record or {})
+
+
+def _set_up(t: TrainingContext, registry: Registry, run_dir: Path, reporter: Reporter, evaluator,
+            resume_from: Path | None, fresh: bool, dist, device) -> Trainer:
+    """The trainer, restored from ``resume_from``; the run's files and logger (rank 0)."""
+    cfg = t.cfg
+    trainer = Trainer(t, run_dir, reporter, metadata=ckpt.checkpoint_metadata(cfg, t.shape), evaluator=evaluator)
+    if resume_from is not None:
+        trainer.checkpoints.load(resume_from)  # a bad checkpoint fails here, before anything is written
+    if not dist.is_main:
+        return trainer
+    if not fresh:  # the steps after the checkpoint are trained again (all of them, without one)
+        for name in (METRICS_FILE, EVENTS_FILE):
+            ckpt.truncate_jsonl(run_dir / name, t.step)
+    if resume_from is not None:
+        with open(run_dir / EVENTS_FILE, "a", encoding="utf-8") as events:
+            events.write(json.dumps({"step": t.step, "event": "resumed", "checkpoint": resume_from.name,
+                                     "target_steps": cfg.steps}) + "\n")
+    atomic_write_text(run_dir / CONFIG_FILE, cfg.model_dump_json(indent=2) + "\n")
+    record_environment(run_dir, cfg, registry, device, dist.world_size, t.step)
+    trainer.log.use_logger(build_logger(registry, cfg, run_dir, resume=resume_from is not None))
+    if resume_from is not None:
+        trainer.log.logger.rewind(t.step)  # as metrics.jsonl: the steps after the checkpoint are redone
+    return trainer
+
+
+def _announce(reporter: Reporter, t: TrainingContext, registry: Registry, run_dir: Path, dist, device) -> None:
+    """The run's first lines: where it writes, its data and device, what was decided for it."""
+    import torch
+
+    cfg, shape, batches = t.cfg, t.shape, t.batches
     classes = f"{shape.num_classes} classes" if shape.num_classes else "unlabelled"
+    others = [name for name in shape.fields if name not in (shape.primary, "label")]
+    fields = f" (fields: {', '.join(shape.fields)})" if others else ""
     reporter.message(f"run directory: {run_dir}")
-    fields = "" if set(shape.fields) <= {"image", "points", "label"} else f" (fields: {', '.join(shape.fields)})"
-    reporter.message(f"data: {dataset_spec.name}, {len(data):,} samples of shape "
-                     f"{'x'.join(map(str, shape.sample_shape))}, {classes}{fields}; device {device}"
+    reporter.message(f"data: {registry.get('dataset', cfg.dataset).spec.name}, {batches.streams[0].length:,} samples "
+                     f"of shape {'x'.join(map(str, shape.sample_shape))}, {classes}{fields}; device {device}"
                      + (f" ({torch.get_num_threads()} threads)" if device.type == "cpu" else ""))
-    if picked:
-        reporter.message(picked)
-    if dist_ctx.enabled:
-        reporter.message(f"distributed: {dist_ctx.world_size} processes ({distributed.backend_for(device)}), "
-                         f"global batch {cfg.batch_size} = {dist_ctx.world_size} x {batches.local_batch_size}")
+    for note in t.notes:
+        reporter.message(note)
+    if dist.enabled:
+        reporter.message(f"distributed: {dist.world_size} processes ({distributed.backend_for(device)}), "
+                         f"global batch {cfg.batch_size} = {dist.world_size} x {batches.local_batch_size}")
     for note in cfg.notes:
         reporter.message(f"note: {note}")
-    if resume_from is not None:
-        if trainer.step >= cfg.steps:
-            reporter.message(f"the run is already at step {trainer.step} (--steps {cfg.steps}); "
-                             f"pass a larger --steps to train on")
-            trainer.logger.close()
-            return Run(run_dir, cfg, trainer.step, resume_from, {})
-        reporter.message(f"resuming from {resume_from.name} (step {trainer.step})")
-    trainer.fit(cfg.steps)
-    return Run(run_dir, cfg, trainer.step, trainer.last_checkpoint, trainer.last_record or {})

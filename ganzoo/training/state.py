@@ -1,7 +1,8 @@
 """Everything a resume needs, to and from checkpoint files.
 
 :func:`capture` turns a trainer into the files of one checkpoint (one per module, plus
-``train_state.safetensors``); :func:`restore` puts a checkpoint back into a trainer. The
+``train_state.safetensors``); :func:`restore` puts a checkpoint back into a trainer;
+:class:`Checkpoints` is the loop's job that writes them and remembers the newest and the best. The
 train state holds, as tensors: each optimizer group's state (``<group>.state.<i>.<key>``),
 the algorithm's state (``algo.*``), the data streams' order and position (``data.*``) and the
 random generators (``rng.*``); as JSON metadata: optimizer param groups, gradient scalers,
@@ -18,15 +19,19 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..errors import CheckpointError
+from ..files import atomic_write_text
 from . import checkpoint as ckpt
+from .distributed import barrier
 from .optim import match_param_layout
 
 if TYPE_CHECKING:
     from .loop import Trainer
 
 
-def capture(t: "Trainer") -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, str]]:
-    """The files of a checkpoint of ``t`` and the metadata stored in each."""
+def capture(trainer: "Trainer") -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, str]]:
+    """The files of a checkpoint of ``trainer`` and the metadata stored in each (see the module's
+    docstring; the trainer's counters keep their checkpoint names: ``trainer`` metadata)."""
+    t = trainer.context
     train_state: dict[str, torch.Tensor] = {}
     group_meta: dict[str, str] = {}
     for group, optimizer in t.optimizers.items():
@@ -45,10 +50,12 @@ def capture(t: "Trainer") -> tuple[dict[str, dict[str, torch.Tensor]], dict[str,
         key, rest = numpy_state
         train_state["rng.numpy_key"] = key
         rng_meta["numpy"] = rest
-    trainer_meta = {"step": t.step, "rollbacks": t.rollbacks, "lr_scale": t.lr_scale,
-                    "best": list(t.best) if t.best else None,
-                    "diversity_peak": t.diversity_peak, "diversity_seen": t.diversity_seen}
-    metadata = {**t.metadata, **group_meta,
+    best = trainer.checkpoints.best
+    trainer_meta = {"step": t.step, "rollbacks": trainer.health.rollbacks, "lr_scale": t.lr_scale,
+                    "best": list(best) if best else None,
+                    "diversity_peak": trainer.previews.diversity_peak,
+                    "diversity_seen": trainer.previews.diversity_seen}
+    metadata = {**trainer.checkpoints.metadata, **group_meta,
                 "modules": json.dumps({name: ckpt.module_file(name) for name in t.modules}),
                 "optimizers": json.dumps({g: list(n) for g, n in t.nets.optimizers.items()}),
                 "export": json.dumps(list(t.nets.export)),
@@ -64,12 +71,13 @@ def capture(t: "Trainer") -> tuple[dict[str, dict[str, torch.Tensor]], dict[str,
     return files, metadata
 
 
-def restore(t: "Trainer", folder: Path) -> None:
-    """Put checkpoint ``folder`` back into ``t`` (every file's checksum checked first).
+def restore(trainer: "Trainer", folder: Path) -> None:
+    """Put checkpoint ``folder`` back into ``trainer`` (every file's checksum checked first).
 
     Raises:
         CheckpointError: a damaged file, or one that does not fit this run (one line).
     """
+    t = trainer.context
     folder = Path(folder)
     state, meta = ckpt.load_checked(folder / ckpt.STATE_FILE)
     names = list(ckpt.module_layout(meta)[0])
@@ -104,22 +112,22 @@ def restore(t: "Trainer", folder: Path) -> None:
         except KeyError as exc:
             raise KeyError(f"data.{exc.args[0]}") from None
         rng = json.loads(meta["rng"])
-        trainer = json.loads(meta["trainer"])
+        counters = json.loads(meta["trainer"])
         t.latent_generator.set_state(state["rng.latent"])
         if "rng.algorithm" in state:  # format 2 had no algorithm generator
             t.rng.set_state(state["rng.algorithm"])
-        step = int(trainer["step"])
+        step = int(counters["step"])
         cpu_state = state["rng.torch_cpu"]
-        rollbacks, lr_scale = int(trainer["rollbacks"]), float(trainer["lr_scale"])
-        best = tuple(trainer["best"]) if trainer["best"] else None
-        diversity = trainer["diversity_peak"], int(trainer["diversity_seen"])
+        rollbacks, lr_scale = int(counters["rollbacks"]), float(counters["lr_scale"])
+        best = tuple(counters["best"]) if counters["best"] else None
+        diversity = counters["diversity_peak"], int(counters["diversity_seen"])
         python_rng = _python_rng(rng["python"])
     except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if isinstance(exc, KeyError):
             reason = f"missing {exc}"
         raise CheckpointError(f"{folder} does not fit this run: {reason}") from None
-    t.step = t.checkpoint_step = step
+    t.step = step
     if t.dist.rank == 0:  # the saved generators are rank 0's
         torch.set_rng_state(cpu_state)
         if t.device.type == "cuda" and "rng.torch_cuda" in state:
@@ -131,10 +139,74 @@ def restore(t: "Trainer", folder: Path) -> None:
         rank_seed = t.cfg.seed + 1_000_003 * t.dist.rank + t.step
         torch.manual_seed(rank_seed)
         random.seed(rank_seed)
-    t.rollbacks, t.lr_scale = rollbacks, lr_scale
-    t.best = best
-    t.diversity_peak, t.diversity_seen = diversity
-    t.last_checkpoint = folder
+    trainer.health.rollbacks, t.lr_scale = rollbacks, lr_scale
+    trainer.checkpoints.best = best
+    trainer.previews.diversity_peak, trainer.previews.diversity_seen = diversity
+    trainer.checkpoints.last, trainer.checkpoints.step = folder, step
+
+
+class Checkpoints:
+    """The run's checkpoints: the newest (a rollback's and a resume's target), and the one of
+    the best evaluation so far (``checkpoints/best``, its value in ``checkpoints/best.json``).
+
+    Args:
+        trainer: the run whose state is saved.
+        run_dir: where ``checkpoints/`` is.
+        metadata: string metadata stored in every checkpoint file (enough to rebuild the networks).
+    """
+
+    def __init__(self, trainer: "Trainer", run_dir: Path | None, metadata: dict[str, str]) -> None:
+        self.trainer = trainer
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.metadata = metadata
+        self.last: Path | None = None
+        self.step: int | None = None  # the step of ``last``
+        self.best: tuple[str, float] | None = None  # (key, value) of the best evaluation so far
+
+    def save(self, name: str | None = None, sync: bool = True) -> Path:
+        """Write a complete checkpoint of the current step (or ``checkpoints/NAME``): every
+        module, every optimizer and gradient scaler, the algorithm's state, the data position,
+        every random generator (torch CPU and CUDA, numpy, Python) and the counters.
+
+        With several processes only rank 0 writes; the others wait for it (``sync``) so that
+        any rank may read the checkpoint right after, e.g. to roll back.
+        """
+        t = self.trainer.context
+        if t.is_main:
+            files, metadata = capture(self.trainer)
+            folder = ckpt.save_checkpoint(self.run_dir, t.step, files, metadata, keep=t.cfg.keep_checkpoints,
+                                          name=name)
+        else:
+            folder = self.run_dir / ckpt.CHECKPOINTS_DIR / (name or f"step-{t.step:07d}")
+        if name is None:
+            self.last, self.step = folder, t.step
+            if sync:
+                barrier(t.dist)
+        return folder
+
+    def save_best(self, key: str, value: float) -> None:
+        """Keep the current step as ``checkpoints/best``: its evaluation's ``key`` is ``value``."""
+        self.best = (key, float(value))
+        self.save(name="best")
+        atomic_write_text(self.run_dir / ckpt.CHECKPOINTS_DIR / "best.json",
+                          json.dumps({"step": self.trainer.context.step, key: value}) + "\n")
+
+    def load(self, folder: Path) -> None:
+        """Restore everything :meth:`save` wrote (checksums checked first).
+
+        The best evaluation is the one ``checkpoints/best.json`` records when it exists: a
+        rollback or resume to an older checkpoint must not forget a better ``best``."""
+        restore(self.trainer, folder)
+        best_file = self.run_dir / ckpt.CHECKPOINTS_DIR / "best.json"
+        if best_file.is_file():
+            try:
+                record = json.loads(best_file.read_text(encoding="utf-8"))
+                (key, value), = [(k, v) for k, v in record.items() if k != "step"]
+                if self.best is None or self.best[0] == key:
+                    self.best = (key, float(value))
+            except (OSError, ValueError, TypeError):
+                pass  # a damaged best.json: the checkpoint's own record stands
+        self.trainer.health.forget()
 
 
 def _json_rng(state: tuple) -> list:

@@ -148,7 +148,7 @@ def read_mono(path: Path, mixed: list[Path]) -> tuple[torch.Tensor, int]:
     Raises:
         ConfigError: the file is not audio libsndfile can read (one line naming it).
     """
-    from ganzoo.kinds.media import read_wav
+    from ganzoo.kinds.audio import read_wav
 
     audio, rate = read_wav(path)
     if audio.shape[0] > 1:

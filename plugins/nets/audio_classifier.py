@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganzoo.data import default_data_dir
+from ganzoo.datasets.common import default_data_dir
 from ganzoo.errors import ConfigError, GanzooError
 
 NAME = "fsdd-classifier"
@@ -207,7 +207,7 @@ def train_fsdd_classifier(data_dir: str | Path | None = None, seed: int = 0, *, 
     cache it when its accuracy reaches ``min_accuracy``.
 
     Args:
-        data_dir: the folder holding ``FSDD/recordings``; default :func:`ganzoo.data.default_data_dir`.
+        data_dir: the folder holding ``FSDD/recordings``; default :func:`ganzoo.datasets.common.default_data_dir`.
         seed: fixes initialisation, dropout, augmentation and batch order.
         epochs: passes over the train split.
         min_accuracy: the test accuracy required to cache it (default :data:`MIN_ACCURACY`).

@@ -32,7 +32,7 @@ from ganzoo.data import DataShape
 from ganzoo.errors import ConfigError
 from ganzoo.losses import discriminator_term
 from ganzoo.networks import Discriminator, Networks, Translator
-from ganzoo.kinds.grids import TRANSLATIONS_PER_ROW, stack_rows
+from ganzoo.kinds.image import TRANSLATIONS_PER_ROW, stack_rows
 
 from .dcgan import init_weights  # the official code's "normal" init: N(0, 0.02), the same as DCGAN's
 

@@ -40,7 +40,7 @@ from ganzoo.data import DataShape
 from ganzoo.errors import ConfigError
 from ganzoo.losses import generator_term
 from ganzoo.networks import Networks, Translator
-from ganzoo.kinds.grids import TRANSLATIONS_PER_ROW, stack_rows
+from ganzoo.kinds.image import TRANSLATIONS_PER_ROW, stack_rows
 
 from .dcgan import DCGANDiscriminator, init_weights, size_plan
 

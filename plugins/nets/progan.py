@@ -39,7 +39,7 @@ from ganzoo.data import DataShape
 from ganzoo.errors import ConfigError
 from ganzoo.losses import discriminator_term
 from ganzoo.networks import Discriminator, Generator, MinibatchStd, Networks
-from ganzoo.kinds.grids import save_grid
+from ganzoo.kinds.image import save_grid
 
 SQRT2 = math.sqrt(2.0)
 

@@ -371,7 +371,7 @@ class SRGAN(Algorithm):
     def preview(self, t) -> tuple[torch.Tensor, int]:
         """Rows of fixed examples: the low-resolution input (nearest-upsized), G's
         super-resolution, the high-resolution target; the generator in eval mode."""
-        from ganzoo.kinds.grids import TRANSLATIONS_PER_ROW, stack_rows
+        from ganzoo.kinds.image import TRANSLATIONS_PER_ROW, stack_rows
 
         examples = t.preview_examples
         G = t.modules["generator"]

@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganzoo.data import default_data_dir, prepare_field
+from ganzoo.datasets.common import default_data_dir
+from ganzoo.kinds.video import KIND as VIDEO
 from ganzoo.errors import ConfigError, GanzooError
 from ganzoo.metrics.extractors import (Extractor, cache_dir, fit_one_cycle, read_cached_extractor,
                                        write_cached_extractor)
@@ -177,7 +178,7 @@ def fit_frame_classifier(data_dir: str | Path | None = None, device: str | torch
     the seed fixes initialisation, dropout and batch order.
 
     Args:
-        data_dir: the folder holding ``MNIST/raw`` (default :func:`ganzoo.data.default_data_dir`).
+        data_dir: the folder holding ``MNIST/raw`` (default :func:`ganzoo.datasets.common.default_data_dir`).
         device: where to train.
         seed: the training seed.
         epochs: passes over the training frames.
@@ -357,7 +358,7 @@ def motion_metric(fake: torch.Tensor, context) -> dict[str, float]:
     real = context.real.fields[context.real.primary][:len(fake)]
     if context.real.kinds[context.real.primary] != "video":
         raise ConfigError(f"video-motion compares with real video; {context.dataset} is not video")
-    real = prepare_field("video", real, fake.shape[-1] / real.shape[-1])
+    real = VIDEO.prepare(real, fake.shape[-1] / real.shape[-1])
     generated, reference = motion_statistics(fake), motion_statistics(real)
     gap = abs(generated["motion"] - reference["motion"]) / max(reference["motion"], 1e-12)
     return {"motion_gap": gap, **generated, "motion_real": reference["motion"],

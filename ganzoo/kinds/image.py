@@ -1,20 +1,30 @@
-"""What a person looks at: sample grids, translation rows and scatter plots, as PNG files.
+"""The ``image`` kind: uint8 pictures ``[N, C, H, W]``, and the grids every picture is drawn as.
 
-Every file is written to a temporary name and renamed, so a crash never leaves half a PNG.
+Batches are float in [-1, 1], resized (bilinear, antialiased) to the training size. What a
+person gets of generated images is one PNG grid; other kinds draw their pictures (spectrograms,
+frame strips) with the same :func:`save_grid`.
 
 :func:`make_grid` and :func:`save_image` draw what torchvision's functions of those names
 draw (same padding, normalisation and rounding), without importing torchvision: its import
-pulls in torch._dynamo and costs a training run about 1.5 s of start-up.
+pulls in torch._dynamo and costs a training run about 1.5 s of start-up. Every file is
+written to a temporary name and renamed, so a crash never leaves half a PNG.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from ..files import write_atomically
+from . import FieldKind, scaled
+
+if TYPE_CHECKING:
+    from ..data import FieldShape
+    from ..loggers import Logger
 
 TRANSLATIONS_PER_ROW = 8
 """Examples side by side in a translation preview (each block: input, output[, target] rows)."""
@@ -126,27 +136,83 @@ def stack_rows(*parts: torch.Tensor, per_row: int = TRANSLATIONS_PER_ROW) -> tup
     return torch.cat(rows), per_row
 
 
-def render_points(points: torch.Tensor, reference: torch.Tensor | None = None, size: int = 256,
-                  extent: float | None = None) -> torch.Tensor:
-    """A scatter plot of 2-D points as an RGB image ``[3, size, size]`` in [0, 1]:
-    generated points white, reference (real) points blue, on black."""
-    basis = reference if reference is not None else points
-    if extent is None:
-        extent = max(float(torch.quantile(basis[:, :2].abs().flatten().float(), 0.99)) * 1.25, 1e-3)
-    image = torch.zeros(3, size, size)
-    for cloud, colour in ((reference, (0.2, 0.4, 1.0)), (points, (1.0, 1.0, 1.0))):
-        if cloud is None:
-            continue
-        xy = ((cloud[:, :2].float().cpu() / extent + 1) / 2 * (size - 1)).round().long()
-        xy = xy[((xy >= 0) & (xy < size)).all(dim=1)]
-        mask = torch.zeros(size * size)
-        mask[(size - 1 - xy[:, 1]) * size + xy[:, 0]] = 1.0
-        mask = mask.view(size, size)
-        for channel, value in enumerate(colour):
-            image[channel] = torch.where(mask > 0, torch.tensor(value), image[channel])
-    return image
+def to_model_range(images: torch.Tensor, image_size: int | None = None) -> torch.Tensor:
+    """uint8 ``[N, C, H, W]`` to float in [-1, 1], resized (bilinear, antialiased) if asked."""
+    x = images.float()
+    if image_size is not None and x.shape[-1] != image_size:
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear",
+                          antialias=True, align_corners=False)
+    return x.div_(127.5).sub_(1.0).clamp_(-1.0, 1.0)
 
 
-def save_points(points: torch.Tensor, path: Path, reference: torch.Tensor | None = None) -> None:
-    """Save a scatter plot of 2-D points as a PNG (temporary file, then rename)."""
-    write_atomically(Path(path), lambda tmp: save_image(render_points(points, reference), tmp, format="PNG"))
+def to_uint8(images: torch.Tensor) -> Any:
+    """Images in [-1, 1] ``[N, C, H, W]`` as a uint8 numpy array ``[N, H, W, C]`` (0..255, the
+    layout image tools expect)."""
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+class ImageKind(FieldKind):
+    name = "image"
+    stored = "uint8 [N, C, H, W]; batches are float in [-1, 1], resized to the training size"
+    generated = True
+    sized = True
+    channels_last = True
+    class_rows = True
+    noun = "images"
+    pipeline_tags = {"unconditional": "unconditional-image-generation",
+                     "conditional": "unconditional-image-generation",
+                     "image-to-image": "image-to-image", "super-resolution": "image-to-image",
+                     "inpainting": "image-to-image", "multi-domain": "image-to-image",
+                     "autoencoder": "image-to-image", "encoder": "unconditional-image-generation"}
+
+    def validate(self, name: str, tensor: torch.Tensor) -> None:
+        if tensor.dtype != torch.uint8 or tensor.dim() != 4:
+            raise ValueError(f"{name} must be a uint8 tensor [N, C, H, W]")
+
+    def resized(self, shape: tuple[int, ...], scale: float) -> tuple[int, ...]:
+        return (shape[0], scaled(shape[1], scale), scaled(shape[2], scale))
+
+    def prepare(self, batch: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        size = scaled(batch.shape[-1], scale)
+        return to_model_range(batch, size if size != batch.shape[-1] else None)
+
+    def summary(self, shape: tuple[int, ...]) -> dict[str, int]:
+        return {"channels": shape[0], "image_size": shape[-1]}
+
+    def companion_shape(self, primary: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(primary)
+
+    def synthetic(self, n: int, shape: tuple[int, ...], generator: torch.Generator,
+                  field: "FieldShape | None" = None) -> torch.Tensor:
+        return torch.randint(0, 256, (n, *shape), generator=generator, dtype=torch.uint8)
+
+    def check_samples(self, samples: torch.Tensor, field: "FieldShape | None" = None) -> str | None:
+        if not samples.is_floating_point():
+            return f"images must be float, got {samples.dtype}"
+        if samples.numel() and (samples.min() < -1 - 1e-4 or samples.max() > 1 + 1e-4):
+            return (f"images must lie in [-1, 1], got [{float(samples.min()):.3g}, {float(samples.max()):.3g}] "
+                    "(end the generator with tanh)")
+        return None
+
+    def write_samples(self, samples: torch.Tensor, stem: Path, field: "FieldShape | None" = None, *,
+                      nrow: int | None = None, reference: torch.Tensor | None = None,
+                      one_by_one: int | None = None) -> list[Path]:
+        path = Path(stem).with_suffix(".png")
+        save_grid(samples, path, nrow=nrow)
+        return [path]
+
+    def log_samples(self, logger: "Logger", step: int, samples: torch.Tensor, field: "FieldShape | None" = None,
+                    *, nrow: int | None = None, reference: torch.Tensor | None = None,
+                    one_by_one: int | None = None) -> None:
+        if logger.wants("image"):
+            logger.image(step, grid_image(samples, nrow))
+
+    def npz_arrays(self, samples: torch.Tensor, field: "FieldShape | None" = None) -> dict[str, Any]:
+        return {"images": to_uint8(samples)}
+
+    def describe_output(self, shape: Sequence[int], field: "FieldShape | None" = None) -> dict[str, Any]:
+        return {"name": "image", "dtype": "float32", "shape": ["N", *shape],
+                "description": "image [N, channels, height, width] in [-1, 1]", "range": [-1, 1]}
+
+
+KIND = ImageKind()
