@@ -22,15 +22,14 @@ import pluggy
 
 __version__ = "0.1.0"
 
-PLUGIN_API_VERSION = "1.2"
+PLUGIN_API_VERSION = "2.0"
 """The version of the plugin API (hooks, specs, contracts) this ganzoo provides.
 
-``MAJOR.MINOR``: the minor number grows when something is added (a hook, a spec field
-with a default), the major number when something a plugin relies on changes or goes
-(1.2 added loggers: the hook ``ganzoo_loggers`` and ``LoggerSpec``).
-A plugin declares the versions it supports in its module, e.g. ``GANZOO_API = ">=1,<2"``
-(a version range as in pip); ganzoo skips, with a one-line message, a plugin whose
-range does not admit this version. A plugin that declares nothing is accepted.
+``MAJOR.MINOR``: the minor number grows when something is added (a hook, a spec field with a
+default), the major number when something a plugin relies on changes or goes (see CHANGELOG.md).
+A plugin declares the versions it supports in its module, e.g. ``GANZOO_API = ">=2,<3"`` (a
+version range as in pip); ganzoo skips, with a one-line message, a plugin whose range does not
+admit this version. A plugin that declares nothing is accepted.
 """
 
 hookimpl = pluggy.HookimplMarker("ganzoo")
@@ -41,7 +40,7 @@ if TYPE_CHECKING:
 
     from .plugins.registry import Entry
     from .training.run import Run
-    from .outputs.sampling import GeneratorHandle
+    from .outputs.sampling import ModelHandle
 
 __all__ = ["__version__", "PLUGIN_API_VERSION", "hookimpl", "list", "info", "train", "load"]
 
@@ -114,7 +113,7 @@ def train(model: str, *, loss: str | None = None, dataset: str | None = None,
     return run_training(cfg, registry, make_reporter(enabled=progress))
 
 
-def load(path: "str | Path", device: str = "cpu", ema: bool = True) -> "GeneratorHandle":
+def load(path: "str | Path", device: str = "cpu", ema: bool = True) -> "ModelHandle":
     """Load a trained model from a run directory or checkpoint (safetensors only); a run
     trained with ``--set ema=...`` gives its moving-average weights unless ``ema=False``.
 

@@ -472,8 +472,7 @@ def resolve_config(
     algorithm_entry = registry.get("algorithm", user.get("algorithm") or model_entry.spec.algorithm)
 
     model_layer = deep_merge({"algorithm": algorithm_entry.qualified_name}, model_entry.spec.defaults)
-    data_kind = "points" if getattr(dataset_entry.spec, "point_dim", None) else "image"
-    model_layer = deep_merge(model_layer, model_entry.spec.kind_defaults.get(data_kind, {}))
+    model_layer = deep_merge(model_layer, model_entry.spec.kind_defaults.get(dataset_entry.spec.data_kind, {}))
     # A model's defaults are its paper's recipe with its own default loss: with that loss they
     # win over the loss's generic recommendations (ProGAN's Adam 1e-3, StarGAN's betas); with any
     # other loss, that loss's settings (a WGAN's RMSprop and clipping) win over the model's.

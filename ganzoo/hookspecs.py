@@ -6,7 +6,7 @@ it with the plugin's name, so a component is known as ``plugin:name`` and, while
 is unambiguous, by its bare ``name``. ``ganzoo_commands`` adds subcommands to the CLI.
 
 Every hook is called without arguments, once per process. A plugin may declare the
-plugin-API versions it supports with a module attribute ``GANZOO_API = ">=1,<2"``
+plugin-API versions it supports with a module attribute ``GANZOO_API = ">=2,<3"``
 (see :data:`ganzoo.PLUGIN_API_VERSION`).
 """
 

@@ -27,14 +27,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, ClassVar, Mapping
 
+from .kinds import kind_names
+
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
 """Component names: lowercase letters and digits, words joined by single hyphens."""
 
 FIELD_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 """Data field names (``image``, ``target``, ``image_b``, ...)."""
 
-DATA_KINDS = ("image", "points", "audio", "video", "tokens")
-"""Kinds of the primary data field a model can train on."""
 
 TASKS = ("unconditional", "conditional", "image-to-image", "encoder", "multi-domain", "super-resolution",
          "inpainting", "autoencoder")
@@ -116,7 +116,8 @@ class ModelSpec(ComponentSpec):
             ``None`` when the model has none.
         default_loss: the loss used when the user names none.
         losses: the losses it works with; ``None`` means any. Others are refused.
-        data_kinds: ``"image"`` and/or ``"points"`` (e.g. the 2-D toy mixtures).
+        data_kinds: the kinds of data it trains on (see :mod:`ganzoo.kinds`): ``("image",)``,
+            ``("image", "points")`` for a model that also fits the 2-D toy mixtures, ...
         needs_labels: a conditional model that refuses unlabelled data.
         channels: image channel counts it supports; ``None`` means any.
         min_image_size, max_image_size: the image sizes it supports.
@@ -159,9 +160,9 @@ class ModelSpec(ComponentSpec):
         if not isinstance(self.kind_defaults, Mapping) or not set(self.kind_defaults) <= set(self.data_kinds):
             raise ValueError(f"model {self.name!r}: kind_defaults must be keyed by its data_kinds "
                              f"({', '.join(self.data_kinds)})")
-        unknown = set(self.data_kinds) - set(DATA_KINDS)
+        unknown = set(self.data_kinds) - set(kind_names())
         if not self.data_kinds or unknown:
-            raise ValueError(f"model {self.name!r}: data_kinds must name some of {', '.join(DATA_KINDS)}, "
+            raise ValueError(f"model {self.name!r}: data_kinds must name some of {', '.join(kind_names())}, "
                              f"got {tuple(self.data_kinds)!r}")
         if not isinstance(self.fields, tuple) or not all(isinstance(f, str) and FIELD_PATTERN.match(f)
                                                          for f in self.fields):
@@ -209,13 +210,17 @@ class DatasetSpec(ComponentSpec):
     """A dataset: its shape known up front, its loading deferred.
 
     Attributes:
-        load: reference to ``load(data_dir: Path, split: str, image_size: int | None)``
-            returning :class:`ganzoo.data.ImageData` or :class:`ganzoo.data.PointData`.
+        load: reference to ``load(data_dir: Path, split: str, image_size: int | None = None)``
+            returning a :class:`ganzoo.data.ItemData` (or ``ImageData``, ``PointData``).
             ``image_size`` is the requested size; loaders may ignore it (training resizes
             batches anyway) or use it to bring images of mixed sizes to one size.
-        channels: image channels (image datasets; for folders, the usual value).
-        image_size: native (square) image size (image datasets; for folders, the default).
-        point_dim: coordinates per sample, for point datasets (then no image fields).
+        data_kind: the kind of its primary field (see :mod:`ganzoo.kinds`): ``"image"`` (the
+            default), ``"points"``, ``"audio"``, ``"video"``, ``"tokens"``.
+        item_shape: the shape of one item of the primary field, e.g. ``(1, 28, 28)`` (an image),
+            ``(2,)`` (a point), ``(1, 16384)`` (audio), ``(1, 16, 32, 32)`` (video), ``(20,)``
+            (tokens); shown by ``ganzoo info``. For folders of a user's own data, the default.
+        channels, image_size: a square image's ``item_shape``, ``(channels, image_size, image_size)``.
+        point_dim: a point's ``item_shape``, ``(point_dim,)``.
         num_classes: number of labels, or ``None`` for unlabelled data.
         size: number of training samples, when known up front.
         files: the files a user must provide to work offline, as paths (or glob patterns)
@@ -223,13 +228,7 @@ class DatasetSpec(ComponentSpec):
             shown by ``ganzoo info`` and in errors.
         fields: the data fields it yields besides the primary one and ``label``, e.g.
             ``("target",)`` (paired) or ``("image_b",)`` (a second domain); see
-            :data:`ganzoo.data.FIELD_KINDS`.
-        data_kind: the kind of its primary field: ``"image"`` (the default), ``"points"``
-            (implied by ``point_dim``), ``"audio"``, ``"video"`` or ``"tokens"``; the last three
-            need no ``channels`` / ``image_size``.
-        item_shape: for audio, video and tokens: the shape of one item of the primary field,
-            e.g. ``(1, 16384)`` (audio), ``(1, 16, 32, 32)`` (video), ``(20,)`` (tokens); shown
-            by ``ganzoo info``.
+            :data:`ganzoo.data.KIND_OF_NAME`.
         rate: samples (audio) or frames (video) per second, shown by ``ganzoo info``.
     """
 
@@ -262,27 +261,22 @@ class DatasetSpec(ComponentSpec):
     def validate(self) -> None:
         super().validate()
         _check_ref(self.load, f"dataset {self.name!r}: load")
-        if self.data_kind not in DATA_KINDS:
-            raise ValueError(f"dataset {self.name!r}: data_kind must be one of {', '.join(DATA_KINDS)}, "
+        if self.data_kind not in kind_names():
+            raise ValueError(f"dataset {self.name!r}: data_kind must be one of {', '.join(kind_names())}, "
                              f"got {self.data_kind!r}")
+        for what in ("channels", "image_size", "point_dim", "rate"):
+            value = getattr(self, what)
+            if value is not None and not (isinstance(value, int) and value > 0):
+                raise ValueError(f"dataset {self.name!r}: {what} must be a positive integer")
         if self.item_shape is not None and not (isinstance(self.item_shape, tuple) and all(
                 isinstance(d, int) and d > 0 for d in self.item_shape)):
             raise ValueError(f"dataset {self.name!r}: item_shape must be a tuple of positive integers")
-        if self.rate is not None and not (isinstance(self.rate, int) and self.rate > 0):
-            raise ValueError(f"dataset {self.name!r}: rate must be a positive integer")
+        if self.shape is None:
+            raise ValueError(f"dataset {self.name!r}: declare the shape of one item: item_shape=(...), or "
+                             f"channels and image_size, or point_dim")
         if not isinstance(self.fields, tuple) or not all(isinstance(f, str) and FIELD_PATTERN.match(f)
                                                          for f in self.fields):
             raise ValueError(f"dataset {self.name!r}: fields must be a tuple of field names, got {self.fields!r}")
-        if self.data_kind in ("audio", "video", "tokens"):
-            return
-        if self.point_dim is not None:
-            if not isinstance(self.point_dim, int) or self.point_dim < 1:
-                raise ValueError(f"dataset {self.name!r}: point_dim must be a positive integer")
-            return
-        if not isinstance(self.channels, int) or self.channels < 1:
-            raise ValueError(f"dataset {self.name!r}: channels must be a positive integer")
-        if not isinstance(self.image_size, int) or self.image_size < 1:
-            raise ValueError(f"dataset {self.name!r}: image_size must be a positive integer")
 
 
 @dataclass(frozen=True, kw_only=True)

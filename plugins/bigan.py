@@ -23,7 +23,7 @@ from ganzoo.specs import AlgorithmSpec, ModelSpec
 
 from .options import D_NORM_HELP
 
-GANZOO_API = ">=1,<2"
+GANZOO_API = ">=2,<3"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
 
 PAPERS = ("Donahue, Krähenbühl & Darrell 2017, Adversarial Feature Learning (arXiv:1605.09782); "

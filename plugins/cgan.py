@@ -12,7 +12,7 @@ from ganzoo.specs import ModelSpec
 
 from .options import ADAM_DCGAN, NormalisedBackboneConfig
 
-GANZOO_API = ">=1,<2"
+GANZOO_API = ">=2,<3"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
 
 

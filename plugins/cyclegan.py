@@ -23,7 +23,7 @@ from ganzoo.specs import AlgorithmSpec, ModelSpec
 
 from .options import ADAM_DCGAN as ADAM
 
-GANZOO_API = ">=1,<2"
+GANZOO_API = ">=2,<3"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
 
 PAPER = ("Zhu, Park, Isola & Efros 2017, Unpaired Image-to-Image Translation using Cycle-Consistent "

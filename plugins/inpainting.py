@@ -34,7 +34,7 @@ from ganzoo.specs import AlgorithmSpec, DatasetSpec, ModelSpec
 
 from .options import ADAM_DCGAN, D_NORM_HELP
 
-GANZOO_API = ">=1,<2"
+GANZOO_API = ">=2,<3"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
 
 PAPER = ("Pathak, Krahenbuhl, Donahue, Darrell & Efros 2016, Context Encoders: Feature Learning by "

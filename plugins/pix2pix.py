@@ -26,7 +26,7 @@ from ganzoo.specs import AlgorithmSpec, ModelSpec
 
 from .options import ADAM_DCGAN
 
-GANZOO_API = ">=1,<2"
+GANZOO_API = ">=2,<3"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
 
 PAPER = ("Isola, Zhu, Zhou & Efros 2017, Image-to-Image Translation with Conditional "

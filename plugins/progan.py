@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegative
 from ganzoo import hookimpl
 from ganzoo.specs import AlgorithmSpec, ModelSpec
 
-GANZOO_API = ">=1,<2"
+GANZOO_API = ">=2,<3"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
 
 PAPER = ("Karras, Aila, Laine & Lehtinen 2018, Progressive Growing of GANs for Improved Quality, "

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegative
 from ganzoo import hookimpl
 from ganzoo.specs import AlgorithmSpec, DatasetSpec, MetricSpec, ModelSpec
 
-GANZOO_API = ">=1.1,<2"
+GANZOO_API = ">=2,<3"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
 
 PAPER = ("Nie, Narodytska & Patel 2019, RelGAN: Relational Generative Adversarial Networks for Text "

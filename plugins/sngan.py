@@ -7,7 +7,7 @@ from ganzoo.specs import ModelSpec
 
 from .options import ConvBackboneConfig
 
-GANZOO_API = ">=1,<2"
+GANZOO_API = ">=2,<3"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
 
 ADAM_SNGAN = {"name": "adam", "lr": 2e-4, "betas": (0.0, 0.9)}

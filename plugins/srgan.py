@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt
 from ganzoo import hookimpl
 from ganzoo.specs import AlgorithmSpec, DatasetSpec, ModelSpec
 
-GANZOO_API = ">=1,<2"
+GANZOO_API = ">=2,<3"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
 
 PAPER = ("Ledig et al. 2017, Photo-Realistic Single Image Super-Resolution Using a Generative "

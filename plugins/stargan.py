@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt
 from ganzoo import hookimpl
 from ganzoo.specs import AlgorithmSpec, DatasetSpec, ModelSpec
 
-GANZOO_API = ">=1,<2"
+GANZOO_API = ">=2,<3"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
 
 PAPER = ("Choi, Choi, Kim, Ha, Kim & Choo 2018, StarGAN: Unified Generative Adversarial Networks for "

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt
 from ganzoo import hookimpl
 from ganzoo.specs import AlgorithmSpec, DatasetSpec, ExtractorSpec, MetricSpec, ModelSpec
 
-GANZOO_API = ">=1.1,<2"
+GANZOO_API = ">=2,<3"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
 
 PAPER = ("Vondrick, Pirsiavash & Torralba 2016, Generating Videos with Scene Dynamics "

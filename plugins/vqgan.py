@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegative
 from ganzoo import hookimpl
 from ganzoo.specs import AlgorithmSpec, ModelSpec
 
-GANZOO_API = ">=1,<2"
+GANZOO_API = ">=2,<3"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
 
 PAPER = ("Esser, Rombach & Ommer 2021, Taming Transformers for High-Resolution Image Synthesis "

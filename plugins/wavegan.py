@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt
 from ganzoo import hookimpl
 from ganzoo.specs import DatasetSpec, ExtractorSpec, ModelSpec
 
-GANZOO_API = ">=1,<2"
+GANZOO_API = ">=2,<3"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
 
 PAPER = "Donahue, McAuley & Puckette 2019, Adversarial Audio Synthesis (arXiv:1802.04208)"

@@ -27,7 +27,7 @@ def test_render_fills_every_placeholder():
     assert 'name = "ganzoo-style-gan"' in pyproject
     assert '[project.entry-points.ganzoo]\nstyle-gan = "ganzoo_style_gan"' in pyproject
     init = files["ganzoo_style_gan/__init__.py"]
-    assert 'GANZOO_API = ">=1,<2"' in init and "class StyleGanConfig(BaseModel)" in init
+    assert 'GANZOO_API = ">=2,<3"' in init and "class StyleGanConfig(BaseModel)" in init
     assert 'build="ganzoo_style_gan.nets:build"' in init and "import torch" not in init
     assert 'assert_plugin_conforms("style-gan")' in files["tests/test_plugin.py"]
     for path in ("ganzoo_style_gan/__init__.py", "ganzoo_style_gan/nets.py", "tests/test_plugin.py"):

@@ -391,8 +391,6 @@ class ModelHandle:
         return generate(self.generator, z, None, batch_size)
 
 
-GeneratorHandle = ModelHandle
-"""The name of :class:`ModelHandle` in plugin API 1.0."""
 
 
 def to_uint8(images: torch.Tensor) -> "object":

@@ -43,12 +43,12 @@ def load_dataset(registry: Registry, name: str, data_dir: str | Path | None, spl
     folder = Path(data_dir).expanduser() if data_dir else default_data_dir()
     try:
         params = inspect.signature(loader).parameters.values()
-    except (TypeError, ValueError):  # some builtins have no signature: pass everything
+    except (TypeError, ValueError):  # some builtins have no signature: trust them
         params = ()
-    if not params or any(p.name == "image_size" or p.kind is p.VAR_KEYWORD for p in params):
-        data = loader(folder, split, image_size=image_size)
-    else:
-        data = loader(folder, split)  # loaders written before image_size existed
+    if params and not any(p.name == "image_size" or p.kind is p.VAR_KEYWORD for p in params):
+        raise ComponentUnavailableError(f"dataset {entry.qualified_name!r}: load() must take "
+                                        f"(data_dir, split, image_size=None)")
+    data = loader(folder, split, image_size=image_size)
     if not isinstance(data, ItemData):
         raise ComponentUnavailableError(f"dataset {entry.qualified_name!r}: load() returned "
                                         f"{type(data).__name__}, not ganzoo.data.ItemData (or ImageData, PointData)")
@@ -70,14 +70,12 @@ def check_model_fits(spec: ModelSpec, shape: DataShape, labelled: bool | None = 
     if missing:
         raise ConfigError(f"model {spec.name!r} needs the data field(s) {', '.join(missing)}; {dataset} has "
                           f"{', '.join(shape.fields)} (see `ganzoo info {spec.name}` for its datasets)")
-    if shape.kind != "image":
-        return
-    if spec.channels is not None and shape.channels not in spec.channels:
+    if spec.channels is not None and shape.channels and shape.channels not in spec.channels:
         raise ConfigError(f"model {spec.name!r} supports {spec.channels} channels, the data has {shape.channels}")
-    if spec.min_image_size is not None and shape.image_size < spec.min_image_size:
+    if spec.min_image_size is not None and shape.image_size and shape.image_size < spec.min_image_size:
         raise ConfigError(f"model {spec.name!r} needs images of at least {spec.min_image_size}px; "
                           f"set --image-size (the data is {shape.image_size}px)")
-    if spec.max_image_size is not None and shape.image_size > spec.max_image_size:
+    if spec.max_image_size is not None and shape.image_size and shape.image_size > spec.max_image_size:
         raise ConfigError(f"model {spec.name!r} supports images up to {spec.max_image_size}px")
 
 
@@ -126,15 +124,12 @@ def build_networks(registry: Registry, cfg: RunConfig, shape: DataShape, device:
 
 
 def packed_shape(shape: DataShape, pack: int) -> DataShape:
-    """The data shape a packed discriminator's inner network is built for: ``pack`` times
-    the channels (images, audio, video) or coordinates (points)."""
-    if shape.point_dim:
-        return DataShape(point_dim=shape.point_dim * pack)
-    if shape.kind in ("audio", "video"):
-        field = shape.fields[shape.primary]
-        packed = FieldShape(field.kind, (field.shape[0] * pack, *field.shape[1:]), rate=field.rate)
-        return DataShape(fields={shape.primary: packed})
-    return DataShape(channels=shape.channels * pack, image_size=shape.image_size)
+    """The data shape a packed discriminator's inner network is built for: ``pack`` times the
+    first dimension of the primary field (channels of images, clips and videos; coordinates
+    of points)."""
+    field = shape.fields[shape.primary]
+    packed = FieldShape(field.kind, (field.shape[0] * pack, *field.shape[1:]), rate=field.rate)
+    return DataShape(fields={shape.primary: packed})
 
 
 def _check_packable(nets: Networks, pack: int, model: str) -> None:

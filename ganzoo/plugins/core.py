@@ -9,7 +9,7 @@ from __future__ import annotations
 from .. import hookimpl
 from ..specs import AlgorithmSpec, DatasetSpec, ExtractorSpec, LoggerSpec, LossSpec, MetricSpec
 
-GANZOO_API = ">=1,<2"
+GANZOO_API = ">=2,<3"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -134,14 +134,14 @@ def ganzoo_datasets():
         summary="2-D mixture of 8 Gaussians on the unit circle, std 0.01 (mode-collapse toy)",
         paper=pacgan,
         load="ganzoo.datasets:load_toy_ring",
-        point_dim=2, num_classes=8, size=100000,
+        data_kind="points", point_dim=2, num_classes=8, size=100000,
     )
     yield DatasetSpec(
         name="toy-grid",
         summary="2-D 5x5 grid of 25 Gaussians at {-4,-2,0,2,4}^2, std 0.05 (mode-collapse toy)",
         paper=pacgan,
         load="ganzoo.datasets:load_toy_grid",
-        point_dim=2, num_classes=25, size=100000,
+        data_kind="points", point_dim=2, num_classes=25, size=100000,
     )
     yield DatasetSpec(
         name="stacked-mnist",

@@ -17,7 +17,6 @@ Tests build their own manager and register modules in-process::
 from __future__ import annotations
 
 import os
-import re
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -103,89 +102,34 @@ def is_builtin(module: str, distribution: str | None = None) -> bool:
 
 # -- the plugin API version ---------------------------------------------------------
 
-_CLAUSE = re.compile(r"^\s*(~=|==|!=|<=|>=|<|>)\s*(\d+(?:\.\d+)*)(\.\*)?\s*$")
-
-
-def _padded(*versions: str) -> list[tuple[int, ...]]:
-    """Numeric versions as int tuples of one common length (missing parts are 0)."""
-    parts = [[int(p) for p in v.split(".")] for v in versions]
-    width = max(len(p) for p in parts)
-    return [tuple(p + [0] * (width - len(p))) for p in parts]
-
-
-def _simple_contains(ranges: str, version: str) -> bool:
-    """A small fallback for ``packaging.specifiers``: comma-joined clauses of numeric
-    versions with ``== != < <= > >= ~=`` (and ``==1.*``, ``!=1.*``).
-
-    Raises:
-        ValueError: a malformed range.
-    """
-    clauses = ranges.split(",")
-    if any(not c.strip() for c in clauses):
-        raise ValueError(f"invalid version range {ranges!r}")
-    for clause in clauses:
-        match = _CLAUSE.match(clause)
-        if not match or (match.group(3) and match.group(1) not in ("==", "!=")) \
-                or (match.group(1) == "~=" and "." not in match.group(2)):
-            raise ValueError(f"invalid version range {ranges!r}")
-        op, wanted, star = match.groups()
-        if star or op == "~=":
-            prefix = wanted.split(".") if star else wanted.split(".")[:-1]
-            have = [int(p) for p in version.split(".")]
-            have += [0] * (len(prefix) - len(have))
-            same = have[:len(prefix)] == [int(p) for p in prefix]
-            if op == "~=":
-                have_t, want_t = _padded(version, wanted)
-                ok = same and have_t >= want_t
-            else:
-                ok = same if op == "==" else not same
-        else:
-            have_t, want_t = _padded(version, wanted)
-            ok = {"==": have_t == want_t, "!=": have_t != want_t, "<": have_t < want_t,
-                  "<=": have_t <= want_t, ">": have_t > want_t, ">=": have_t >= want_t}[op]
-        if not ok:
-            return False
-    return True
-
-
 def api_contains(ranges: str, version: str = PLUGIN_API_VERSION) -> bool:
-    """Whether the version range ``ranges`` (e.g. ``">=1,<2"``) admits ``version``.
-
-    Uses ``packaging.specifiers`` when it is installed (a dependency of ganzoo), else a
-    small parser of the same syntax for plain numeric versions.
+    """Whether the version range ``ranges`` (e.g. ``">=2,<3"``, pip's syntax) admits ``version``.
 
     Raises:
         ValueError: ``ranges`` is not a valid version range.
     """
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import Version
+
     if not isinstance(ranges, str):
-        raise ValueError(f"{API_ATTRIBUTE} must be a string such as '>=1,<2', got {ranges!r}")
-    if any(not part.strip() for part in ranges.split(",")):
-        raise ValueError(f"invalid version range {ranges!r}")
-    try:
-        from packaging.specifiers import InvalidSpecifier, SpecifierSet
-        from packaging.version import Version
-    except ImportError:  # pragma: no cover - packaging is a dependency
-        return _simple_contains(ranges, version)
+        raise ValueError(f"{API_ATTRIBUTE} must be a string such as '>=2,<3', got {ranges!r}")
     try:
         spec = SpecifierSet(ranges)
     except InvalidSpecifier:
         raise ValueError(f"invalid version range {ranges!r}") from None
-    if not str(spec):
+    if not str(spec) or any(not part.strip() for part in ranges.split(",")):
         raise ValueError(f"invalid version range {ranges!r}")
     return spec.contains(Version(version), prereleases=True)
 
 
 def api_upgrade_hint(ranges: str, version: str = PLUGIN_API_VERSION) -> str:
-    """``"ganzoo"`` when ``ranges`` only admits plugin-API versions newer than ``version``
-    (the plugin needs a newer ganzoo), else ``"plugin"`` (it was written for an older API)."""
-    major = int(version.split(".")[0])
-    for candidate_major in range(0, major + 11):
-        for minor in range(0, 21):
-            candidate = f"{candidate_major}.{minor}"
-            newer, current = _padded(candidate, version)
-            if newer > current and api_contains(ranges, candidate):
-                return "ganzoo"
-    return "plugin"
+    """``"ganzoo"`` when ``ranges`` admits only plugin-API versions newer than ``version`` (the
+    plugin needs a newer ganzoo), else ``"plugin"`` (it was written for an older API)."""
+    from packaging.version import Version
+
+    current = Version(version)
+    newer = (f"{major}.{minor}" for major in range(current.major, current.major + 11) for minor in range(21))
+    return "ganzoo" if any(Version(v) > current and api_contains(ranges, v) for v in newer) else "plugin"
 
 
 # -- the manager ----------------------------------------------------------------------

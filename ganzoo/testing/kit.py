@@ -183,7 +183,7 @@ def _kit_build(arch, data) -> Networks:
 def _kit_specs() -> list[Any]:
     specs: list[Any] = [
         DatasetSpec(name="points", summary="64 labelled 2-D points on a ring (conformance kit)",
-                    load=_kit_points, point_dim=2, num_classes=8, size=KIT_ITEMS),
+                    load=_kit_points, data_kind="points", point_dim=2, num_classes=8, size=KIT_ITEMS),
         ModelSpec(name="tiny", summary="A tiny fully connected GAN (conformance kit)", build=_kit_build,
                   data_kinds=("image", "points")),
     ]
