@@ -115,7 +115,7 @@ def test_a_builtin_model_plugin_passes_with_every_check_run(manager):
                   "model gan:gan reload"):
         assert checks.get(check) == "pass", (check, str(report))
     shapes = next(r for r in report.results if r.check == "shapes")
-    assert "1x8x8" in shapes.message and "3x64x64" in shapes.message and "2-D points" in shapes.message
+    assert "image 1x8x8" in shapes.message and "image 3x64x64" in shapes.message and "points 2" in shapes.message
     assert "torch.compile" not in str(report)  # only on request
 
 
@@ -153,7 +153,8 @@ def test_dcgan_is_checked_within_its_size_limits(manager):
     report = check_model("dcgan", manager.registry, losses=["bce"])
     assert report.ok, str(report)
     shapes = next(r for r in report.results if r.check == "shapes")
-    assert shapes.message == "ok at 1x16x16, 1x28x28, 1x32x32, 1x64x64, 3x16x16, 3x28x28, 3x32x32, 3x64x64"
+    assert shapes.message == ("ok at image 1x16x16, image 1x28x28, image 1x32x32, image 1x64x64, image 3x16x16, "
+                              "image 3x28x28, image 3x32x32, image 3x64x64")
 
 
 def test_sizes_the_build_refuses_are_skipped(manager):
@@ -168,7 +169,7 @@ def test_sizes_the_build_refuses_are_skipped(manager):
     report = check_plugin("picky", manager=manager, losses=["bce"])
     assert report.ok, str(report)
     shapes = next(r for r in report.results if r.check == "shapes")
-    assert shapes.message == "ok at 3x8x8, 3x16x16, 3x32x32; refused 1: 3x28x28"
+    assert shapes.message == "ok at image 3x8x8, image 3x16x16, image 3x32x32; refused 1: image 3x28x28"
     assert statuses(report)["model picky:pow2 train[bce]"] == "pass"
 
 
@@ -285,10 +286,10 @@ def test_datasets_metrics_and_algorithms(manager):
     def good(data_dir, split, image_size=None):
         return ImageData(torch.zeros(5, 1, 8, 8, dtype=torch.uint8), torch.arange(5) % 2, 2)
 
-    def wrong_channels(data_dir, split):
+    def wrong_channels(data_dir, split, image_size=None):
         return ImageData(torch.zeros(5, 3, 8, 8, dtype=torch.uint8))
 
-    def missing(data_dir, split):
+    def missing(data_dir, split, image_size=None):
         raise DataUnavailableError("put the files in /nowhere")
 
     def nan_metric(real, fake):
@@ -308,8 +309,8 @@ def test_datasets_metrics_and_algorithms(manager):
     assert checks["dataset misc:good data"] == "pass"
     assert checks["dataset misc:absent data"] == "skip"
     failures = {(r.component, r.check): r.message for r in report.failures}
-    assert "images are 3x8x8; the spec says 1 channels" in failures[("dataset misc:wrong", "data")]
-    assert "load must accept (data_dir, split)" in failures[("dataset misc:one-arg", "loader signature")]
+    assert "items are 3x8x8; the spec says 1x8x8" in failures[("dataset misc:wrong", "data")]
+    assert "load must accept (data_dir, split, image_size=None)" in failures[("dataset misc:one-arg", "loader signature")]
     assert "non-finite values on random features: score" in failures[("metric misc:nan", "values")]
     assert "ModuleNotFoundError" in failures[("algorithm misc:ghost", "step")]
     assert len(report.failures) == 4, str(report)

@@ -138,6 +138,12 @@ class FieldKind:
         """``n`` random items of ``shape`` stored as this kind stores them (benchmarks, kit)."""
         raise NotImplementedError(f"no synthetic {self.name} data")
 
+    def examples(self, labels: "torch.Tensor", num_classes: int,
+                 generator: "torch.Generator") -> tuple["torch.Tensor", "FieldShape"]:
+        """Tiny items of this kind in which each one's label can be read (the conformance kit's
+        data), and their field's shape (rate, vocabulary)."""
+        raise NotImplementedError(f"no example {self.name} data")
+
     # -- generated samples -----------------------------------------------------------------
     def check_samples(self, samples: "torch.Tensor", field: "FieldShape | None" = None) -> str | None:
         """Why a generator's output is not valid data of this kind, or ``None``."""

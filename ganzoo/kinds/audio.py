@@ -163,11 +163,22 @@ class AudioKind(FieldKind):
                   field: "FieldShape | None" = None) -> torch.Tensor:
         return torch.rand(n, *shape, generator=generator) * 2 - 1
 
+    def examples(self, labels: torch.Tensor, num_classes: int,
+                 generator: torch.Generator) -> tuple[torch.Tensor, "FieldShape"]:
+        """About a second of a tone (16,384 samples at 16 kHz) whose pitch is the label."""
+        from ..data import FieldShape
+
+        samples = 16384
+        t = torch.arange(samples) / DEFAULT_RATE
+        tone = 0.5 * torch.sin(2 * math.pi * (200.0 + 100.0 * labels.float())[:, None] * t[None, :])
+        audio = tone + 0.01 * torch.randn(len(labels), samples, generator=generator)
+        return audio.clamp(-1, 1).unsqueeze(1), FieldShape(self.name, (1, samples), rate=DEFAULT_RATE)
+
     def check_samples(self, samples: torch.Tensor, field: "FieldShape | None" = None) -> str | None:
         if not samples.is_floating_point():
             return f"audio must be float, got {samples.dtype}"
         if samples.numel() and (samples.min() < -1 - 1e-4 or samples.max() > 1 + 1e-4):
-            return f"audio must lie in [-1, 1], got [{float(samples.min()):.3g}, {float(samples.max()):.3g}]"
+            return f"audio must be in [-1, 1], got [{float(samples.min()):.3g}, {float(samples.max()):.3g}]"
         return None
 
     def write_samples(self, samples: torch.Tensor, stem: Path, field: "FieldShape | None" = None, *,

@@ -186,11 +186,24 @@ class ImageKind(FieldKind):
                   field: "FieldShape | None" = None) -> torch.Tensor:
         return torch.randint(0, 256, (n, *shape), generator=generator, dtype=torch.uint8)
 
+    def examples(self, labels: torch.Tensor, num_classes: int, generator: torch.Generator, *,
+                 channels: int = 1, size: int = 16) -> tuple[torch.Tensor, "FieldShape"]:
+        """A bright square whose place encodes the label (10 places), on noise."""
+        from ..data import FieldShape
+
+        n = len(labels)
+        images = torch.randint(0, 64, (n, channels, size, size), generator=generator, dtype=torch.uint8)
+        for i, label in enumerate(labels.tolist()):
+            row, col = divmod(label, 5)
+            top, left = row * size // 2, col * size // 5
+            images[i, :, top:top + max(1, size // 2), left:left + max(1, size // 5)] = 255
+        return images, FieldShape(self.name, (channels, size, size))
+
     def check_samples(self, samples: torch.Tensor, field: "FieldShape | None" = None) -> str | None:
         if not samples.is_floating_point():
             return f"images must be float, got {samples.dtype}"
         if samples.numel() and (samples.min() < -1 - 1e-4 or samples.max() > 1 + 1e-4):
-            return (f"images must lie in [-1, 1], got [{float(samples.min()):.3g}, {float(samples.max()):.3g}] "
+            return (f"images must be in [-1, 1], got [{float(samples.min()):.3g}, {float(samples.max()):.3g}] "
                     "(end the generator with tanh)")
         return None
 

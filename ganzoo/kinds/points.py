@@ -6,6 +6,7 @@ ones blue, on black. Previews draw many more points than a grid holds images.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -70,6 +71,16 @@ class PointsKind(FieldKind):
     def synthetic(self, n: int, shape: tuple[int, ...], generator: torch.Generator,
                   field: "FieldShape | None" = None) -> torch.Tensor:
         return torch.randn(n, *shape, generator=generator)
+
+    def examples(self, labels: torch.Tensor, num_classes: int,
+                 generator: torch.Generator) -> tuple[torch.Tensor, "FieldShape"]:
+        """2-D points on a ring, one place per class."""
+        from ..data import FieldShape
+
+        angles = labels.float() * (2 * math.pi / num_classes)
+        points = torch.stack([angles.cos(), angles.sin()], dim=1) + 0.01 * torch.randn(len(labels), 2,
+                                                                                           generator=generator)
+        return points, FieldShape(self.name, (2,))
 
     def check_samples(self, samples: torch.Tensor, field: "FieldShape | None" = None) -> str | None:
         if not samples.is_floating_point():

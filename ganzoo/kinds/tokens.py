@@ -90,6 +90,18 @@ class TokensKind(FieldKind):
         vocabulary = field.classes if field is not None and field.classes else 2
         return torch.randint(0, vocabulary, (n, *shape), generator=generator)
 
+    def examples(self, labels: torch.Tensor, num_classes: int,
+                 generator: torch.Generator) -> tuple[torch.Tensor, "FieldShape"]:
+        """Sentences of 20 tokens over 50 words that repeat word ``label``, then ``<eos>`` and padding."""
+        from ..data import FieldShape
+
+        vocabulary, length = (PAD, EOS, UNK, *(f"w{i}" for i in range(47))), 20
+        tokens = torch.randint(3, len(vocabulary), (len(labels), length), generator=generator)
+        tokens[:, ::2] = 3 + labels[:, None]
+        tokens[:, -3] = vocabulary.index(EOS)  # then padding
+        tokens[:, -2:] = vocabulary.index(PAD)
+        return tokens, FieldShape(self.name, (length,), len(vocabulary), vocabulary=vocabulary)
+
     def check_samples(self, samples: torch.Tensor, field: "FieldShape | None" = None) -> str | None:
         if samples.dtype != torch.int64:
             return f"token ids must be int64, got {samples.dtype}"

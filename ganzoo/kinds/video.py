@@ -105,11 +105,24 @@ class VideoKind(FieldKind):
                   field: "FieldShape | None" = None) -> torch.Tensor:
         return torch.randint(0, 256, (n, *shape), generator=generator, dtype=torch.uint8)
 
+    def examples(self, labels: torch.Tensor, num_classes: int,
+                 generator: torch.Generator) -> tuple[torch.Tensor, "FieldShape"]:
+        """16 frames of 32x32 at 8 frames per second: a square moving right on row ``label``."""
+        from ..data import FieldShape
+
+        frames, size = 16, 32
+        video = torch.randint(0, 32, (len(labels), 1, frames, size, size), generator=generator, dtype=torch.uint8)
+        for i, label in enumerate(labels.tolist()):
+            row = 3 * label
+            for f in range(frames):
+                video[i, 0, f, row:row + 3, f:f + 4] = 255
+        return video, FieldShape(self.name, (1, frames, size, size), rate=8)
+
     def check_samples(self, samples: torch.Tensor, field: "FieldShape | None" = None) -> str | None:
         if not samples.is_floating_point():
             return f"video must be float, got {samples.dtype}"
         if samples.numel() and (samples.min() < -1 - 1e-4 or samples.max() > 1 + 1e-4):
-            return f"video must lie in [-1, 1], got [{float(samples.min()):.3g}, {float(samples.max()):.3g}]"
+            return f"video must be in [-1, 1], got [{float(samples.min()):.3g}, {float(samples.max()):.3g}]"
         return None
 
     def write_samples(self, samples: torch.Tensor, stem: Path, field: "FieldShape | None" = None, *,

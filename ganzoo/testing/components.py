@@ -18,7 +18,7 @@ from ..errors import DataUnavailableError, GanzooError
 from ..losses import Loss, discriminator_term, generator_term
 from ..plugins.registry import Entry, Registry
 from ..specs import DatasetSpec
-from .kit import KIT_PLUGIN, NUM_CLASSES, _train
+from .kit import KIT_PLUGIN, NUM_CLASSES, _kit_dataset, _train, example_shape
 from .report import CheckResult, _component, _Failed, _Recorder, _Skip
 from .spec_checks import _check_spec, _resolve
 
@@ -79,14 +79,16 @@ def _dataset_checks(entry: Entry, registry: Registry, workdir: Path, options: di
     if loader is None:
         return results
     before = len(results)
-    with rec.check("loader signature", "load(data_dir, split[, image_size])"):
+    with rec.check("loader signature", "load(data_dir, split, image_size=None)"):
         try:
             params = list(inspect.signature(loader).parameters.values())
         except (TypeError, ValueError):
             raise _Skip("the loader has no inspectable signature") from None
         positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        if len(positional) < 2 and not any(p.kind is p.VAR_POSITIONAL for p in params):
-            raise _Failed(f"load must accept (data_dir, split), it takes ({', '.join(p.name for p in params)})")
+        varargs = any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params)
+        if not varargs and (len(positional) < 2 or not any(p.name == "image_size" for p in params)):
+            raise _Failed(f"load must accept (data_dir, split, image_size=None), it takes "
+                          f"({', '.join(p.name for p in params)})")
     if results[before].status == "fail":
         return results
     if not options.get("load_data"):
@@ -113,25 +115,14 @@ def _check_loaded(entry: Entry, registry: Registry, note: dict[str, Any], data_d
     if not isinstance(data, ItemData):
         raise _Failed(f"expected ganzoo.data.ItemData (or ImageData, PointData), got {type(data).__name__}")
     primary = data.primary
-    if spec.point_dim is not None:
-        if data.kinds[primary] != "points" or data.fields[primary].shape[1] != spec.point_dim:
-            raise _Failed(f"expected points with {spec.point_dim} coordinates, got a {data.kinds[primary]} field")
-    elif spec.data_kind in ("audio", "video", "tokens"):
-        if data.kinds[primary] != spec.data_kind:
-            raise _Failed(f"expected {spec.data_kind}, got a {data.kinds[primary]} field {primary!r}")
-        item = tuple(data.fields[primary].shape[1:])
-        if spec.item_shape is not None and item != tuple(spec.item_shape):
-            raise _Failed(f"items are {'x'.join(map(str, item))}; the spec says "
-                          f"{'x'.join(map(str, spec.item_shape))}")
-        rate = data.rates.get(primary)
-        if spec.rate is not None and rate != spec.rate:
-            raise _Failed(f"the data's rate is {rate}; the spec says {spec.rate}")
-    else:
-        if data.kinds[primary] != "image":
-            raise _Failed(f"expected images, got a {data.kinds[primary]} field {primary!r}")
-        n, c, h, w = data.fields[primary].shape
-        if c != spec.channels or h != w:
-            raise _Failed(f"images are {c}x{h}x{w}; the spec says {spec.channels} channels, square")
+    if data.kinds[primary] != spec.data_kind:
+        raise _Failed(f"expected {spec.data_kind} data, got a {data.kinds[primary]} field {primary!r}")
+    item = tuple(data.fields[primary].shape[1:])
+    if spec.shape is not None and item != tuple(spec.shape):
+        raise _Failed(f"items are {'x'.join(map(str, item))}; the spec says {'x'.join(map(str, spec.shape))}")
+    rate = data.rates.get(primary)
+    if spec.rate is not None and rate != spec.rate:
+        raise _Failed(f"the data's rate is {rate}; the spec says {spec.rate}")
     missing = [f for f in spec.fields if f not in data.fields]
     if missing:
         raise _Failed(f"the spec says it yields {', '.join(spec.fields)}; the data has no {', '.join(missing)}")
@@ -199,19 +190,9 @@ def _algorithm_checks(entry: Entry, registry: Registry, workdir: Path, options: 
     step = _resolve(rec, entry.spec.step, "step", check="step")
     if step is None:
         return results
-    if isinstance(step, type):
-        with rec.check("step class", "an Algorithm subclass"):
-            if not issubclass(step, Algorithm):
-                raise _Failed(f"step is the class {step.__name__}, which is not a ganzoo.algorithms.Algorithm")
-    else:
-        with rec.check("step signature", "step(trainer)"):
-            try:
-                params = [p for p in inspect.signature(step).parameters.values()
-                          if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
-            except (TypeError, ValueError):
-                raise _Skip("no inspectable signature") from None
-            if not params:
-                raise _Failed("step must take the trainer as its argument: step(trainer)")
+    with rec.check("step class", "an Algorithm subclass"):
+        if not (isinstance(step, type) and issubclass(step, Algorithm)):
+            raise _Failed(f"step is {step!r}, not a subclass of ganzoo.algorithms.Algorithm (plugin API 2)")
     loss = next((e for e in registry.list("loss") if e.name == "bce"), None) or next(iter(registry.list("loss")), None)
     if loss is None:
         rec.add("train", "skip", "not run: no loss is installed")
@@ -220,12 +201,12 @@ def _algorithm_checks(entry: Entry, registry: Registry, workdir: Path, options: 
     if model is None:
         rec.add("train", "skip", why)
         return results
-    kind = registry.get("model", model).spec.data_kinds[0]
-    if kind == "image":
-        size = 8 if model == f"{KIT_PLUGIN}:tiny" else (registry.get("model", model).spec.min_image_size or 16)
-        dataset, image_size = f"{KIT_PLUGIN}:images-1", max(size, 8)
-    else:  # points, audio, video, tokens: the kit's data of that kind
-        dataset, image_size = f"{KIT_PLUGIN}:{kind}", None
+    spec = registry.get("model", model).spec
+    shape = example_shape(spec.data_kinds[0], None)
+    dataset, image_size = _kit_dataset(shape), None
+    if shape.channels:  # images: 1 channel, as small as the model takes
+        dataset = f"{KIT_PLUGIN}:images-1"
+        image_size = max(8 if model == f"{KIT_PLUGIN}:tiny" else (spec.min_image_size or 16), 8)
     with rec.check("train") as note:
         run = _train(registry, workdir, model, loss.qualified_name, dataset,
                      run_name=f"algorithm-{entry.plugin}-{entry.name}", image_size=image_size,

@@ -1,8 +1,10 @@
 """The kit's own tiny data and model, registered beside the plugin under test.
 
-The kit's image datasets carry every common field, so any family finds what it needs:
-``image``, ``label``, a paired ``target`` (the image turned upside down and inverted), a
-``mask`` (a rectangle per image), and a second, unpaired stream ``image_b`` / ``label_b``.
+Every generated kind has a dataset named after it (:meth:`ganzoo.kinds.FieldKind.examples`).
+The kit's image datasets ``images-C`` (C channels) carry every common field, so any family
+finds what it needs: ``image``, ``label``, a paired ``target`` (the image turned upside down
+and inverted), a ``mask`` (a rectangle per image), and a second, unpaired stream ``image_b`` /
+``label_b``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import torch
 from torch import nn
 
 from ..config import resolve_config
-from ..data import DataShape, FieldShape, ItemData, PointData
+from ..data import DataShape, FieldShape, ItemData
+from ..kinds import generated_kinds, kind_of
 from ..networks import Discriminator, Generator, Networks
 from ..plugins.registry import Registry
 from ..training.run import train
@@ -63,97 +66,54 @@ def kit_shape(channels: int, size: int, num_classes: int | None) -> DataShape:
     return DataShape(channels=channels, image_size=size, num_classes=num_classes, fields=fields)
 
 
-def points_shape(num_classes: int | None) -> DataShape:
-    return DataShape(point_dim=2, num_classes=num_classes)
+def example_field(kind: str) -> FieldShape:
+    """The shape of the kit's data of ``kind`` (see :meth:`ganzoo.kinds.FieldKind.examples`)."""
+    labels = torch.zeros(1, dtype=torch.long)
+    return kind_of(kind).examples(labels, NUM_CLASSES, torch.Generator().manual_seed(0))[1]
 
 
-AUDIO_SAMPLES, AUDIO_RATE = 16384, 16000
-"""The kit's audio: one channel of 16,384 samples (WaveGAN's length: about 1 s) at 16 kHz."""
-
-VIDEO_FRAMES, VIDEO_SIZE, VIDEO_FPS = 16, 32, 8
-"""The kit's video: one channel, 16 frames of 32x32, 8 frames per second."""
-
-TOKENS_LENGTH = 20
-TOKENS_VOCABULARY = ("<pad>", "<eos>", "<unk>", *(f"w{i}" for i in range(47)))
-"""The kit's text: sequences of 20 token ids over a vocabulary of 50 (with the special tokens)."""
-
-
-def media_shape(kind: str, num_classes: int | None) -> DataShape:
-    """The :class:`DataShape` of the kit's ``"audio"``, ``"video"`` or ``"tokens"`` data."""
-    if kind == "audio":
-        primary = FieldShape("audio", (1, AUDIO_SAMPLES), rate=AUDIO_RATE)
-    elif kind == "video":
-        primary = FieldShape("video", (1, VIDEO_FRAMES, VIDEO_SIZE, VIDEO_SIZE), rate=VIDEO_FPS)
-    elif kind == "tokens":
-        primary = FieldShape("tokens", (TOKENS_LENGTH,), len(TOKENS_VOCABULARY), vocabulary=TOKENS_VOCABULARY)
-    else:
-        raise ValueError(f"the kit has no {kind!r} data")
-    fields = {kind: primary}
+def example_shape(kind: str, num_classes: int | None) -> DataShape:
+    """The :class:`DataShape` of the kit's data of ``kind``, labelled when ``num_classes``."""
+    fields = {kind: example_field(kind)}
     if num_classes:
         fields["label"] = FieldShape("label", (), num_classes)
     return DataShape(num_classes=num_classes, fields=fields)
 
 
-def _kit_media(data_dir, split: str = "train", image_size: int | None = None, *, kind: str) -> ItemData:
-    """Tiny labelled data of one kind, the label readable in every item: audio a tone whose
-    pitch is the label, video a square moving right on row ``label``, tokens a sentence
-    that repeats word ``label``."""
-    gen = torch.Generator().manual_seed(0 if split == "train" else 1)
+def with_labels(shape: DataShape, num_classes: int) -> DataShape:
+    """``shape`` with a ``label`` field of ``num_classes`` (a model's conditional contract)."""
+    fields = {**shape.fields, "label": FieldShape("label", (), num_classes)}
+    return DataShape(channels=shape.channels, image_size=shape.image_size, point_dim=shape.point_dim,
+                     num_classes=num_classes, fields=fields)
+
+
+def _kit_examples(data_dir, split: str = "train", image_size: int | None = None, *, kind: str) -> ItemData:
+    """The kit's labelled data of one kind, the label readable in every item."""
+    generator = torch.Generator().manual_seed(0 if split == "train" else 1)
     labels = torch.arange(KIT_ITEMS) % NUM_CLASSES
-    if kind == "audio":
-        t = torch.arange(AUDIO_SAMPLES) / AUDIO_RATE
-        freqs = 200.0 + 100.0 * labels.float()
-        tone = 0.5 * torch.sin(2 * math.pi * freqs[:, None] * t[None, :])
-        audio = tone + 0.01 * torch.randn(KIT_ITEMS, AUDIO_SAMPLES, generator=gen)
-        return ItemData({"audio": audio.clamp(-1, 1).unsqueeze(1), "label": labels},
-                        num_classes=NUM_CLASSES, rates={"audio": AUDIO_RATE})
-    if kind == "video":
-        video = torch.randint(0, 32, (KIT_ITEMS, 1, VIDEO_FRAMES, VIDEO_SIZE, VIDEO_SIZE), generator=gen,
-                              dtype=torch.uint8)
-        for i, label in enumerate(labels.tolist()):
-            row = 3 * label
-            for f in range(VIDEO_FRAMES):
-                video[i, 0, f, row:row + 3, f:f + 4] = 255
-        return ItemData({"video": video, "label": labels}, num_classes=NUM_CLASSES, rates={"video": VIDEO_FPS})
-    words = len(TOKENS_VOCABULARY)
-    tokens = torch.randint(3, words, (KIT_ITEMS, TOKENS_LENGTH), generator=gen)
-    tokens[:, ::2] = 3 + labels[:, None]
-    tokens[:, -3] = 1  # <eos>, then padding
-    tokens[:, -2:] = 0
-    return ItemData({"tokens": tokens, "label": labels}, num_classes=NUM_CLASSES,
-                    vocabularies={"tokens": TOKENS_VOCABULARY})
-
-
-def _squares(gen: torch.Generator, n: int, channels: int, size: int, labels: torch.Tensor) -> torch.Tensor:
-    images = torch.randint(0, 64, (n, channels, size, size), generator=gen, dtype=torch.uint8)
-    for i, label in enumerate(labels.tolist()):  # a bright square whose place encodes the label
-        row, col = divmod(label, 5)
-        top, left = row * size // 2, col * size // 5
-        images[i, :, top:top + max(1, size // 2), left:left + max(1, size // 5)] = 255
-    return images
+    items, field = kind_of(kind).examples(labels, NUM_CLASSES, generator)
+    return ItemData({kind: items, "label": labels}, kinds={kind: kind}, num_classes=NUM_CLASSES,
+                    rates={kind: field.rate} if field.rate else None,
+                    vocabularies={kind: field.vocabulary} if field.vocabulary else None)
 
 
 def _kit_images(data_dir, split: str = "train", image_size: int | None = None, *, channels: int,
                 size: int) -> ItemData:
+    """Images with every common field: a paired ``target`` (upside down, inverted), a ``mask``,
+    a ``domain``, and a second, unpaired stream ``image_b`` / ``label_b``."""
+    image = kind_of("image")
     gen = torch.Generator().manual_seed(0 if split == "train" else 1)
     labels = torch.arange(KIT_ITEMS) % NUM_CLASSES
-    images = _squares(gen, KIT_ITEMS, channels, size, labels)
+    images, _ = image.examples(labels, NUM_CLASSES, gen, channels=channels, size=size)
     labels_b = torch.randperm(KIT_ITEMS, generator=gen) % NUM_CLASSES
     mask = torch.zeros(KIT_ITEMS, 1, size, size, dtype=torch.uint8)
     mask[:, :, size // 4: size // 4 + max(1, size // 2), size // 4: size // 4 + max(1, size // 2)] = 1
     fields = {"image": images, "label": labels, "target": 255 - images.flip(-2), "mask": mask,
               "domain": torch.arange(KIT_ITEMS) % NUM_DOMAINS,
-              "image_b": 255 - _squares(gen, KIT_ITEMS, channels, size, labels_b), "label_b": labels_b}
+              "image_b": 255 - image.examples(labels_b, NUM_CLASSES, gen, channels=channels, size=size)[0],
+              "label_b": labels_b}
     return ItemData(fields, classes={"label": NUM_CLASSES, "label_b": NUM_CLASSES, "domain": NUM_DOMAINS},
                     streams=[("image", "label", "target", "mask", "domain"), ("image_b", "label_b")])
-
-
-def _kit_points(data_dir, split: str = "train", image_size: int | None = None) -> PointData:
-    gen = torch.Generator().manual_seed(0 if split == "train" else 1)
-    labels = torch.arange(KIT_ITEMS) % 8
-    angles = labels.float() * (2 * math.pi / 8)
-    points = torch.stack([angles.cos(), angles.sin()], dim=1) + 0.01 * torch.randn(KIT_ITEMS, 2, generator=gen)
-    return PointData(points=points, labels=labels, num_classes=8)
 
 
 class _TinyG(Generator):
@@ -181,18 +141,15 @@ def _kit_build(arch, data) -> Networks:
 
 
 def _kit_specs() -> list[Any]:
-    specs: list[Any] = [
-        DatasetSpec(name="points", summary="64 labelled 2-D points on a ring (conformance kit)",
-                    load=_kit_points, data_kind="points", point_dim=2, num_classes=8, size=KIT_ITEMS),
-        ModelSpec(name="tiny", summary="A tiny fully connected GAN (conformance kit)", build=_kit_build,
-                  data_kinds=("image", "points")),
-    ]
-    for kind, what in (("audio", f"1 x {AUDIO_SAMPLES} samples at {AUDIO_RATE} Hz"),
-                       ("video", f"1 x {VIDEO_FRAMES} frames of {VIDEO_SIZE}x{VIDEO_SIZE}"),
-                       ("tokens", f"{TOKENS_LENGTH} tokens of {len(TOKENS_VOCABULARY)}")):
-        specs.append(DatasetSpec(name=kind, summary=f"64 labelled {kind} items, {what} (conformance kit)",
-                                 load=functools.partial(_kit_media, kind=kind), num_classes=NUM_CLASSES,
-                                 size=KIT_ITEMS, data_kind=kind))
+    specs: list[Any] = [ModelSpec(name="tiny", summary="A tiny fully connected GAN (conformance kit)",
+                                  build=_kit_build, data_kinds=tuple(k.name for k in generated_kinds()))]
+    for kind in generated_kinds():  # the dataset named after a kind holds data of that kind
+        field = example_field(kind.name)
+        specs.append(DatasetSpec(name=kind.name, summary=f"64 labelled {kind.noun} of shape "
+                                 f"{'x'.join(map(str, field.shape))} (conformance kit)",
+                                 load=functools.partial(_kit_examples, kind=kind.name), data_kind=kind.name,
+                                 item_shape=field.shape, rate=field.rate, size=KIT_ITEMS,
+                                 num_classes=NUM_CLASSES))
     for channels in KIT_CHANNELS:  # 16x16 images; training resizes batches to the size checked
         specs.append(DatasetSpec(
             name=f"images-{channels}", summary=f"64 labelled {channels}-channel images with every common "
@@ -223,9 +180,8 @@ def _kit_registry(registry: Registry) -> Iterator[tuple[Registry, Path]]:
 
 
 def _kit_dataset(shape) -> str:
-    if shape.kind == "points":
-        return f"{KIT_PLUGIN}:points"
-    if shape.kind in ("audio", "video", "tokens"):
+    """The kit's dataset for data of ``shape``: images of its channel count, else the kind's own."""
+    if not shape.channels:
         return f"{KIT_PLUGIN}:{shape.kind}"
     if shape.channels not in KIT_CHANNELS:
         raise _Skip(f"the kit has no {shape.channels}-channel data")

@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from ..errors import ConfigError, GanzooError
 from ..networks import (Discriminator, Encoder, Generator, Networks, Translator, check_networks, split_outputs,
                         uses_labels)
+from ..kinds import kind_of
 from ..networks import discriminator_input
 from ..plugins.registry import Entry, Registry
 from ..training.run import resume
@@ -27,8 +28,8 @@ from ..outputs.sampling import load
 from ..specs import ModelSpec
 from ..training import checkpoint as ckpt
 from ..training.progress import make_reporter
-from .kit import (BATCH, IMAGE_SIZES, KIT_PLUGIN, NUM_CLASSES, _kit_dataset, _train, kit_shape,
-                  media_shape, points_shape)
+from .kit import (BATCH, IMAGE_SIZES, KIT_PLUGIN, NUM_CLASSES, _kit_dataset, _train, example_shape, kit_shape,
+                  with_labels)
 from .report import CheckResult, _component, _describe, _Failed, _Recorder, _Skip
 from .spec_checks import _check_spec, _resolve
 
@@ -49,29 +50,24 @@ def _image_sizes(spec: ModelSpec) -> list[int]:
 
 
 def _shapes_to_try(spec: ModelSpec) -> list[Any]:
+    """The kit's data of each kind the model takes; images in several channel counts and sizes."""
     num_classes = NUM_CLASSES if spec.needs_labels else None
     shapes = []
-    if "image" in spec.data_kinds:
-        channel_counts = list(spec.channels or (1, 3))[:3]
-        for channels in channel_counts:
+    for kind in spec.data_kinds:
+        shape = example_shape(kind, num_classes)
+        if not shape.channels:
+            shapes.append(shape)
+            continue
+        for channels in list(spec.channels or (1, 3))[:3]:
             for size in _image_sizes(spec):
                 shapes.append(kit_shape(channels, size, num_classes))
-    if "points" in spec.data_kinds:
-        shapes.append(points_shape(8 if spec.needs_labels else None))
-    for kind in ("audio", "video", "tokens"):
-        if kind in spec.data_kinds:
-            shapes.append(media_shape(kind, num_classes))
     return shapes
 
 
 def _shape_text(shape) -> str:
-    if shape.kind == "points":
-        return f"{shape.point_dim}-D points"
-    if shape.kind in ("audio", "video", "tokens"):
-        field = shape.fields[shape.kind]
-        extra = f", vocabulary {field.classes}" if shape.kind == "tokens" else ""
-        return f"{shape.kind} {'x'.join(map(str, field.shape))}{extra}"
-    return f"{shape.channels}x{shape.image_size}x{shape.image_size}"
+    field = shape.fields[shape.primary]
+    vocabulary = f", vocabulary {len(field.vocabulary)}" if field.vocabulary else ""
+    return f"{shape.kind} {'x'.join(map(str, field.shape))}{vocabulary}"
 
 
 def _build(build: Callable[..., Any], spec: ModelSpec, shape, seed: int = 0, arch: Any = None) -> Networks:
@@ -151,7 +147,11 @@ def _check_pair_outputs(nets: Networks, shape) -> None:
         if not isinstance(fake, torch.Tensor) or tuple(fake.shape) != (BATCH, *shape.sample_shape):
             raise _Failed(f"{where}: generator made {tuple(getattr(fake, 'shape', ()))}, "
                           f"expected {(BATCH, *shape.sample_shape)}")
-        _check_values(f"{where}: generator output", fake, images=shape.kind == "image")
+        problem = kind_of(shape.kind).check_samples(fake, shape.field_of())
+        if problem:
+            raise _Failed(f"{where}: generator output: {problem}")
+        if fake.is_floating_point():
+            _check_values(f"{where}: generator output", fake, images=False)
         try:
             logits, class_logits = split_outputs(d(discriminator_input(fake, shape), labels if d.num_classes else None))
         except Exception as exc:  # noqa: BLE001
@@ -167,8 +167,6 @@ def _check_pair_outputs(nets: Networks, shape) -> None:
 
 
 def _check_values(what: str, value: torch.Tensor, images: bool) -> None:
-    if value.dtype == torch.int64 and what.endswith("generator output"):
-        return  # token ids (text generators); their range is checked against the vocabulary
     if value.dtype != torch.float32:
         raise _Failed(f"{what} is {value.dtype}, expected torch.float32")
     if not torch.isfinite(value).all():
@@ -253,10 +251,7 @@ def _model_checks(entry: Entry, registry: Registry, workdir: Path, options: dict
 
 def _check_conditional(rec: _Recorder, build, spec: ModelSpec, shape, nets: Networks) -> None:
     with rec.check("conditional") as note:
-        labelled = (points_shape(shape.num_classes or 8) if shape.kind == "points"
-                    else media_shape(shape.kind, shape.num_classes or NUM_CLASSES)
-                    if shape.kind in ("audio", "video", "tokens")
-                    else kit_shape(shape.channels, shape.image_size, shape.num_classes or NUM_CLASSES))
+        labelled = with_labels(shape, shape.num_classes or NUM_CLASSES)
         nets = _build(build, spec, labelled)
         conditional = uses_labels(nets)
         if not spec.needs_labels:
@@ -393,15 +388,15 @@ def _check_training(rec: _Recorder, entry: Entry, registry: Registry, workdir: P
     except GanzooError as exc:
         rec.add("train", "fail", str(exc))
         return
-    images = [s for s, _ in working if s.kind == "image"]
-    shape = min(images, key=lambda s: (s.image_size, s.channels)) if images else working[0][0]
+    sized = [s for s, _ in working if s.channels]  # images: the smallest, for speed
+    shape = min(sized, key=lambda s: (s.image_size, s.channels)) if sized else working[0][0]
     try:
         dataset = _kit_dataset(shape)
     except _Skip as exc:
         for name in ("train", "resume", "reload"):
             rec.add(name, "skip", str(exc))
         return
-    image_size = shape.image_size if shape.kind == "image" else None
+    image_size = shape.image_size or None
     first_run = None
     for loss in chosen:
         with rec.check(f"train[{loss.name}]") as note:
@@ -411,11 +406,14 @@ def _check_training(rec: _Recorder, entry: Entry, registry: Registry, workdir: P
             first_run = first_run or run
             note["message"] = (f"2 steps on {_shape_text(shape)}: d_loss {run.last_metrics['d_loss']:.4g}, "
                                f"g_loss {run.last_metrics['g_loss']:.4g}")
-    if "points" in entry.spec.data_kinds and shape.kind != "points":
-        with rec.check(f"train[{entry.spec.default_loss}, points]") as note:
-            run = _train(registry, workdir, entry.qualified_name, entry.spec.default_loss, f"{KIT_PLUGIN}:points",
-                         run_name=f"{entry.plugin}-{entry.name}-points", image_size=None)
-            note["message"] = f"2 steps on 2-D points: g_loss {run.last_metrics['g_loss']:.4g}"
+    for kind in entry.spec.data_kinds:  # the model's other kinds of data, with its default loss
+        if kind == shape.kind:
+            continue
+        other = example_shape(kind, None)
+        with rec.check(f"train[{entry.spec.default_loss}, {kind}]") as note:
+            run = _train(registry, workdir, entry.qualified_name, entry.spec.default_loss, _kit_dataset(other),
+                         run_name=f"{entry.plugin}-{entry.name}-{kind}", image_size=other.image_size or None)
+            note["message"] = f"2 steps on {_shape_text(other)}: g_loss {run.last_metrics['g_loss']:.4g}"
     if first_run is None:
         rec.add("resume", "skip", "not run: no training run succeeded")
         rec.add("reload", "skip", "not run: no training run succeeded")
