@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from .kinds import generated_kinds, kind_names, kind_of
+from .kinds import FieldShape, generated_kinds, kind_names, kind_of
 
 KIND_OF_NAME = {"image_b": "image", "target": "image", "label_b": "label", "domain": "label",
                 "domain_b": "label", **{name: name for name in kind_names()}}
@@ -39,32 +39,6 @@ def primary_field(names) -> str | None:
 
 
 # --------------------------------------------------------------------------- shapes
-
-@dataclass(frozen=True)
-class FieldShape:
-    """One field as a model sees it.
-
-    Attributes:
-        kind: the name of its kind (see :mod:`ganzoo.kinds`).
-        shape: the shape of one item in a batch (images at the training size), e.g. ``(1, 28, 28)``.
-        classes: class count of a label field, vocabulary size of a tokens field, else ``None``.
-        stream: fields with the same stream are aligned item by item (0 is the main one).
-        rate: samples per second of an audio field, frames per second of a video field.
-        vocabulary: the token strings of a tokens field (index = token id), for decoding.
-    """
-
-    kind: str
-    shape: tuple[int, ...] = ()
-    classes: int | None = None
-    stream: int = 0
-    rate: int | None = None
-    vocabulary: tuple[str, ...] | None = field(default=None, hash=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
-        if self.vocabulary is not None:
-            object.__setattr__(self, "vocabulary", tuple(str(w) for w in self.vocabulary))
-
 
 @dataclass(frozen=True)
 class DataShape:

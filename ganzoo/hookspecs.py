@@ -19,6 +19,8 @@ import pluggy
 from .specs import AlgorithmSpec, DatasetSpec, ExtractorSpec, LoggerSpec, LossSpec, MetricSpec, ModelSpec
 
 hookspec = pluggy.HookspecMarker("ganzoo")
+hookimpl = pluggy.HookimplMarker("ganzoo")
+"""Decorator for a plugin's hook implementations: ``@ganzoo.hookimpl`` (the same object)."""
 
 
 @hookspec

@@ -182,7 +182,7 @@ def test_nproc_failure_is_one_line_per_rank_and_the_ranks_exit_code(data_dir, tm
 
 SLOW_EVALUATOR_WORKER = textwrap.dedent("""
     import json, sys, time
-    import ganzoo.training.run as run_module
+    import ganzoo.training.assemble as run_module
     from ganzoo.config import resolve_config
     from ganzoo.metrics.evaluate import Evaluator
     from ganzoo.plugins.manager import get_plugin_manager

@@ -328,7 +328,7 @@ class _NaNAt:
 
 
 def test_a_rollback_rewinds_the_logger(manager, tmp_path, monkeypatch):
-    import ganzoo.training.run as run_module
+    import ganzoo.training.assemble as run_module
 
     manager.register(recording_plugin(), name="rec")
     real_build = run_module.build_loss

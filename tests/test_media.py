@@ -276,11 +276,13 @@ def _train(registry, tmp_path, model, **flags):
 
 def test_an_audio_run_previews_spectrograms_wav_and_tensorboard_audio(media, cli, tmp_path):
     run = _train(media.registry, tmp_path, "tiny-audio")
-    png, wav = run.path / "samples" / "step-0000002.png", run.path / "samples" / "step-0000002.wav"
-    assert png.is_file() and wav.is_file()
-    audio, rate = read_wav(wav)
-    # the 4 joined clips: one per class first (conditional), a quarter second apart
-    assert rate == RATE and audio.shape == (1, 4 * T + 3 * RATE // 4)
+    png = run.path / "samples" / "step-0000002.png"
+    # the files `ganzoo sample` writes: spectrograms, and a WAV of each of the first 4 clips
+    clips = sorted(run.path.glob("samples/step-0000002-*.wav"))
+    assert png.is_file() and [c.name for c in clips] == [f"step-0000002-00{i}.wav" for i in range(4)]
+    for clip in clips:
+        audio, rate = read_wav(clip)
+        assert rate == RATE and audio.shape == (1, T)
     with Image.open(png) as image:  # 8 spectrograms, 4 a row: 129 bins x (512 / 32 + 1) frames, 2 px apart
         assert image.size == (4 * (17 + 2) + 2, 2 * (129 + 2) + 2)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -191,7 +191,7 @@ def create_app(manager: PluginManager | Callable[[], PluginManager] | None = Non
     def _root(context: typer.Context,
               version: bool = typer.Option(False, "--version", help="Show the version and exit.")) -> None:
         if version:
-            from .. import __version__
+            from ..version import __version__
 
             typer.echo(f"ganzoo {__version__}")
             raise typer.Exit()

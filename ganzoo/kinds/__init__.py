@@ -25,14 +25,38 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 
 if TYPE_CHECKING:
     import torch
 
-    from ..data import FieldShape
-    from ..loggers import Logger
+
+@dataclass(frozen=True)
+class FieldShape:
+    """One field as a model sees it.
+
+    Attributes:
+        kind: the name of its kind.
+        shape: the shape of one item in a batch (images at the training size), e.g. ``(1, 28, 28)``.
+        classes: class count of a label field, vocabulary size of a tokens field, else ``None``.
+        stream: fields with the same stream are aligned item by item (0 is the main one).
+        rate: samples per second of an audio field, frames per second of a video field.
+        vocabulary: the token strings of a tokens field (index = token id), for decoding.
+    """
+
+    kind: str
+    shape: tuple[int, ...] = ()
+    classes: int | None = None
+    stream: int = 0
+    rate: int | None = None
+    vocabulary: tuple[str, ...] | None = field(default=None, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "shape", tuple(int(s) for s in self.shape))
+        if self.vocabulary is not None:
+            object.__setattr__(self, "vocabulary", tuple(str(w) for w in self.vocabulary))
 
 
 def kind_names() -> tuple[str, ...]:
@@ -134,22 +158,22 @@ class FieldKind:
         raise NotImplementedError(f"no {self.name} field can be made to go with items of shape {primary}")
 
     def synthetic(self, n: int, shape: tuple[int, ...], generator: "torch.Generator",
-                  field: "FieldShape | None" = None) -> "torch.Tensor":
+                  field: FieldShape | None = None) -> "torch.Tensor":
         """``n`` random items of ``shape`` stored as this kind stores them (benchmarks, kit)."""
         raise NotImplementedError(f"no synthetic {self.name} data")
 
     def examples(self, labels: "torch.Tensor", num_classes: int,
-                 generator: "torch.Generator") -> tuple["torch.Tensor", "FieldShape"]:
+                 generator: "torch.Generator") -> tuple["torch.Tensor", FieldShape]:
         """Tiny items of this kind in which each one's label can be read (the conformance kit's
         data), and their field's shape (rate, vocabulary)."""
         raise NotImplementedError(f"no example {self.name} data")
 
     # -- generated samples -----------------------------------------------------------------
-    def check_samples(self, samples: "torch.Tensor", field: "FieldShape | None" = None) -> str | None:
+    def check_samples(self, samples: "torch.Tensor", field: FieldShape | None = None) -> str | None:
         """Why a generator's output is not valid data of this kind, or ``None``."""
         return None
 
-    def discriminator_input(self, samples: "torch.Tensor", field: "FieldShape | None" = None) -> "torch.Tensor":
+    def discriminator_input(self, samples: "torch.Tensor", field: FieldShape | None = None) -> "torch.Tensor":
         """What a discriminator reads of generated samples (the samples themselves, by default)."""
         return samples
 
@@ -165,7 +189,7 @@ class FieldKind:
         """Real items in the model's range, to compare generated samples with (evaluation)."""
         return self.prepare(stored, scale)
 
-    def write_samples(self, samples: "torch.Tensor", stem: Path, field: "FieldShape | None" = None, *,
+    def write_samples(self, samples: "torch.Tensor", stem: Path, field: FieldShape | None = None, *,
                       nrow: int | None = None, reference: "torch.Tensor | None" = None,
                       one_by_one: int | None = None) -> list[Path]:
         """Write what a person looks at, listens to or reads of generated ``samples`` as files
@@ -180,20 +204,24 @@ class FieldKind:
         """
         raise NotImplementedError(f"{self.name} fields are not generated")
 
-    def log_samples(self, logger: "Logger", step: int, samples: "torch.Tensor", field: "FieldShape | None" = None,
-                    *, nrow: int | None = None, reference: "torch.Tensor | None" = None,
-                    one_by_one: int | None = None) -> None:
-        """Give a run's logger what :meth:`write_samples` writes (pictures, clips, sentences)."""
+    def logged(self, samples: "torch.Tensor", field: FieldShape | None = None, *,
+               wants: Callable[[str], bool] = lambda method: True, nrow: int | None = None,
+               reference: "torch.Tensor | None" = None, one_by_one: int | None = None) -> list[tuple[str, tuple]]:
+        """What a run's logger gets of :meth:`write_samples`'s files: ``(method, arguments after
+        the step)`` of :class:`ganzoo.loggers.Logger`'s ``image(step, grid)``, ``audio(step, tag,
+        clip, rate)`` and ``text(step, lines)``, for the methods ``wants`` accepts (nothing is
+        drawn for a logger that takes no pictures)."""
+        return []
 
-    def npz_arrays(self, samples: "torch.Tensor", field: "FieldShape | None" = None) -> dict[str, Any]:
+    def npz_arrays(self, samples: "torch.Tensor", field: FieldShape | None = None) -> dict[str, Any]:
         """Raw samples as numpy arrays for ``ganzoo sample --format npz`` (outside tools)."""
         raise NotImplementedError(f"{self.name} fields are not generated")
 
-    def describe_output(self, shape: Sequence[int], field: "FieldShape | None" = None) -> dict[str, Any]:
+    def describe_output(self, shape: Sequence[int], field: FieldShape | None = None) -> dict[str, Any]:
         """``ganzoo export``'s description of a generator's output: name, dtype, shape
         (``"N"`` first), range and words."""
         raise NotImplementedError(f"{self.name} fields are not generated")
 
-    def export_info(self, field: "FieldShape | None" = None) -> dict[str, Any]:
+    def export_info(self, field: FieldShape | None = None) -> dict[str, Any]:
         """What else a consumer of an exported generator needs (sample rate, vocabulary)."""
         return {}

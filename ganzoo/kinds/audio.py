@@ -14,18 +14,15 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
 from ..errors import ConfigError
 from ..files import write_atomically
-from . import FieldKind
+from . import FieldKind, FieldShape
 from .image import grid_image, save_grid
 
-if TYPE_CHECKING:
-    from ..data import FieldShape
-    from ..loggers import Logger
 
 SPECTROGRAM_DB = 80.0
 """The dynamic range shown by a spectrogram: a full-scale sine is white, 80 dB below it black."""
@@ -160,28 +157,26 @@ class AudioKind(FieldKind):
         return batch.float() / 32768.0 if batch.dtype == torch.int16 else batch.float()
 
     def synthetic(self, n: int, shape: tuple[int, ...], generator: torch.Generator,
-                  field: "FieldShape | None" = None) -> torch.Tensor:
+                  field: FieldShape | None = None) -> torch.Tensor:
         return torch.rand(n, *shape, generator=generator) * 2 - 1
 
     def examples(self, labels: torch.Tensor, num_classes: int,
-                 generator: torch.Generator) -> tuple[torch.Tensor, "FieldShape"]:
+                 generator: torch.Generator) -> tuple[torch.Tensor, FieldShape]:
         """About a second of a tone (16,384 samples at 16 kHz) whose pitch is the label."""
-        from ..data import FieldShape
-
         samples = 16384
         t = torch.arange(samples) / DEFAULT_RATE
         tone = 0.5 * torch.sin(2 * math.pi * (200.0 + 100.0 * labels.float())[:, None] * t[None, :])
         audio = tone + 0.01 * torch.randn(len(labels), samples, generator=generator)
         return audio.clamp(-1, 1).unsqueeze(1), FieldShape(self.name, (1, samples), rate=DEFAULT_RATE)
 
-    def check_samples(self, samples: torch.Tensor, field: "FieldShape | None" = None) -> str | None:
+    def check_samples(self, samples: torch.Tensor, field: FieldShape | None = None) -> str | None:
         if not samples.is_floating_point():
             return f"audio must be float, got {samples.dtype}"
         if samples.numel() and (samples.min() < -1 - 1e-4 or samples.max() > 1 + 1e-4):
             return f"audio must be in [-1, 1], got [{float(samples.min()):.3g}, {float(samples.max()):.3g}]"
         return None
 
-    def write_samples(self, samples: torch.Tensor, stem: Path, field: "FieldShape | None" = None, *,
+    def write_samples(self, samples: torch.Tensor, stem: Path, field: FieldShape | None = None, *,
                       nrow: int | None = None, reference: torch.Tensor | None = None,
                       one_by_one: int | None = None) -> list[Path]:
         rate = _rate(field)
@@ -192,17 +187,20 @@ class AudioKind(FieldKind):
             written.append(write_wav(clip_file(stem, i, len(clips)), clip, rate))
         return written
 
-    def log_samples(self, logger: "Logger", step: int, samples: torch.Tensor, field: "FieldShape | None" = None,
-                    *, nrow: int | None = None, reference: torch.Tensor | None = None,
-                    one_by_one: int | None = None) -> None:
+    def logged(self, samples: torch.Tensor, field: FieldShape | None = None, *,
+               wants: Callable[[str], bool] = lambda method: True, nrow: int | None = None,
+               reference: torch.Tensor | None = None, one_by_one: int | None = None) -> list[tuple[str, tuple]]:
         rate = _rate(field)
-        if logger.wants("image"):
-            logger.image(step, grid_image(spectrogram(samples, rate), nrow or min(SPECTROGRAMS_PER_ROW, len(samples))))
+        calls = []
+        if wants("image"):
+            picture = grid_image(spectrogram(samples, rate), nrow or min(SPECTROGRAMS_PER_ROW, len(samples)))
+            calls.append(("image", (picture,)))
         clips = samples[:one_by_one] if one_by_one is not None else samples
-        for i, clip in enumerate(clips):
-            logger.audio(step, f"samples/{i}", clip, rate)
+        if wants("audio"):
+            calls += [("audio", (f"samples/{i}", clip, rate)) for i, clip in enumerate(clips)]
+        return calls
 
-    def npz_arrays(self, samples: torch.Tensor, field: "FieldShape | None" = None) -> dict[str, Any]:
+    def npz_arrays(self, samples: torch.Tensor, field: FieldShape | None = None) -> dict[str, Any]:
         import numpy as np
 
         arrays = {"audio": samples.clamp(-1, 1).numpy().astype("float32")}
@@ -210,17 +208,17 @@ class AudioKind(FieldKind):
             arrays["rate"] = np.asarray(field.rate, dtype="int64")
         return arrays
 
-    def describe_output(self, shape: Sequence[int], field: "FieldShape | None" = None) -> dict[str, Any]:
+    def describe_output(self, shape: Sequence[int], field: FieldShape | None = None) -> dict[str, Any]:
         return {"name": "audio", "dtype": "float32", "shape": ["N", *shape],
                 "description": "audio [N, channels, samples] in [-1, 1]", "range": [-1, 1]}
 
-    def export_info(self, field: "FieldShape | None" = None) -> dict[str, Any]:
+    def export_info(self, field: FieldShape | None = None) -> dict[str, Any]:
         if field is None or not field.rate:
             return {}
         return {"rate": field.rate, "rate_unit": "samples per second"}
 
 
-def _rate(field: "FieldShape | None") -> int:
+def _rate(field: FieldShape | None) -> int:
     return field.rate if field is not None and field.rate else DEFAULT_RATE
 
 

@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from ..files import write_atomically
-from . import FieldKind, scaled
+from . import FieldKind, FieldShape, scaled
 
-if TYPE_CHECKING:
-    from ..data import FieldShape
-    from ..loggers import Logger
 
 TRANSLATIONS_PER_ROW = 8
 """Examples side by side in a translation preview (each block: input, output[, target] rows)."""
@@ -183,14 +180,12 @@ class ImageKind(FieldKind):
         return tuple(primary)
 
     def synthetic(self, n: int, shape: tuple[int, ...], generator: torch.Generator,
-                  field: "FieldShape | None" = None) -> torch.Tensor:
+                  field: FieldShape | None = None) -> torch.Tensor:
         return torch.randint(0, 256, (n, *shape), generator=generator, dtype=torch.uint8)
 
     def examples(self, labels: torch.Tensor, num_classes: int, generator: torch.Generator, *,
-                 channels: int = 1, size: int = 16) -> tuple[torch.Tensor, "FieldShape"]:
+                 channels: int = 1, size: int = 16) -> tuple[torch.Tensor, FieldShape]:
         """A bright square whose place encodes the label (10 places), on noise."""
-        from ..data import FieldShape
-
         n = len(labels)
         images = torch.randint(0, 64, (n, channels, size, size), generator=generator, dtype=torch.uint8)
         for i, label in enumerate(labels.tolist()):
@@ -199,7 +194,7 @@ class ImageKind(FieldKind):
             images[i, :, top:top + max(1, size // 2), left:left + max(1, size // 5)] = 255
         return images, FieldShape(self.name, (channels, size, size))
 
-    def check_samples(self, samples: torch.Tensor, field: "FieldShape | None" = None) -> str | None:
+    def check_samples(self, samples: torch.Tensor, field: FieldShape | None = None) -> str | None:
         if not samples.is_floating_point():
             return f"images must be float, got {samples.dtype}"
         if samples.numel() and (samples.min() < -1 - 1e-4 or samples.max() > 1 + 1e-4):
@@ -207,23 +202,22 @@ class ImageKind(FieldKind):
                     "(end the generator with tanh)")
         return None
 
-    def write_samples(self, samples: torch.Tensor, stem: Path, field: "FieldShape | None" = None, *,
+    def write_samples(self, samples: torch.Tensor, stem: Path, field: FieldShape | None = None, *,
                       nrow: int | None = None, reference: torch.Tensor | None = None,
                       one_by_one: int | None = None) -> list[Path]:
         path = Path(stem).with_suffix(".png")
         save_grid(samples, path, nrow=nrow)
         return [path]
 
-    def log_samples(self, logger: "Logger", step: int, samples: torch.Tensor, field: "FieldShape | None" = None,
-                    *, nrow: int | None = None, reference: torch.Tensor | None = None,
-                    one_by_one: int | None = None) -> None:
-        if logger.wants("image"):
-            logger.image(step, grid_image(samples, nrow))
+    def logged(self, samples: torch.Tensor, field: FieldShape | None = None, *,
+               wants: Callable[[str], bool] = lambda method: True, nrow: int | None = None,
+               reference: torch.Tensor | None = None, one_by_one: int | None = None) -> list[tuple[str, tuple]]:
+        return [("image", (grid_image(samples, nrow),))] if wants("image") else []
 
-    def npz_arrays(self, samples: torch.Tensor, field: "FieldShape | None" = None) -> dict[str, Any]:
+    def npz_arrays(self, samples: torch.Tensor, field: FieldShape | None = None) -> dict[str, Any]:
         return {"images": to_uint8(samples)}
 
-    def describe_output(self, shape: Sequence[int], field: "FieldShape | None" = None) -> dict[str, Any]:
+    def describe_output(self, shape: Sequence[int], field: FieldShape | None = None) -> dict[str, Any]:
         return {"name": "image", "dtype": "float32", "shape": ["N", *shape],
                 "description": "image [N, channels, height, width] in [-1, 1]", "range": [-1, 1]}
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import torch
 
-from . import FieldKind
+from . import FieldKind, FieldShape
 
-if TYPE_CHECKING:
-    from ..data import FieldShape
 
 
 class LabelKind(FieldKind):
@@ -25,7 +22,7 @@ class LabelKind(FieldKind):
         return ()
 
     def synthetic(self, n: int, shape: tuple[int, ...], generator: torch.Generator,
-                  field: "FieldShape | None" = None) -> torch.Tensor:
+                  field: FieldShape | None = None) -> torch.Tensor:
         classes = field.classes if field is not None and field.classes else 2
         return torch.randint(0, classes, (n,), generator=generator)
 

@@ -5,15 +5,12 @@ Batches are float 0/1, resized with the images (nearest neighbour, so a mask sta
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
-from . import FieldKind, scaled
+from . import FieldKind, FieldShape, scaled
 
-if TYPE_CHECKING:
-    from ..data import FieldShape
 
 
 class MaskKind(FieldKind):
@@ -38,7 +35,7 @@ class MaskKind(FieldKind):
         return (1, *primary[-2:])
 
     def synthetic(self, n: int, shape: tuple[int, ...], generator: torch.Generator,
-                  field: "FieldShape | None" = None) -> torch.Tensor:
+                  field: FieldShape | None = None) -> torch.Tensor:
         return (torch.rand(n, *shape, generator=generator) > 0.5).to(torch.uint8)
 
 

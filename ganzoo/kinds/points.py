@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
 from ..files import write_atomically
-from . import FieldKind
+from . import FieldKind, FieldShape
 from .image import save_image
 
-if TYPE_CHECKING:
-    from ..data import FieldShape
-    from ..loggers import Logger
 
 SCATTER_POINTS = 1000
 """Generated points in a scatter-plot preview (at least)."""
@@ -69,20 +66,18 @@ class PointsKind(FieldKind):
         return {"point_dim": shape[0]}
 
     def synthetic(self, n: int, shape: tuple[int, ...], generator: torch.Generator,
-                  field: "FieldShape | None" = None) -> torch.Tensor:
+                  field: FieldShape | None = None) -> torch.Tensor:
         return torch.randn(n, *shape, generator=generator)
 
     def examples(self, labels: torch.Tensor, num_classes: int,
-                 generator: torch.Generator) -> tuple[torch.Tensor, "FieldShape"]:
+                 generator: torch.Generator) -> tuple[torch.Tensor, FieldShape]:
         """2-D points on a ring, one place per class."""
-        from ..data import FieldShape
-
         angles = labels.float() * (2 * math.pi / num_classes)
         points = torch.stack([angles.cos(), angles.sin()], dim=1) + 0.01 * torch.randn(len(labels), 2,
                                                                                            generator=generator)
         return points, FieldShape(self.name, (2,))
 
-    def check_samples(self, samples: torch.Tensor, field: "FieldShape | None" = None) -> str | None:
+    def check_samples(self, samples: torch.Tensor, field: FieldShape | None = None) -> str | None:
         if not samples.is_floating_point():
             return f"points must be float, got {samples.dtype}"
         return None
@@ -96,23 +91,22 @@ class PointsKind(FieldKind):
     def real_samples(self, stored: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         return stored.float()
 
-    def write_samples(self, samples: torch.Tensor, stem: Path, field: "FieldShape | None" = None, *,
+    def write_samples(self, samples: torch.Tensor, stem: Path, field: FieldShape | None = None, *,
                       nrow: int | None = None, reference: torch.Tensor | None = None,
                       one_by_one: int | None = None) -> list[Path]:
         path = Path(stem).with_suffix(".png")
         save_points(samples, path, reference=reference)
         return [path]
 
-    def log_samples(self, logger: "Logger", step: int, samples: torch.Tensor, field: "FieldShape | None" = None,
-                    *, nrow: int | None = None, reference: torch.Tensor | None = None,
-                    one_by_one: int | None = None) -> None:
-        if logger.wants("image"):
-            logger.image(step, render_points(samples, reference))
+    def logged(self, samples: torch.Tensor, field: FieldShape | None = None, *,
+               wants: Callable[[str], bool] = lambda method: True, nrow: int | None = None,
+               reference: torch.Tensor | None = None, one_by_one: int | None = None) -> list[tuple[str, tuple]]:
+        return [("image", (render_points(samples, reference),))] if wants("image") else []
 
-    def npz_arrays(self, samples: torch.Tensor, field: "FieldShape | None" = None) -> dict[str, Any]:
+    def npz_arrays(self, samples: torch.Tensor, field: FieldShape | None = None) -> dict[str, Any]:
         return {"points": samples.numpy().astype("float32")}
 
-    def describe_output(self, shape: Sequence[int], field: "FieldShape | None" = None) -> dict[str, Any]:
+    def describe_output(self, shape: Sequence[int], field: FieldShape | None = None) -> dict[str, Any]:
         return {"name": "points", "dtype": "float32", "shape": ["N", *shape],
                 "description": "points (unbounded coordinates)", "range": None}
 

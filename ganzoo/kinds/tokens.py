@@ -8,17 +8,14 @@ sentences, one per line, decoded with the vocabulary.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
 from ..errors import ConfigError
 from ..files import write_atomically
-from . import FieldKind
+from . import FieldKind, FieldShape
 
-if TYPE_CHECKING:
-    from ..data import FieldShape
-    from ..loggers import Logger
 
 EOS, PAD, UNK = "<eos>", "<pad>", "<unk>"
 """Special tokens: decoding stops at the first ``<eos>`` and drops ``<pad>``."""
@@ -67,7 +64,7 @@ def save_text(lines: Sequence[str], path: str | Path) -> Path:
     return path
 
 
-def _vocabulary(field: "FieldShape | None") -> Sequence[str] | None:
+def _vocabulary(field: FieldShape | None) -> Sequence[str] | None:
     return field.vocabulary if field is not None else None
 
 
@@ -86,15 +83,13 @@ class TokensKind(FieldKind):
             raise ValueError(f"{name} must be an int64 tensor [N, L] of token ids")
 
     def synthetic(self, n: int, shape: tuple[int, ...], generator: torch.Generator,
-                  field: "FieldShape | None" = None) -> torch.Tensor:
+                  field: FieldShape | None = None) -> torch.Tensor:
         vocabulary = field.classes if field is not None and field.classes else 2
         return torch.randint(0, vocabulary, (n, *shape), generator=generator)
 
     def examples(self, labels: torch.Tensor, num_classes: int,
-                 generator: torch.Generator) -> tuple[torch.Tensor, "FieldShape"]:
+                 generator: torch.Generator) -> tuple[torch.Tensor, FieldShape]:
         """Sentences of 20 tokens over 50 words that repeat word ``label``, then ``<eos>`` and padding."""
-        from ..data import FieldShape
-
         vocabulary, length = (PAD, EOS, UNK, *(f"w{i}" for i in range(47))), 20
         tokens = torch.randint(3, len(vocabulary), (len(labels), length), generator=generator)
         tokens[:, ::2] = 3 + labels[:, None]
@@ -102,7 +97,7 @@ class TokensKind(FieldKind):
         tokens[:, -2:] = vocabulary.index(PAD)
         return tokens, FieldShape(self.name, (length,), len(vocabulary), vocabulary=vocabulary)
 
-    def check_samples(self, samples: torch.Tensor, field: "FieldShape | None" = None) -> str | None:
+    def check_samples(self, samples: torch.Tensor, field: FieldShape | None = None) -> str | None:
         if samples.dtype != torch.int64:
             return f"token ids must be int64, got {samples.dtype}"
         vocabulary = field.classes if field is not None else None
@@ -110,32 +105,31 @@ class TokensKind(FieldKind):
             return f"token ids must lie in 0..{vocabulary - 1}"
         return None
 
-    def discriminator_input(self, samples: torch.Tensor, field: "FieldShape | None" = None) -> torch.Tensor:
+    def discriminator_input(self, samples: torch.Tensor, field: FieldShape | None = None) -> torch.Tensor:
         vocabulary = field.classes if field is not None else None
         if vocabulary and not samples.is_floating_point():
             return torch.nn.functional.one_hot(samples.long(), vocabulary).float()
         return samples
 
-    def write_samples(self, samples: torch.Tensor, stem: Path, field: "FieldShape | None" = None, *,
+    def write_samples(self, samples: torch.Tensor, stem: Path, field: FieldShape | None = None, *,
                       nrow: int | None = None, reference: torch.Tensor | None = None,
                       one_by_one: int | None = None) -> list[Path]:
         return [save_text(decode_tokens(samples, _vocabulary(field)), Path(stem).with_suffix(".txt"))]
 
-    def log_samples(self, logger: "Logger", step: int, samples: torch.Tensor, field: "FieldShape | None" = None,
-                    *, nrow: int | None = None, reference: torch.Tensor | None = None,
-                    one_by_one: int | None = None) -> None:
-        if logger.wants("text"):
-            logger.text(step, decode_tokens(samples, _vocabulary(field))[:LOGGED_SENTENCES])
+    def logged(self, samples: torch.Tensor, field: FieldShape | None = None, *,
+               wants: Callable[[str], bool] = lambda method: True, nrow: int | None = None,
+               reference: torch.Tensor | None = None, one_by_one: int | None = None) -> list[tuple[str, tuple]]:
+        return [("text", (decode_tokens(samples, _vocabulary(field))[:LOGGED_SENTENCES],))] if wants("text") else []
 
-    def npz_arrays(self, samples: torch.Tensor, field: "FieldShape | None" = None) -> dict[str, Any]:
+    def npz_arrays(self, samples: torch.Tensor, field: FieldShape | None = None) -> dict[str, Any]:
         return {"tokens": samples.numpy().astype("int64")}
 
-    def describe_output(self, shape: Sequence[int], field: "FieldShape | None" = None) -> dict[str, Any]:
+    def describe_output(self, shape: Sequence[int], field: FieldShape | None = None) -> dict[str, Any]:
         vocabulary = field.classes if field is not None else None
         return {"name": "tokens", "dtype": "int64", "shape": ["N", *shape],
                 "description": f"token ids in 0..{(vocabulary or 0) - 1}", "range": [0, (vocabulary or 1) - 1]}
 
-    def export_info(self, field: "FieldShape | None" = None) -> dict[str, Any]:
+    def export_info(self, field: FieldShape | None = None) -> dict[str, Any]:
         vocabulary = _vocabulary(field)
         return {"vocabulary_size": field.classes if field is not None else None,
                 "vocabulary": list(vocabulary) if vocabulary else None}

@@ -12,18 +12,15 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
 from ..errors import ConfigError
 from ..files import write_atomically
-from . import FieldKind, scaled
+from . import FieldKind, FieldShape, scaled
 from .image import grid_image, make_grid, save_grid, square_nrow, to_model_range, to_uint8
 
-if TYPE_CHECKING:
-    from ..data import FieldShape
-    from ..loggers import Logger
 
 
 def _as_video(video: torch.Tensor) -> torch.Tensor:
@@ -102,14 +99,12 @@ class VideoKind(FieldKind):
         return out.reshape(n, t, c, out.shape[-2], out.shape[-1]).transpose(1, 2)
 
     def synthetic(self, n: int, shape: tuple[int, ...], generator: torch.Generator,
-                  field: "FieldShape | None" = None) -> torch.Tensor:
+                  field: FieldShape | None = None) -> torch.Tensor:
         return torch.randint(0, 256, (n, *shape), generator=generator, dtype=torch.uint8)
 
     def examples(self, labels: torch.Tensor, num_classes: int,
-                 generator: torch.Generator) -> tuple[torch.Tensor, "FieldShape"]:
+                 generator: torch.Generator) -> tuple[torch.Tensor, FieldShape]:
         """16 frames of 32x32 at 8 frames per second: a square moving right on row ``label``."""
-        from ..data import FieldShape
-
         frames, size = 16, 32
         video = torch.randint(0, 32, (len(labels), 1, frames, size, size), generator=generator, dtype=torch.uint8)
         for i, label in enumerate(labels.tolist()):
@@ -118,14 +113,14 @@ class VideoKind(FieldKind):
                 video[i, 0, f, row:row + 3, f:f + 4] = 255
         return video, FieldShape(self.name, (1, frames, size, size), rate=8)
 
-    def check_samples(self, samples: torch.Tensor, field: "FieldShape | None" = None) -> str | None:
+    def check_samples(self, samples: torch.Tensor, field: FieldShape | None = None) -> str | None:
         if not samples.is_floating_point():
             return f"video must be float, got {samples.dtype}"
         if samples.numel() and (samples.min() < -1 - 1e-4 or samples.max() > 1 + 1e-4):
             return f"video must be in [-1, 1], got [{float(samples.min()):.3g}, {float(samples.max()):.3g}]"
         return None
 
-    def write_samples(self, samples: torch.Tensor, stem: Path, field: "FieldShape | None" = None, *,
+    def write_samples(self, samples: torch.Tensor, stem: Path, field: FieldShape | None = None, *,
                       nrow: int | None = None, reference: torch.Tensor | None = None,
                       one_by_one: int | None = None) -> list[Path]:
         stem = Path(stem)
@@ -134,22 +129,23 @@ class VideoKind(FieldKind):
         return [save_gif(samples, stem.with_suffix(".gif"), fps=fps, nrow=nrow),
                 save_video_strip(strip, stem.with_suffix(".png"))]
 
-    def log_samples(self, logger: "Logger", step: int, samples: torch.Tensor, field: "FieldShape | None" = None,
-                    *, nrow: int | None = None, reference: torch.Tensor | None = None,
-                    one_by_one: int | None = None) -> None:
-        if logger.wants("image"):
-            frames, per_row = video_strip(samples[:one_by_one] if one_by_one is not None else samples)
-            logger.image(step, grid_image(frames, per_row))
+    def logged(self, samples: torch.Tensor, field: FieldShape | None = None, *,
+               wants: Callable[[str], bool] = lambda method: True, nrow: int | None = None,
+               reference: torch.Tensor | None = None, one_by_one: int | None = None) -> list[tuple[str, tuple]]:
+        if not wants("image"):
+            return []
+        frames, per_row = video_strip(samples[:one_by_one] if one_by_one is not None else samples)
+        return [("image", (grid_image(frames, per_row),))]
 
-    def npz_arrays(self, samples: torch.Tensor, field: "FieldShape | None" = None) -> dict[str, Any]:
+    def npz_arrays(self, samples: torch.Tensor, field: FieldShape | None = None) -> dict[str, Any]:
         n, c, t = samples.shape[:3]
         return {"video": to_uint8(samples.transpose(1, 2).flatten(0, 1)).reshape(n, t, *samples.shape[-2:], c)}
 
-    def describe_output(self, shape: Sequence[int], field: "FieldShape | None" = None) -> dict[str, Any]:
+    def describe_output(self, shape: Sequence[int], field: FieldShape | None = None) -> dict[str, Any]:
         return {"name": "video", "dtype": "float32", "shape": ["N", *shape],
                 "description": "video [N, channels, frames, height, width] in [-1, 1]", "range": [-1, 1]}
 
-    def export_info(self, field: "FieldShape | None" = None) -> dict[str, Any]:
+    def export_info(self, field: FieldShape | None = None) -> dict[str, Any]:
         if field is None or not field.rate:
             return {}
         return {"rate": field.rate, "rate_unit": "frames per second"}

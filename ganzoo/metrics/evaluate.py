@@ -26,7 +26,8 @@ from typing import Any, Sequence
 import torch
 from safetensors.torch import load_file, save_file
 
-from .. import __version__, datasets
+from .. import datasets
+from ..version import __version__
 from ..plugins.build import load_dataset
 from ..data import ItemData, data_scale
 from ..kinds import kind_of

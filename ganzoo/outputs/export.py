@@ -356,7 +356,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _metadata(handle, entry: Entry, fmt: str, opset: int | None) -> dict:
-    from .. import __version__
+    from ..version import __version__
 
     cfg = handle.config
     module_name = entry.net.split(".")[0]

@@ -34,7 +34,8 @@ CARD_FILE = "MODEL_CARD.md"
 MAX_SNAPSHOTS = 24
 """Sample steps on the page's slider at most (evenly spaced, always the first and the last)."""
 
-SAMPLE_NAME = re.compile(r"^step-(\d+)\.(png|gif|wav|txt)$")
+SAMPLE_NAME = re.compile(r"^step-(\d+)(?:-\d+)?\.(png|gif|wav|txt)$")
+"""A preview file: ``step-N.png`` (``.gif``, ``.txt``), or one clip's ``step-N-I.wav``."""
 
 TASK_CAPTIONS = {
     "unconditional": "The same fixed latent vectors at every step, so what changes is the generator learning.",
@@ -74,7 +75,7 @@ class RunInfo:
     paper: str = ""
     data_shape: dict[str, Any] = field(default_factory=dict)
     sessions: list[dict[str, Any]] = field(default_factory=list)
-    samples: dict[int, dict[str, Path]] = field(default_factory=dict)
+    samples: dict[int, dict[str, list[Path]]] = field(default_factory=dict)
     evaluation: dict[str, Any] | None = None
     evaluations: int = 0
     best: dict[str, Any] | None = None
@@ -159,7 +160,7 @@ def read_run(run_dir: str | Path, registry=None) -> RunInfo:
     for path in sorted((run_dir / "samples").glob("step-*")) if (run_dir / "samples").is_dir() else []:
         match = SAMPLE_NAME.match(path.name)
         if match:
-            info.samples.setdefault(int(match.group(1)), {})[match.group(2)] = path
+            info.samples.setdefault(int(match.group(1)), {}).setdefault(match.group(2), []).append(path)
     evaluations = [{"metrics": r["eval"], "provenance": r.get("provenance") or {"step": r["step"]},
                     "source": "training (--eval-every)"} for r in info.logs.evals]
     evals_file = run_dir / "evals.jsonl"
@@ -273,17 +274,17 @@ def _img(path: Path, alt: str, css: str = "sample") -> str:
     return f'<img class="{css}" src="{_data_uri(path)}"{size} alt="{_e(alt)}">'
 
 
-def _snapshot(info: RunInfo, step: int, files: dict[str, Path]) -> str:
+def _snapshot(info: RunInfo, step: int, files: dict[str, list[Path]]) -> str:
     parts = []
     alt = f"{info.name} samples at step {step}"
     if "gif" in files:
-        parts.append(_img(files["gif"], f"{alt} (animated)", "sample clip"))
+        parts.append(_img(files["gif"][0], f"{alt} (animated)", "sample clip"))
     if "png" in files:
-        parts.append(_img(files["png"], alt))
-    if "wav" in files:
-        parts.append(f'<div><audio controls preload="auto" src="{_data_uri(files["wav"])}"></audio></div>')
+        parts.append(_img(files["png"][0], alt))
+    for clip in files.get("wav", []):
+        parts.append(f'<div><audio controls preload="auto" src="{_data_uri(clip)}"></audio></div>')
     if "txt" in files:
-        lines = files["txt"].read_text(encoding="utf-8").splitlines()
+        lines = files["txt"][0].read_text(encoding="utf-8").splitlines()
         parts.append("<ol class=\"sentences\">" + "".join(f"<li>{_e(line) or '<i>(empty)</i>'}</li>"
                                                          for line in lines) + "</ol>")
     return "".join(parts)
@@ -412,7 +413,7 @@ SCRIPT = """
 
 def render_html(info: RunInfo, curves_png: bytes | None) -> str:
     """The report page as one HTML string (nothing outside it is referenced)."""
-    from .. import __version__
+    from ..version import __version__
 
     status_steps = info.target_steps
     finished = status_steps is not None and info.step >= status_steps
@@ -515,7 +516,7 @@ def card_metadata(info: RunInfo) -> dict[str, Any]:
 def render_card(info: RunInfo) -> str:
     """``MODEL_CARD.md``: YAML front matter, then what the model is, how to use it, how it was trained
     and evaluated, and what to keep in mind."""
-    from .. import __version__
+    from ..version import __version__
 
     model, loss, dataset = info.short("model"), info.short("loss"), info.short("dataset")
     latest = max(info.samples) if info.samples else None
@@ -526,11 +527,11 @@ def render_card(info: RunInfo) -> str:
     if latest is not None:
         files = info.samples[latest]
         shown = files.get("gif") or files.get("png")
-        if shown is not None:
-            lines += [f"![samples at step {latest}](samples/{shown.name})", ""]
+        if shown:
+            lines += [f"![samples at step {latest}](samples/{shown[0].name})", ""]
         if "txt" in files:
             lines += ["Sentences at step {:,}:".format(latest), ""] + [
-                f"    {line}" for line in files["txt"].read_text(encoding="utf-8").splitlines()[:8]] + [""]
+                f"    {line}" for line in files["txt"][0].read_text(encoding="utf-8").splitlines()[:8]] + [""]
     lines += ["## How to use", "", "With ganzoo installed, from the folder that holds this one:", "", "```bash",
               f"ganzoo sample {info.name} --out {'sentences.txt' if info.kind == 'tokens' else 'samples.png'}"
               "     # new samples from this folder",

@@ -6,7 +6,7 @@ Models live in ``plugins/`` (import name ``ganzoo_plugins``).
 
 from __future__ import annotations
 
-from .. import hookimpl
+from ..hookspecs import hookimpl
 from ..specs import AlgorithmSpec, DatasetSpec, ExtractorSpec, LoggerSpec, LossSpec, MetricSpec
 
 GANZOO_API = ">=2,<3"

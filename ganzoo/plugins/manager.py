@@ -25,7 +25,8 @@ from typing import Any, Callable, Iterable
 
 import pluggy
 
-from .. import PLUGIN_API_VERSION, __version__, hookspecs
+from .. import hookspecs
+from ..version import PLUGIN_API_VERSION, __version__
 from ..errors import EXIT_UNAVAILABLE, GanzooError
 from .registry import DuplicateComponentError, Registry
 from ..settings import env_flag

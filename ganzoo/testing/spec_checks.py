@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from .. import PLUGIN_API_VERSION
+from ..version import PLUGIN_API_VERSION
 from ..config import RunConfig, deep_merge, format_validation_error
 from ..errors import UnknownComponentError
 from ..plugins.registry import Entry, Registry

@@ -32,7 +32,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from .. import __version__
+from ..version import __version__
 from ..config import RunConfig
 from ..data import DataShape
 from ..errors import CheckpointError, GanzooError

@@ -24,7 +24,7 @@ def environment(cfg: RunConfig, registry: Registry, device: torch.device, world_
     import platform
     import sys
 
-    from .. import __version__
+    from ..version import __version__
     from .hardware import machine_kind
     from ..plugins.manager import get_plugin_manager
 

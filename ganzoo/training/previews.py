@@ -84,7 +84,9 @@ class Previews:
         shown = samples.detach().cpu()[:self.kind.preview_limit]
         options = dict(nrow=self.grid_nrow, reference=self.reference, one_by_one=self.kind.preview_one_by_one)
         written = self.kind.write_samples(shown, stem, self.field, **options)
-        self.kind.log_samples(self.log.logger, t.step, shown, self.field, **options)
+        logger = self.log.logger
+        for method, arguments in self.kind.logged(shown, self.field, wants=logger.wants, **options):
+            getattr(logger, method)(t.step, *arguments)
         return written[0]
 
     def _write_grid(self, stem: Path, images: torch.Tensor, nrow: int | None) -> Path:
