@@ -63,9 +63,12 @@ class Health:
         shown = ", ".join(f"{k}={float(v):.4g}" for k, v in watched(stats).items())
         return f"non-finite or exploding values ({shown})"
 
-    def forget(self) -> None:
-        """Drop the flag (the steps it covers were undone by a rollback or a resume)."""
-        self._bad = None
+    def counters(self) -> dict[str, int]:
+        return {"rollbacks": self.rollbacks}
+
+    def load_counters(self, counters: dict) -> None:
+        self.rollbacks = int(counters["rollbacks"])
+        self._bad = None  # the steps it covers are undone by the rollback or the resume
 
     def allow_rollback(self, bad_step: int, reason: str, target) -> None:
         """Count one more rollback, or raise :class:`TrainingDiverged` when none is left."""

@@ -57,8 +57,8 @@ class Trainer:
         context.run_dir = self.run_dir = Path(run_dir)
         self.log = RunLog(run_dir, reporter, logger, context.is_main)
         self.health = Health(context.cfg, context.dist, context.device)
-        self.checkpoints = Checkpoints(self, run_dir, metadata or {})
         self.previews = Previews(context, self.log)
+        self.checkpoints = Checkpoints(context, run_dir, metadata or {}, jobs=(self.health, self.previews))
         self.curves = Curves(run_dir, self.log, context.is_main)
         self.evaluation = Evaluation(evaluator, context, self.log, self.checkpoints) if evaluator else None
 

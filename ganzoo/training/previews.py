@@ -64,6 +64,12 @@ class Previews:
             self.fixed_latent = G.sample_latent(n, generator=seed_gen, device=t.device)
         self.reference = self.kind.preview_reference(t.batches.primary_data)
 
+    def counters(self) -> dict:
+        return {"diversity_peak": self.diversity_peak, "diversity_seen": self.diversity_seen}
+
+    def load_counters(self, counters: dict) -> None:
+        self.diversity_peak, self.diversity_seen = counters["diversity_peak"], int(counters["diversity_seen"])
+
     def save(self) -> Path | None:
         """Write this step's preview (rank 0 only); returns its main file."""
         t = self.t

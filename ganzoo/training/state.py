@@ -1,12 +1,13 @@
 """Everything a resume needs, to and from checkpoint files.
 
-:func:`capture` turns a trainer into the files of one checkpoint (one per module, plus
-``train_state.safetensors``); :func:`restore` puts a checkpoint back into a trainer;
-:class:`Checkpoints` is the loop's job that writes them and remembers the newest and the best. The
+:func:`capture` turns a run (its :class:`~ganzoo.training.context.TrainingContext` and the
+counters of its jobs) into the files of one checkpoint (one per module, plus
+``train_state.safetensors``); :func:`restore` puts a checkpoint back; :class:`Checkpoints` is
+the loop's job that writes them and remembers the newest and the best. The
 train state holds, as tensors: each optimizer group's state (``<group>.state.<i>.<key>``),
 the algorithm's state (``algo.*``), the data streams' order and position (``data.*``) and the
 random generators (``rng.*``); as JSON metadata: optimizer param groups, gradient scalers,
-Python's and numpy's generators and the trainer's counters.
+Python's and numpy's generators and the counters (``trainer``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 import torch
 
@@ -25,13 +26,22 @@ from .distributed import barrier
 from .optim import match_param_layout
 
 if TYPE_CHECKING:
-    from .loop import Trainer
+    from .context import TrainingContext
 
 
-def capture(trainer: "Trainer") -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, str]]:
-    """The files of a checkpoint of ``trainer`` and the metadata stored in each (see the module's
-    docstring; the trainer's counters keep their checkpoint names: ``trainer`` metadata)."""
-    t = trainer.context
+class Counters(Protocol):
+    """A job that keeps counters across a resume (the health check's rollbacks, the previews'
+    diversity): saved in every checkpoint's ``trainer`` metadata."""
+
+    def counters(self) -> dict[str, Any]: ...
+
+    def load_counters(self, counters: dict[str, Any]) -> None: ...
+
+
+def capture(t: "TrainingContext", counters: dict[str, Any],
+            metadata: dict[str, str]) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, str]]:
+    """The files of a checkpoint of the run ``t`` and the metadata stored in each: ``metadata``,
+    and ``counters`` (with the step and the learning-rate scale) as the ``trainer`` entry."""
     train_state: dict[str, torch.Tensor] = {}
     group_meta: dict[str, str] = {}
     for group, optimizer in t.optimizers.items():
@@ -50,12 +60,8 @@ def capture(trainer: "Trainer") -> tuple[dict[str, dict[str, torch.Tensor]], dic
         key, rest = numpy_state
         train_state["rng.numpy_key"] = key
         rng_meta["numpy"] = rest
-    best = trainer.checkpoints.best
-    trainer_meta = {"step": t.step, "rollbacks": trainer.health.rollbacks, "lr_scale": t.lr_scale,
-                    "best": list(best) if best else None,
-                    "diversity_peak": trainer.previews.diversity_peak,
-                    "diversity_seen": trainer.previews.diversity_seen}
-    metadata = {**trainer.checkpoints.metadata, **group_meta,
+    trainer_meta = {"step": t.step, "lr_scale": t.lr_scale, **counters}
+    metadata = {**metadata, **group_meta,
                 "modules": json.dumps({name: ckpt.module_file(name) for name in t.modules}),
                 "optimizers": json.dumps({g: list(n) for g, n in t.nets.optimizers.items()}),
                 "export": json.dumps(list(t.nets.export)),
@@ -71,13 +77,13 @@ def capture(trainer: "Trainer") -> tuple[dict[str, dict[str, torch.Tensor]], dic
     return files, metadata
 
 
-def restore(trainer: "Trainer", folder: Path) -> None:
-    """Put checkpoint ``folder`` back into ``trainer`` (every file's checksum checked first).
+def restore(t: "TrainingContext", folder: Path) -> dict[str, Any]:
+    """Put checkpoint ``folder`` back into the run ``t`` (every file's checksum checked first);
+    returns the counters :func:`capture` saved besides the step and the learning-rate scale.
 
     Raises:
         CheckpointError: a damaged file, or one that does not fit this run (one line).
     """
-    t = trainer.context
     folder = Path(folder)
     state, meta = ckpt.load_checked(folder / ckpt.STATE_FILE)
     names = list(ckpt.module_layout(meta)[0])
@@ -116,11 +122,8 @@ def restore(trainer: "Trainer", folder: Path) -> None:
         t.latent_generator.set_state(state["rng.latent"])
         if "rng.algorithm" in state:  # format 2 had no algorithm generator
             t.rng.set_state(state["rng.algorithm"])
-        step = int(counters["step"])
+        step, lr_scale = int(counters.pop("step")), float(counters.pop("lr_scale"))
         cpu_state = state["rng.torch_cpu"]
-        rollbacks, lr_scale = int(counters["rollbacks"]), float(counters["lr_scale"])
-        best = tuple(counters["best"]) if counters["best"] else None
-        diversity = counters["diversity_peak"], int(counters["diversity_seen"])
         python_rng = _python_rng(rng["python"])
     except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -139,74 +142,8 @@ def restore(trainer: "Trainer", folder: Path) -> None:
         rank_seed = t.cfg.seed + 1_000_003 * t.dist.rank + t.step
         torch.manual_seed(rank_seed)
         random.seed(rank_seed)
-    trainer.health.rollbacks, t.lr_scale = rollbacks, lr_scale
-    trainer.checkpoints.best = best
-    trainer.previews.diversity_peak, trainer.previews.diversity_seen = diversity
-    trainer.checkpoints.last, trainer.checkpoints.step = folder, step
-
-
-class Checkpoints:
-    """The run's checkpoints: the newest (a rollback's and a resume's target), and the one of
-    the best evaluation so far (``checkpoints/best``, its value in ``checkpoints/best.json``).
-
-    Args:
-        trainer: the run whose state is saved.
-        run_dir: where ``checkpoints/`` is.
-        metadata: string metadata stored in every checkpoint file (enough to rebuild the networks).
-    """
-
-    def __init__(self, trainer: "Trainer", run_dir: Path | None, metadata: dict[str, str]) -> None:
-        self.trainer = trainer
-        self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.metadata = metadata
-        self.last: Path | None = None
-        self.step: int | None = None  # the step of ``last``
-        self.best: tuple[str, float] | None = None  # (key, value) of the best evaluation so far
-
-    def save(self, name: str | None = None, sync: bool = True) -> Path:
-        """Write a complete checkpoint of the current step (or ``checkpoints/NAME``): every
-        module, every optimizer and gradient scaler, the algorithm's state, the data position,
-        every random generator (torch CPU and CUDA, numpy, Python) and the counters.
-
-        With several processes only rank 0 writes; the others wait for it (``sync``) so that
-        any rank may read the checkpoint right after, e.g. to roll back.
-        """
-        t = self.trainer.context
-        if t.is_main:
-            files, metadata = capture(self.trainer)
-            folder = ckpt.save_checkpoint(self.run_dir, t.step, files, metadata, keep=t.cfg.keep_checkpoints,
-                                          name=name)
-        else:
-            folder = self.run_dir / ckpt.CHECKPOINTS_DIR / (name or f"step-{t.step:07d}")
-        if name is None:
-            self.last, self.step = folder, t.step
-            if sync:
-                barrier(t.dist)
-        return folder
-
-    def save_best(self, key: str, value: float) -> None:
-        """Keep the current step as ``checkpoints/best``: its evaluation's ``key`` is ``value``."""
-        self.best = (key, float(value))
-        self.save(name="best")
-        atomic_write_text(self.run_dir / ckpt.CHECKPOINTS_DIR / "best.json",
-                          json.dumps({"step": self.trainer.context.step, key: value}) + "\n")
-
-    def load(self, folder: Path) -> None:
-        """Restore everything :meth:`save` wrote (checksums checked first).
-
-        The best evaluation is the one ``checkpoints/best.json`` records when it exists: a
-        rollback or resume to an older checkpoint must not forget a better ``best``."""
-        restore(self.trainer, folder)
-        best_file = self.run_dir / ckpt.CHECKPOINTS_DIR / "best.json"
-        if best_file.is_file():
-            try:
-                record = json.loads(best_file.read_text(encoding="utf-8"))
-                (key, value), = [(k, v) for k, v in record.items() if k != "step"]
-                if self.best is None or self.best[0] == key:
-                    self.best = (key, float(value))
-            except (OSError, ValueError, TypeError):
-                pass  # a damaged best.json: the checkpoint's own record stands
-        self.trainer.health.forget()
+    t.lr_scale = lr_scale
+    return counters
 
 
 def _json_rng(state: tuple) -> list:
@@ -233,3 +170,82 @@ def _set_numpy_rng_state(key: torch.Tensor, rest: list) -> None:
 
     kind, pos, has_gauss, cached = rest
     np.random.set_state((kind, key.numpy().astype(np.uint32), pos, has_gauss, cached))
+
+
+class Checkpoints:
+    """The run's checkpoints: the newest (a rollback's and a resume's target), and the one of
+    the best evaluation so far (``checkpoints/best``, its value in ``checkpoints/best.json``).
+
+    Args:
+        t: the run whose state is saved.
+        run_dir: where ``checkpoints/`` is.
+        metadata: string metadata stored in every checkpoint file (enough to rebuild the networks).
+        jobs: the jobs whose counters are saved too (see :class:`Counters`).
+    """
+
+    def __init__(self, t: "TrainingContext", run_dir: Path | None, metadata: dict[str, str],
+                 jobs: Sequence[Counters] = ()) -> None:
+        self.t = t
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.metadata = metadata
+        self.jobs = list(jobs)
+        self.last: Path | None = None
+        self.step: int | None = None  # the step of ``last``
+        self.best: tuple[str, float] | None = None  # (key, value) of the best evaluation so far
+
+    def counters(self) -> dict[str, Any]:
+        counters = {"best": list(self.best) if self.best else None}
+        for job in self.jobs:
+            counters.update(job.counters())
+        return counters
+
+    def save(self, name: str | None = None, sync: bool = True) -> Path:
+        """Write a complete checkpoint of the current step (or ``checkpoints/NAME``): every
+        module, every optimizer and gradient scaler, the algorithm's state, the data position,
+        every random generator (torch CPU and CUDA, numpy, Python) and the counters.
+
+        With several processes only rank 0 writes; the others wait for it (``sync``) so that
+        any rank may read the checkpoint right after, e.g. to roll back.
+        """
+        t = self.t
+        if t.is_main:
+            files, metadata = capture(t, self.counters(), self.metadata)
+            folder = ckpt.save_checkpoint(self.run_dir, t.step, files, metadata, keep=t.cfg.keep_checkpoints,
+                                          name=name)
+        else:
+            folder = self.run_dir / ckpt.CHECKPOINTS_DIR / (name or f"step-{t.step:07d}")
+        if name is None:
+            self.last, self.step = folder, t.step
+            if sync:
+                barrier(t.dist)
+        return folder
+
+    def save_best(self, key: str, value: float) -> None:
+        """Keep the current step as ``checkpoints/best``: its evaluation's ``key`` is ``value``."""
+        self.best = (key, float(value))
+        self.save(name="best")
+        atomic_write_text(self.run_dir / ckpt.CHECKPOINTS_DIR / "best.json",
+                          json.dumps({"step": self.t.step, key: value}) + "\n")
+
+    def load(self, folder: Path) -> None:
+        """Restore everything :meth:`save` wrote (checksums checked first).
+
+        The best evaluation is the one ``checkpoints/best.json`` records when it exists: a
+        rollback or resume to an older checkpoint must not forget a better ``best``."""
+        counters = restore(self.t, folder)
+        try:
+            self.best = tuple(counters["best"]) if counters["best"] else None
+            for job in self.jobs:
+                job.load_counters(counters)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise CheckpointError(f"{folder} does not fit this run: missing or bad counter {exc}") from None
+        self.last, self.step = Path(folder), self.t.step
+        best_file = self.run_dir / ckpt.CHECKPOINTS_DIR / "best.json"
+        if best_file.is_file():
+            try:
+                record = json.loads(best_file.read_text(encoding="utf-8"))
+                (key, value), = [(k, v) for k, v in record.items() if k != "step"]
+                if self.best is None or self.best[0] == key:
+                    self.best = (key, float(value))
+            except (OSError, ValueError, TypeError):
+                pass  # a damaged best.json: the checkpoint's own record stands
