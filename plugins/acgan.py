@@ -7,7 +7,7 @@ from pydantic import Field, NonNegativeFloat
 from ganzoo import hookimpl
 from ganzoo.specs import ModelSpec
 
-from .options import ADAM_DCGAN, NormalisedBackboneConfig
+from .layers.options import ADAM_DCGAN, NormalisedBackboneConfig
 
 GANZOO_API = ">=1,<2"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""

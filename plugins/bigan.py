@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, confloat
 from ganzoo import hookimpl
 from ganzoo.specs import AlgorithmSpec, ModelSpec
 
-from .options import D_NORM_HELP
+from .layers.options import D_NORM_HELP
 
 GANZOO_API = ">=1,<2"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""

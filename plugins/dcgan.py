@@ -7,8 +7,8 @@ from pydantic import Field, NonNegativeInt
 from ganzoo import hookimpl
 from ganzoo.specs import ModelSpec
 
-from .options import ADAM_DCGAN as ADAM
-from .options import MBSTD_HELP, NormalisedBackboneConfig
+from .layers.options import ADAM_DCGAN as ADAM
+from .layers.options import MBSTD_HELP, NormalisedBackboneConfig
 
 GANZOO_API = ">=1,<2"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, 
 from ganzoo import hookimpl
 from ganzoo.specs import ModelSpec
 
-from .options import ADAM_DCGAN, MBSTD_HELP
+from .layers.options import ADAM_DCGAN, MBSTD_HELP
 
 GANZOO_API = ">=1,<2"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""

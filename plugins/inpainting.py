@@ -32,7 +32,7 @@ from ganzoo import hookimpl
 from ganzoo.plugins.core import FASHION_MNIST_FILES, IMAGE_GLOBS, MNIST_FILES
 from ganzoo.specs import AlgorithmSpec, DatasetSpec, ModelSpec
 
-from .options import ADAM_DCGAN, D_NORM_HELP
+from .layers.options import ADAM_DCGAN, D_NORM_HELP
 
 GANZOO_API = ">=1,<2"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""

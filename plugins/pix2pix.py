@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegative
 from ganzoo import hookimpl
 from ganzoo.specs import AlgorithmSpec, ModelSpec
 
-from .options import ADAM_DCGAN
+from .layers.options import ADAM_DCGAN
 
 GANZOO_API = ">=1,<2"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""

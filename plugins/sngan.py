@@ -5,7 +5,7 @@ from __future__ import annotations
 from ganzoo import hookimpl
 from ganzoo.specs import ModelSpec
 
-from .options import ConvBackboneConfig
+from .layers.options import ConvBackboneConfig
 
 GANZOO_API = ">=1,<2"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""

@@ -10,7 +10,7 @@ from pydantic import Field, NonNegativeInt
 from ganzoo import hookimpl
 from ganzoo.specs import ModelSpec
 
-from .options import MBSTD_HELP, ConvBackboneConfig
+from .layers.options import MBSTD_HELP, ConvBackboneConfig
 
 GANZOO_API = ">=1,<2"
 """The plugin-API versions this plugin supports (see ``ganzoo.PLUGIN_API_VERSION``)."""

@@ -18,7 +18,7 @@ from ganzoo.training.run import build_networks
 from ganzoo.training.checkpoint import flatten_optimizer, unflatten_optimizer
 from ganzoo.training.loop import Trainer
 from ganzoo.training.progress import Reporter
-from ganzoo_plugins.nets.dcgan import DCGANDiscriminator, DCGANGenerator, size_plan
+from ganzoo_plugins.layers.dcgan import DCGANDiscriminator, DCGANGenerator, size_plan
 
 from .conftest import make_digits
 

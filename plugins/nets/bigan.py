@@ -30,7 +30,8 @@ from ganzoo.errors import ConfigError
 from ganzoo.losses import Loss, discriminator_term, generator_term
 from ganzoo.networks import Discriminator, Encoder, Generator, Networks
 
-from .dcgan import DCGANGenerator, init_weights, norm_layer, size_plan
+from ..layers.dcgan import DCGANGenerator, d_norm_layer, size_plan
+from ..layers.init import init_weights
 
 LOG_VAR_BIAS = -5.0
 """Added to the stochastic encoder's predicted log-variance, so training starts with small
@@ -190,7 +191,7 @@ def conv_body(channels: int, image_size: int, ndf: int, norm: str, dropout: floa
     layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1, bias=bias), nn.LeakyReLU(LEAK, inplace=True),
                                *_dropout(dropout)]
     for c_in, c_out in zip(widths, widths[1:]):
-        layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=bias), norm_layer(norm, c_out),
+        layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=bias), d_norm_layer(norm, c_out),
                    nn.LeakyReLU(LEAK, inplace=True), *_dropout(dropout)]
     layers.append(nn.Flatten())
     return nn.Sequential(*layers), widths[-1] * base * base

@@ -34,7 +34,10 @@ from ganzoo.losses import discriminator_term
 from ganzoo.networks import Discriminator, Networks, Translator
 from ganzoo.kinds.grids import TRANSLATIONS_PER_ROW, stack_rows
 
-from .dcgan import init_weights  # the official code's "normal" init: N(0, 0.02), the same as DCGAN's
+from ..layers.init import init_weights  # the official code's "normal" init: N(0, 0.02), the same as DCGAN's
+from ..layers.norm import norm_layer
+from ..layers.patchgan import patch_map_sizes, patch_receptive_field, patchgan_stack
+from ..layers.residual import ResidualBlock
 
 MODULES = ("g_ab", "g_ba", "d_a", "d_b")
 """The modules CycleGAN builds: the two translators, then the discriminators of domain A and B."""
@@ -43,36 +46,19 @@ MODULES = ("g_ab", "g_ba", "d_a", "d_b")
 # ---------------------------------------------------------------------------------------
 # building blocks
 
-def norm_layer(kind: str, channels: int) -> nn.Module:
+NORMS = ("instance", "batch", "none")
+"""The normalisations of ``arch.norm``; instance norm is the paper's."""
+
+
+def cyclegan_norm(kind: str, channels: int) -> nn.Module:
     """``"instance"``: InstanceNorm2d without affine parameters or running statistics (the
     paper's, as the official code); ``"batch"``: BatchNorm2d; ``"none"``: nothing."""
-    if kind == "instance":
-        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    if kind == "none":
-        return nn.Identity()
-    raise ConfigError(f"unknown normalisation {kind!r}: use instance, batch or none")
+    return norm_layer(kind, channels, kinds=NORMS)
 
 
 def default_blocks(image_size: int) -> int:
     """Residual blocks by image size: 9 from 256 px, 6 from 128 px (the paper's), else 3."""
     return 9 if image_size >= 256 else 6 if image_size >= 128 else 3
-
-
-class ResidualBlock(nn.Module):
-    """``x + [reflect-pad, conv3x3, norm, ReLU, reflect-pad, conv3x3, norm](x)`` (the paper's R-k)."""
-
-    def __init__(self, channels: int, norm: str) -> None:
-        super().__init__()
-        bias = norm != "batch"  # a conv before batch norm needs no bias (as the official code)
-        self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias), norm_layer(norm, channels),
-            nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias), norm_layer(norm, channels))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
 
 
 class ResnetTranslator(Translator):
@@ -99,43 +85,23 @@ class ResnetTranslator(Translator):
         c_in, c_out = in_shape[0], out_shape[0]
         bias = norm != "batch"
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(c_in, ngf, 7, bias=bias),
-                                   norm_layer(norm, ngf), nn.ReLU(True)]
+                                   cyclegan_norm(norm, ngf), nn.ReLU(True)]
         for mult in (1, 2):  # d2ngf, d4ngf
             layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1, bias=bias),
-                       norm_layer(norm, ngf * mult * 2), nn.ReLU(True)]
-        layers += [ResidualBlock(ngf * 4, norm) for _ in range(n_blocks)]
+                       cyclegan_norm(norm, ngf * mult * 2), nn.ReLU(True)]
+        # the paper's R-k: reflect-pad, conv3x3, norm, ReLU, reflect-pad, conv3x3, norm, plus the input
+        layers += [ResidualBlock(ngf * 4, lambda c: cyclegan_norm(norm, c), lambda c: nn.ReLU(True),
+                                 reflect=True, bias=bias) for _ in range(n_blocks)]
         for mult in (4, 2):  # u2ngf, ungf
             layers += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1,
                                           bias=bias),
-                       norm_layer(norm, ngf * mult // 2), nn.ReLU(True)]
+                       cyclegan_norm(norm, ngf * mult // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, c_out, 7), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.n_blocks = n_blocks
 
     def forward(self, x: torch.Tensor, domain: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(x)
-
-
-def patch_plan(d_layers: int) -> list[tuple[int, int]]:
-    """``(kernel, stride)`` of each conv of the PatchGAN (padding 1 everywhere)."""
-    return [(4, 2)] * d_layers + [(4, 1), (4, 1)]
-
-
-def receptive_field(plan: list[tuple[int, int]]) -> int:
-    """The receptive field in pixels of one output of a stack of convolutions."""
-    field = 1
-    for kernel, stride in reversed(plan):
-        field = (field - 1) * stride + kernel
-    return field
-
-
-def map_sizes(image_size: int, plan: list[tuple[int, int]]) -> list[int]:
-    """The spatial size after each conv (padding 1)."""
-    sizes, size = [], image_size
-    for kernel, stride in plan:
-        size = (size + 2 - kernel) // stride + 1
-        sizes.append(size)
-    return sizes
 
 
 class PatchDiscriminator(Discriminator):
@@ -155,24 +121,16 @@ class PatchDiscriminator(Discriminator):
     def __init__(self, in_shape: tuple[int, int, int], *, ndf: int, d_layers: int, norm: str) -> None:
         super().__init__(in_shape)
         channels, size = in_shape[0], in_shape[-1]
-        plan = patch_plan(d_layers)
-        sizes = map_sizes(size, plan)
-        self.receptive_field = receptive_field(plan)
+        sizes = patch_map_sizes(size, d_layers)
+        self.receptive_field = patch_receptive_field(d_layers)
         self.patch_shape = (sizes[-1], sizes[-1])
         # instance norm needs more than one value per channel; the logit map at least one patch
         if sizes[-1] < 1 or (norm == "instance" and min(sizes[:-1]) < 2):
             raise ConfigError(f"a PatchGAN with d_layers={d_layers} cannot judge {size}x{size} images "
                               f"(its maps would be {'-'.join(map(str, sizes))}); use a smaller "
                               f"--set arch.d_layers or a larger --image-size")
-        bias = norm != "batch"
-        widths = [ndf * min(2 ** i, 8) for i in range(d_layers + 1)]
-        layers: list[nn.Module] = [nn.Conv2d(channels, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
-        for i in range(1, d_layers + 1):
-            stride = 2 if i < d_layers else 1
-            layers += [nn.Conv2d(widths[i - 1], widths[i], 4, stride, 1, bias=bias), norm_layer(norm, widths[i]),
-                       nn.LeakyReLU(0.2, True)]
-        layers += [nn.Conv2d(widths[-1], 1, 4, 1, 1)]
-        self.net = nn.Sequential(*layers)
+        self.net = nn.Sequential(*patchgan_stack(channels, ndf, d_layers, lambda c: cyclegan_norm(norm, c),
+                                                 bias=norm != "batch"))
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(x)

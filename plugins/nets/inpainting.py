@@ -15,7 +15,7 @@ masked ones from the decoder: ``x * (1 - m) + G * m`` (the paper's blend). Witho
 fills the centre square of side ``arch.mask_size`` (default half the side): that is what
 ``ganzoo sample RUN --input DIR`` does to a user's images.
 
-**Discriminator**: the DCGAN discriminator of :mod:`ganzoo_plugins.nets.dcgan` on the whole
+**Discriminator**: the DCGAN discriminator of :mod:`ganzoo_plugins.layers.dcgan` on the whole
 filled image (real images vs filled ones); ``arch.d_norm`` (batch; layer under a gradient
 penalty). The paper's centre-region model shows D only the predicted patch; judging the whole
 image works for any mask, including the random blocks.
@@ -42,7 +42,8 @@ from ganzoo.losses import generator_term
 from ganzoo.networks import Networks, Translator
 from ganzoo.kinds.grids import TRANSLATIONS_PER_ROW, stack_rows
 
-from .dcgan import DCGANDiscriminator, init_weights, size_plan
+from ..layers.dcgan import DCGANDiscriminator, size_plan
+from ..layers.init import init_weights
 
 
 def default_mask_size(side: int, mask_size: int | None) -> int:

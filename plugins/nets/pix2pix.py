@@ -36,24 +36,9 @@ from ganzoo.errors import ConfigError
 from ganzoo.losses import generator_term
 from ganzoo.networks import Networks, Translator
 
-from .dcgan import init_weights
-
-MAX_WIDTH_FACTOR = 8
-"""Widths grow ngf, 2 ngf, 4 ngf, 8 ngf and stay at 8 ngf (C512 in the paper)."""
-
-
-def norm_layer(kind: str, channels: int) -> nn.Module:
-    """``batch``: BatchNorm2d; ``instance``: InstanceNorm2d without affine parameters (the
-    official code's); ``layer``: GroupNorm(1, C); ``none``: nothing."""
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    if kind == "instance":
-        return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
-    if kind == "layer":
-        return nn.GroupNorm(1, channels)
-    if kind == "none":
-        return nn.Identity()
-    raise ConfigError(f"unknown normalisation {kind!r}: use batch, instance, layer or none")
+from ..layers.init import init_weights
+from ..layers.norm import norm_layer
+from ..layers.patchgan import MAX_WIDTH_FACTOR, patch_layers, patch_map_size, patch_receptive_field, patchgan_stack
 
 
 def width(base: int, level: int) -> int:
@@ -78,35 +63,6 @@ def unet_depth(height: int, width_: int, n_down: int | None = None) -> tuple[int
         raise ConfigError(f"pix2pix: arch.n_down={n_down} is too deep (at most 12)")
     step = 2 ** n_down
     return n_down, math.ceil(height / step) * step, math.ceil(width_ / step) * step
-
-
-def patch_receptive_field(d_layers: int) -> int:
-    """Side of the input patch one PatchGAN logit sees: 16, 34, 70, 142... for 1, 2, 3, 4 layers.
-
-    Two stride-1 4x4 convs (7 px), then each stride-2 4x4 conv: ``r -> 2 (r - 1) + 4``.
-    """
-    field = 7
-    for _ in range(d_layers):
-        field = 2 * (field - 1) + 4
-    return field
-
-
-def patch_layers(height: int, width_: int, d_layers: int | None = None) -> int:
-    """The PatchGAN's stride-2 layers: ``d_layers``, or the most (at least 1) whose patch
-    is at most half the image's shorter side (3, the paper's 70x70, at 256 px)."""
-    if d_layers is not None:
-        return d_layers
-    side, layers = min(height, width_), 1
-    while patch_receptive_field(layers + 1) <= side / 2:
-        layers += 1
-    return layers
-
-
-def patch_map_size(size: int, d_layers: int) -> int:
-    """Logits per side of the patch map for an input side ``size``."""
-    for _ in range(d_layers):
-        size = (size + 2 - 4) // 2 + 1
-    return size - 2  # two stride-1 4x4 convs with padding 1: each loses one pixel
 
 
 class UNetGenerator(Translator):
@@ -226,18 +182,8 @@ class PatchDiscriminator(nn.Module):
             smallest = next(s for s in range(1, 2 ** 16) if patch_map_size(s, self.d_layers) >= 1)
             raise ConfigError(f"pix2pix: a PatchGAN with {self.d_layers} stride-2 layers needs images of at "
                               f"least {smallest}px; set arch.d_layers lower")
-        bias = norm != "batch"
-        layers: list[nn.Module] = [nn.Conv2d(condition_channels + channels, ndf, 4, 2, 1),
-                                   nn.LeakyReLU(0.2, inplace=True)]
-        c = ndf
-        for n in range(1, self.d_layers + 1):
-            stride = 2 if n < self.d_layers else 1  # the last of these keeps the size (C512 in the paper)
-            c_next = width(ndf, n)
-            layers += [nn.Conv2d(c, c_next, 4, stride, 1, bias=bias), norm_layer(norm, c_next),
-                       nn.LeakyReLU(0.2, inplace=True)]
-            c = c_next
-        layers.append(nn.Conv2d(c, 1, 4, 1, 1))
-        self.net = nn.Sequential(*layers)
+        self.net = nn.Sequential(*patchgan_stack(condition_channels + channels, ndf, self.d_layers,
+                                                 lambda c: norm_layer(norm, c), bias=norm != "batch"))
 
     def forward(self, y: torch.Tensor, x: torch.Tensor | None = None) -> torch.Tensor:
         if x is None:

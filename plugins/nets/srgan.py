@@ -41,6 +41,9 @@ from ganzoo.errors import ConfigError
 from ganzoo.losses import generator_term
 from ganzoo.networks import Discriminator, Networks, Translator
 
+from ..layers.norm import norm_layer
+from ..layers.residual import ResidualBlock
+
 DEFAULT_SCALE = 4
 """The paper's factor, used when input and target are one size and arch.scale is null."""
 
@@ -131,19 +134,6 @@ def low_resolution(generator: "SRResNet", batch: dict[str, torch.Tensor]) -> tor
     return shrink(batch[generator.lr_from], generator.in_shape[1:])
 
 
-class ResidualBlock(nn.Module):
-    """conv 3x3 - BN - PReLU - conv 3x3 - BN, plus the input (the paper's B residual blocks)."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(channels, channels, 3, 1, 1), nn.BatchNorm2d(channels),
-                                  nn.PReLU(channels), nn.Conv2d(channels, channels, 3, 1, 1),
-                                  nn.BatchNorm2d(channels))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
-
-
 class SRResNet(Translator):
     """The SRGAN generator: ``forward(x)`` maps ``[N, C_in, h, w]`` in [-1, 1] to
     ``[N, C_out, scale h, scale w]`` in [-1, 1].
@@ -171,7 +161,8 @@ class SRResNet(Translator):
         self.factors = prime_factors(self.scale)
         self.lr_from = lr_from
         self.head = nn.Sequential(nn.Conv2d(c_in, ngf, 9, 1, 4), nn.PReLU(ngf))
-        self.blocks = nn.Sequential(*(ResidualBlock(ngf) for _ in range(n_blocks)))
+        # the paper's B residual blocks: conv 3x3 - BN - PReLU - conv 3x3 - BN, plus the input
+        self.blocks = nn.Sequential(*(ResidualBlock(ngf, nn.BatchNorm2d, nn.PReLU) for _ in range(n_blocks)))
         self.trunk_end = nn.Sequential(nn.Conv2d(ngf, ngf, 3, 1, 1), nn.BatchNorm2d(ngf))
         self.upsample = nn.Sequential(*(nn.Sequential(nn.Conv2d(ngf, ngf * p * p, 3, 1, 1), nn.PixelShuffle(p),
                                                       nn.PReLU(ngf)) for p in self.factors))
@@ -199,12 +190,8 @@ def d_stage_count(size: int, stages: int | None = None) -> int:
     return max(1, n)
 
 
-def d_norm_layer(kind: str, channels: int) -> nn.Module:
-    if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    if kind == "layer":
-        return nn.GroupNorm(1, channels)
-    return nn.Identity()
+D_NORMS = ("batch", "layer", "none")
+"""The discriminator's normalisations (``arch.d_norm``); batch norm is the paper's."""
 
 
 class VGGDiscriminator(Discriminator):
@@ -231,7 +218,7 @@ class VGGDiscriminator(Discriminator):
                 first = not layers
                 layers.append(nn.Conv2d(c, c_next, 3, stride, 1))
                 if not first:  # no norm on the very first conv (the paper's)
-                    layers.append(d_norm_layer(norm, c_next))
+                    layers.append(norm_layer(norm, c_next, kinds=D_NORMS))
                 layers.append(nn.LeakyReLU(0.2, inplace=True))
                 c = c_next
             h, w = (h + 1) // 2, (w + 1) // 2

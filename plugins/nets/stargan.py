@@ -48,6 +48,8 @@ from ganzoo.errors import ConfigError
 from ganzoo.losses import discriminator_term, generator_term
 from ganzoo.networks import Discriminator, Networks, Translator
 
+from ..layers.residual import ResidualBlock
+
 DEFAULT_DOMAINS = 5
 """Domains of a generator built for data without a ``domain`` field (shape checks): mnist-domains' 5."""
 
@@ -83,20 +85,8 @@ def check_domains(domain: torch.Tensor, num_domains: int) -> None:
         raise ConfigError(f"unknown domain {bad}: this StarGAN generator translates to domains 0..{num_domains - 1}")
 
 
-class ResidualBlock(nn.Module):
-    """``x + IN(conv3x3(ReLU(IN(conv3x3(x)))))`` (the paper's residual block)."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, 1, 1, bias=False), instance_norm(channels), nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 3, 1, 1, bias=False), instance_norm(channels))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
-
-
 def instance_norm(channels: int) -> nn.InstanceNorm2d:
+    """Instance norm with affine parameters (the official code's), without running statistics."""
     return nn.InstanceNorm2d(channels, affine=True, track_running_stats=False)
 
 
@@ -128,7 +118,9 @@ class StarGenerator(Translator):
         for _ in range(2):
             layers += [nn.Conv2d(c, 2 * c, 4, 2, 1, bias=False), instance_norm(2 * c), nn.ReLU(inplace=True)]
             c *= 2
-        layers += [ResidualBlock(c) for _ in range(n_blocks)]
+        # the paper's residual block: x + IN(conv3x3(ReLU(IN(conv3x3(x)))))
+        layers += [ResidualBlock(c, instance_norm, lambda _: nn.ReLU(inplace=True), bias=False)
+                   for _ in range(n_blocks)]
         for _ in range(2):
             layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), instance_norm(c // 2),
                        nn.ReLU(inplace=True)]

@@ -49,6 +49,9 @@ from ganzoo.data import DataShape
 from ganzoo.errors import ConfigError
 from ganzoo.networks import Discriminator, Generator, Networks
 
+from ..layers.init import normal_init
+from ..layers.norm import norm_layer
+
 
 def size_plan(side: int) -> tuple[int, int]:
     """``(s0, k)`` with ``side == s0 * 2**k``, ``4 <= s0 <= 7`` and ``k >= 1``.
@@ -89,27 +92,12 @@ def time_step(doubles: bool) -> tuple[int, int, int]:
     return (4, 2, 1) if doubles else (3, 1, 1)
 
 
-def norm_layer(kind: str, channels: int, dims: int = 3) -> nn.Module:
-    """``"batch"``: BatchNorm3d (2d for ``dims=2``); ``"layer"``: GroupNorm(1, C), per sample
-    (safe with gradient penalties); ``"none"``: nothing."""
-    if kind == "batch":
-        return nn.BatchNorm3d(channels) if dims == 3 else nn.BatchNorm2d(channels)
-    if kind == "layer":
-        return nn.GroupNorm(1, channels)
-    if kind == "none":
-        return nn.Identity()
-    raise ConfigError(f"unknown normalisation {kind!r} (batch, layer or none)")
+D_NORMS = ("batch", "layer", "none")
+"""The discriminator's normalisations after its first layer (``arch.d_norm``); batch norm is the paper's."""
 
-
-def init_weights(module: nn.Module) -> None:
-    """The official code's initialisation: conv weights N(0, 0.01), biases 0, BN scales N(1, 0.02)."""
-    if isinstance(module, (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
-        nn.init.normal_(module.weight, 0.0, 0.01)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, (nn.BatchNorm2d, nn.BatchNorm3d)):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
+init_weights = normal_init(0.01, convs=(nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d),
+                           norms=(nn.BatchNorm2d, nn.BatchNorm3d))
+"""The official code's initialisation: conv weights N(0, 0.01), biases 0, BN scales N(1, 0.02)."""
 
 
 def widths(base: int, k: int) -> list[int]:
@@ -205,7 +193,7 @@ class VideoDiscriminator(Discriminator):
             kernel, stride, pad = time_step(level < kt)
             norm = "none" if level == 0 else d_norm
             layers += [nn.Conv3d(c_in, c_out, (kernel, 4, 4), (stride, 2, 2), (pad, 1, 1), bias=norm == "none"),
-                       norm_layer(norm, c_out), nn.LeakyReLU(0.2, True)]
+                       norm_layer(norm, c_out, kinds=D_NORMS, dims=3), nn.LeakyReLU(0.2, True)]
             c_in = c_out
         self.body = nn.Sequential(*layers)
         self.logit = nn.Conv3d(c_in, 1, (t0, s0, s0))

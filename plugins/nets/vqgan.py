@@ -46,7 +46,9 @@ from ganzoo.errors import ConfigError
 from ganzoo.losses import generator_term
 from ganzoo.networks import Networks, Translator
 
-from .pix2pix import norm_layer, patch_layers, patch_map_size, patch_receptive_field
+from ..layers.init import normal_init
+from ..layers.norm import norm_layer
+from ..layers.patchgan import patch_layers, patch_map_size, patch_receptive_field, patchgan_stack
 
 
 def group_norm(channels: int) -> nn.GroupNorm:
@@ -339,28 +341,16 @@ class NLayerDiscriminator(nn.Module):
         if min(self.map_shape) < 1:
             raise ConfigError(f"vqgan: a PatchGAN with {self.d_layers} stride-2 layers does not fit "
                               f"{height}x{width} images; set arch.d_layers lower")
-        bias = norm != "batch"
-        layers: list[nn.Module] = [nn.Conv2d(channels, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True)]
-        c = ndf
-        for n in range(1, self.d_layers + 1):
-            c_next = ndf * min(2 ** n, 8)
-            layers += [nn.Conv2d(c, c_next, 4, 2 if n < self.d_layers else 1, 1, bias=bias),
-                       norm_layer(norm, c_next), nn.LeakyReLU(0.2, True)]
-            c = c_next
-        layers.append(nn.Conv2d(c, 1, 4, 1, 1))
-        self.net = nn.Sequential(*layers)
+        self.net = nn.Sequential(*patchgan_stack(channels, ndf, self.d_layers, lambda c: norm_layer(norm, c),
+                                                 bias=norm != "batch"))
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(x)
 
 
-def init_discriminator(module: nn.Module) -> None:
-    """taming's ``weights_init``: convs N(0, 0.02), batch norm weights N(1, 0.02) and biases 0."""
-    if isinstance(module, nn.Conv2d):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
+init_discriminator = normal_init(0.02, convs=(nn.Conv2d,), zero_conv_bias=False)
+"""taming's ``weights_init``: convs N(0, 0.02) (their biases as PyTorch drew them), batch norm
+weights N(1, 0.02) and biases 0."""
 
 
 def build(arch, data: DataShape) -> Networks:

@@ -1,7 +1,7 @@
 """Architecture options shared by the conv models (no torch import: listing models stays light).
 
 The conv models (dcgan, cgan, acgan, wgan, sngan) build on one DCGAN backbone
-(``ganzoo_plugins.nets.dcgan``) and so share its width and latent options.
+(:mod:`ganzoo_plugins.layers.dcgan`) and so share its width and latent options.
 """
 
 from __future__ import annotations
