@@ -24,7 +24,7 @@ from ganzoo.training import state as train_state
 from ganzoo.training.loop import Trainer
 from ganzoo.training.progress import Reporter
 from ganzoo_plugins.bigan import BiGANConfig
-from ganzoo_plugins.nets import bigan as nets
+from ganzoo_plugins.bigan import algorithm, nets
 
 from .test_cli import png_size
 
@@ -138,12 +138,12 @@ HAND = {  # E/G's loss with inverted labels, worked out for real logits (1, -2),
 
 @pytest.mark.parametrize("loss", sorted(HAND))
 def test_encoder_generator_loss_inverts_the_labels_for_every_loss(manager, loss):
-    value = nets.encoder_generator_loss(build_loss(manager.registry, loss), REAL, FAKE)
+    value = algorithm.encoder_generator_loss(build_loss(manager.registry, loss), REAL, FAKE)
     assert value.item() == pytest.approx(HAND[loss], rel=1e-6)
 
 
 def test_label_symmetry_tells_lsgan_apart(manager):
-    symmetric = {name: nets.is_label_symmetric(build_loss(manager.registry, name)) for name in HAND}
+    symmetric = {name: algorithm.is_label_symmetric(build_loss(manager.registry, name)) for name in HAND}
     assert symmetric == {"bce": True, "minimax": True, "wgan": True, "hinge": True, "lsgan": False,
                          "rgan": False, "ragan": False}
 
@@ -198,7 +198,7 @@ def test_joint_penalties_take_the_gradient_of_the_whole_pair(manager, data_dir, 
     t.modules["discriminator"] = Linear()
     norm = math.sqrt(784 * 0.01 ** 2 + 8 * 0.5 ** 2)
     x, z = torch.rand(4, 1, 28, 28), torch.rand(4, 8)
-    penalty = nets.joint_penalty(t, (x, z), (-x, -z))
+    penalty = algorithm.joint_penalty(t, (x, z), (-x, -z))
     assert penalty.item() == pytest.approx(10 * (norm - 1) ** 2 + 2 * norm ** 2, rel=1e-5)
 
 

@@ -29,7 +29,8 @@ from ganzoo.training import checkpoint as ckpt
 from ganzoo.training.loop import Trainer
 from ganzoo.training.progress import Reporter
 from ganzoo_plugins.cyclegan import CycleGANConfig, CycleGANOptions
-from ganzoo_plugins.nets.cyclegan import ImagePool, build
+from ganzoo_plugins.cyclegan.algorithm import ImagePool
+from ganzoo_plugins.cyclegan.nets import build
 
 from .test_cli import png_size
 

@@ -28,10 +28,11 @@ from ganzoo.specs import DatasetSpec
 from ganzoo.training import checkpoint as ckpt
 from ganzoo.training.loop import Trainer
 from ganzoo.training.progress import Reporter
-from ganzoo_plugins.data.inpainting import (MAX_COVER, center_mask, random_block_masks, split_seed,
+from ganzoo_plugins.inpainting.data import (MAX_COVER, center_mask, random_block_masks, split_seed,
                                             with_center_masks, with_random_masks)
 from ganzoo_plugins.inpainting import ContextEncoderConfig, ContextEncoderOptions
-from ganzoo_plugins.nets.inpainting import ChannelwiseFC, ContextEncoderGenerator, build, masked_l2
+from ganzoo_plugins.inpainting.algorithm import masked_l2
+from ganzoo_plugins.inpainting.nets import ChannelwiseFC, ContextEncoderGenerator, build
 
 from .conftest import make_digits
 

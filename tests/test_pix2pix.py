@@ -27,8 +27,8 @@ from ganzoo.specs import DatasetSpec
 from ganzoo.training import checkpoint as ckpt
 from ganzoo.training.loop import Trainer
 from ganzoo.training.progress import Reporter
-from ganzoo_plugins.nets.pix2pix import (PatchDiscriminator, Pix2Pix, UNetGenerator, build, patch_layers,
-                                         patch_map_size, patch_receptive_field, unet_depth)
+from ganzoo_plugins.layers.patchgan import patch_layers, patch_map_size, patch_receptive_field
+from ganzoo_plugins.pix2pix.nets import PatchDiscriminator, UNetGenerator, build, unet_depth
 from ganzoo_plugins.pix2pix import Pix2PixConfig, Pix2PixOptions
 
 from .conftest import make_digits

@@ -24,8 +24,8 @@ from ganzoo.errors import ConfigError
 from ganzoo.networks import MinibatchStd
 from ganzoo.training import checkpoint as ckpt
 from ganzoo_plugins.progan import DEFAULT_STEPS, ProGANConfig
-from ganzoo_plugins.nets.progan import (EqualizedConv2d, EqualizedLinear, ProGAN, build, default_phase_steps,
-                                        fade_real, pixel_norm, resolutions, schedule, upsample, width)
+from ganzoo_plugins.progan.algorithm import ProGAN, default_phase_steps, fade_real, schedule
+from ganzoo_plugins.progan.nets import EqualizedConv2d, EqualizedLinear, build, pixel_norm, resolutions, upsample, width
 
 from .test_cli import png_size
 from .test_resume import assert_bitwise_equal

@@ -28,13 +28,13 @@ from ganzoo.metrics.evaluate import EvalContext
 from ganzoo.training import checkpoint as ckpt
 from ganzoo.training.loop import Trainer
 from ganzoo.training.progress import Reporter
-from ganzoo_plugins.data import text
-from ganzoo_plugins.data.text import (OracleLSTM, build_vocabulary, encode, fortune_sentences, inverse_cdf,
+from ganzoo_plugins.relgan import data as text
+from ganzoo_plugins.relgan.data import (OracleLSTM, build_vocabulary, encode, fortune_sentences, inverse_cdf,
                                       split_sentences, tokenize)
-from ganzoo_plugins.nets import text_metrics
-from ganzoo_plugins.nets.relgan import (MultiRepDiscriminator, TextGenerator, gumbel_noise, mle_loss, normal_cdf,
-                                        temperature)
-from ganzoo_plugins.nets.text_metrics import bleu, ids_of, max_counts_of, self_bleu, sentence_bleu
+from ganzoo_plugins.relgan import metrics as text_metrics
+from ganzoo_plugins.relgan.algorithm import gumbel_noise, mle_loss, temperature
+from ganzoo_plugins.relgan.nets import MultiRepDiscriminator, TextGenerator, normal_cdf
+from ganzoo_plugins.relgan.metrics import bleu, ids_of, max_counts_of, self_bleu, sentence_bleu
 from ganzoo_plugins.relgan import RelGANConfig, RelGANOptions
 
 SMALL = {"embed_dim": 8, "hidden": 16, "d_embed_dim": 8, "num_rep": 2, "ndf": 4, "d_fc": 8}

@@ -30,9 +30,9 @@ from ganzoo.specs import DatasetSpec
 from ganzoo.training import checkpoint as ckpt
 from ganzoo.training.loop import Trainer
 from ganzoo.training.progress import Reporter
-from ganzoo_plugins.data.srgan import downsample
-from ganzoo_plugins.nets.srgan import (SRResNet, VGGDiscriminator, build, d_stage_count, low_resolution,
-                                       prime_factors, resolve_scale, shrink)
+from ganzoo_plugins.srgan.data import downsample
+from ganzoo_plugins.srgan.algorithm import low_resolution, shrink
+from ganzoo_plugins.srgan.nets import SRResNet, VGGDiscriminator, build, d_stage_count, prime_factors, resolve_scale
 from ganzoo_plugins.srgan import SRGANConfig, SRGANOptions
 
 from .conftest import make_digits

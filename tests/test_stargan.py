@@ -29,8 +29,8 @@ from ganzoo.networks import Networks, Translator
 from ganzoo.training import checkpoint as ckpt
 from ganzoo.training.loop import Trainer
 from ganzoo.training.progress import Reporter
-from ganzoo_plugins.data.stargan import DOMAINS, domain_items, render, rotate, thicken, thin
-from ganzoo_plugins.nets.stargan import StarDiscriminator, StarGenerator, build
+from ganzoo_plugins.stargan.data import DOMAINS, domain_items, render, rotate, thicken, thin
+from ganzoo_plugins.stargan.nets import StarDiscriminator, StarGenerator, build
 from ganzoo_plugins.stargan import DOMAIN_NAMES, StarGANConfig, StarGANOptions
 
 from .test_cli import png_size

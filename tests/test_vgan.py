@@ -27,9 +27,9 @@ from ganzoo.errors import CheckpointError, ConfigError, GanzooError
 from ganzoo.metrics.evaluate import EvalContext
 from ganzoo.metrics.extractors import Extractor, sha256_file
 from ganzoo.training import checkpoint as ckpt
-from ganzoo_plugins.data import moving_mnist as mm
-from ganzoo_plugins.nets import video_metrics as vm
-from ganzoo_plugins.nets.vgan import TwoStreamGenerator, VideoDiscriminator, build, size_plan, time_plan
+from ganzoo_plugins.vgan import data as mm
+from ganzoo_plugins.vgan import metrics as vm
+from ganzoo_plugins.vgan.nets import TwoStreamGenerator, VideoDiscriminator, build, size_plan, time_plan
 from ganzoo_plugins.vgan import VGANConfig, VGANOptions
 
 from .test_cli import png_size

@@ -24,8 +24,8 @@ from ganzoo.config import resolve_config
 from ganzoo.data import DataShape, FieldShape
 from ganzoo.errors import ConfigError
 from ganzoo.training import checkpoint as ckpt
-from ganzoo_plugins.nets.vqgan import (ClassifierPerceptual, NLayerDiscriminator, VectorQuantizer, VQAutoencoder,
-                                       adaptive_weight, build)
+from ganzoo_plugins.vqgan.algorithm import ClassifierPerceptual, adaptive_weight
+from ganzoo_plugins.vqgan.nets import NLayerDiscriminator, VectorQuantizer, VQAutoencoder, build
 from ganzoo_plugins.vqgan import VQGANConfig, VQGANOptions
 
 SMALL = ["--set", "arch.ngf=8", "--set", "arch.ndf=8", "--set", "arch.embed_dim=8", "--set", "arch.codebook_size=16"]

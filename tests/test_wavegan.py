@@ -26,12 +26,12 @@ from ganzoo.plugins.build import load_dataset
 from ganzoo.data import DataShape, FieldShape
 from ganzoo.errors import CheckpointError, ConfigError, DataUnavailableError, GanzooError
 from ganzoo.training import checkpoint as ckpt
-from ganzoo_plugins.data.audio import (fit_clip, load_audio_folder, load_fsdd, load_fsdd_8k, resample,
+from ganzoo_plugins.wavegan.data import (fit_clip, load_audio_folder, load_fsdd, load_fsdd_8k, resample,
                                        to_int16)
-from ganzoo_plugins.nets import audio_classifier
-from ganzoo_plugins.nets.audio_classifier import (classifier_files, mel_filterbank, read_cached,
+from ganzoo_plugins.wavegan import metrics as audio_classifier
+from ganzoo_plugins.wavegan.metrics import (classifier_files, mel_filterbank, read_cached,
                                                   to_classifier_input, train_fsdd_classifier)
-from ganzoo_plugins.nets.wavegan import (PhaseShuffle, StridedConv1d, StridedConvTranspose1d, WaveDiscriminator,
+from ganzoo_plugins.wavegan.nets import (PhaseShuffle, StridedConv1d, StridedConvTranspose1d, WaveDiscriminator,
                                          WaveGenerator, build, phase_shuffle)
 from ganzoo_plugins.wavegan import WaveGANConfig
 

@@ -201,7 +201,7 @@ def test_an_auxiliary_classifier_needs_labels_even_if_the_spec_forgets(manager, 
     from ganzoo import hookimpl
     from ganzoo.networks import Networks
     from ganzoo.specs import ModelSpec
-    from ganzoo_plugins.nets.acgan import AuxClassifierDiscriminator
+    from ganzoo_plugins.acgan.nets import AuxClassifierDiscriminator
     from ganzoo_plugins.layers.dcgan import DCGANGenerator
 
     def build(arch, data):
