@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 from typer.testing import CliRunner
 
 import ganzoo.plugins.core
@@ -28,7 +30,11 @@ import ganzoo_plugins.vqgan
 import ganzoo_plugins.wavegan
 import ganzoo_plugins.wgan
 from ganzoo.cli import create_app
+from ganzoo.config import resolve_config
+from ganzoo.data import DataShape
+from ganzoo.networks import Networks
 from ganzoo.plugins.manager import PluginManager, set_plugin_manager
+from ganzoo.training.run import build_networks
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -152,3 +158,33 @@ def _isolated_env(monkeypatch, tmp_path):
 TINY = ["--steps", "3", "--batch-size", "8", "--set", "arch.ngf=8", "--set", "arch.ndf=8",
         "--set", "arch.latent_dim=16", "--device", "cpu"]
 """Flags for a DCGAN small enough to train in a second."""
+
+
+# --- tiny networks of the fully connected and DCGAN-backbone models --------------------
+
+TINY_ARCH = {"gan": {"hidden": 32, "depth": 2, "latent_dim": 16},
+             **{model: {"ngf": 8, "ndf": 8, "latent_dim": 16} for model in ("dcgan", "cgan", "acgan", "wgan", "sngan")}}
+"""Widths small enough to build these models fast."""
+
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+def build_tiny(manager: PluginManager, model: str, shape: DataShape, **arch) -> Networks:
+    """``model``'s networks for ``shape`` through its registered spec (``resolve_config`` +
+    ``build_networks``, which also runs the core's contract check), at :data:`TINY_ARCH`'s widths
+    unless ``arch`` says otherwise."""
+    cfg = resolve_config(manager.registry, model, flags={"arch": {**TINY_ARCH[model], **arch}, "device": "cpu"})
+    return build_networks(manager.registry, cfg, shape, torch.device("cpu"))
+
+
+def has(module: nn.Module, *types: type) -> bool:
+    """Whether ``module`` holds a layer of one of ``types``."""
+    return any(isinstance(m, types) for m in module.modules())
+
+
+def batch_independent(d: nn.Module, shape: tuple[int, ...]) -> bool:
+    """In train mode, is each sample's score independent of the rest of its batch?"""
+    d.train()
+    x = torch.randn(6, *shape)
+    with torch.no_grad():
+        return torch.allclose(d(x)[:2], d(x[:2]), atol=1e-5)

@@ -35,7 +35,7 @@ from ganzoo_plugins.srgan.algorithm import low_resolution, shrink
 from ganzoo_plugins.srgan.nets import SRResNet, VGGDiscriminator, build, d_stage_count, prime_factors, resolve_scale
 from ganzoo_plugins.srgan import SRGANConfig, SRGANOptions
 
-from .conftest import make_digits
+from ..conftest import make_digits
 
 SMALL = ["--set", "arch.ngf=8", "--set", "arch.ndf=8", "--set", "arch.n_blocks=1", "--set", "arch.hidden=32"]
 SMALL_SETS = [s for s in SMALL if s != "--set"]

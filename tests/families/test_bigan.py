@@ -26,7 +26,7 @@ from ganzoo.training.progress import Reporter
 from ganzoo_plugins.bigan import BiGANConfig
 from ganzoo_plugins.bigan import algorithm, nets
 
-from .test_cli import png_size
+from ..test_cli import png_size
 
 CPU = torch.device("cpu")
 TINY_ARCH = {"hidden": 32, "ngf": 8, "ndf": 8, "latent_dim": 8}

@@ -31,7 +31,7 @@ from ganzoo_plugins.layers.patchgan import patch_layers, patch_map_size, patch_r
 from ganzoo_plugins.pix2pix.nets import PatchDiscriminator, UNetGenerator, build, unet_depth
 from ganzoo_plugins.pix2pix import Pix2PixConfig, Pix2PixOptions
 
-from .conftest import make_digits
+from ..conftest import make_digits
 
 SMALL = ["--set", "arch.ngf=8", "--set", "arch.ndf=8"]
 FILES = ("generator.safetensors", "discriminator.safetensors", ckpt.STATE_FILE)

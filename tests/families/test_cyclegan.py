@@ -32,7 +32,7 @@ from ganzoo_plugins.cyclegan import CycleGANConfig, CycleGANOptions
 from ganzoo_plugins.cyclegan.algorithm import ImagePool
 from ganzoo_plugins.cyclegan.nets import build
 
-from .test_cli import png_size
+from ..test_cli import png_size
 
 SIZE = 16
 SMALL = ["--set", "arch.ngf=4", "--set", "arch.ndf=4", "--set", "arch.n_blocks=1"]

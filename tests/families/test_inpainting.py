@@ -34,7 +34,7 @@ from ganzoo_plugins.inpainting import ContextEncoderConfig, ContextEncoderOption
 from ganzoo_plugins.inpainting.algorithm import masked_l2
 from ganzoo_plugins.inpainting.nets import ChannelwiseFC, ContextEncoderGenerator, build
 
-from .conftest import make_digits
+from ..conftest import make_digits
 
 SMALL = ["--set", "arch.ngf=8", "--set", "arch.ndf=8", "--set", "arch.latent_dim=8"]
 FILES = ("generator.safetensors", "discriminator.safetensors", ckpt.STATE_FILE)

@@ -10,6 +10,7 @@ make) is left to tests/test_zoo.py's sweep and the benchmark.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -453,8 +454,6 @@ def test_train_sample_and_evaluate_through_the_cli(cli, corpus, tmp_path):
     assert handle.sample(4, seed=1).dtype == torch.int64
     evaluated = cli("eval", str(out / "t"), "--metrics", "bleu,self-bleu", "-n", "16", "--json")
     assert evaluated.exit_code == 0, evaluated.output
-    import json
-
     values = json.loads(evaluated.stdout)["metrics"]
     assert set(values) == {"bleu2", "bleu3", "bleu4", "self_bleu2", "self_bleu3", "self_bleu4"}
     assert all(0.0 <= v <= 1.0 for v in values.values())
@@ -515,7 +514,7 @@ def kit_report():
     from ganzoo.plugins.manager import PluginManager
     from ganzoo.testing import check_plugin
 
-    from .conftest import register_builtins
+    from ..conftest import register_builtins
 
     return check_plugin("relgan", manager=register_builtins(PluginManager(entry_points=False, warn=lambda _: None)),
                         losses=["rgan", "wgan-gp"])
