@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import struct
+from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -11,29 +13,11 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
-import ganzoo.plugins.core
-import ganzoo_plugins.acgan
-import ganzoo_plugins.bigan
-import ganzoo_plugins.cgan
-import ganzoo_plugins.cyclegan
-import ganzoo_plugins.dcgan
-import ganzoo_plugins.gan
-import ganzoo_plugins.inpainting
-import ganzoo_plugins.pix2pix
-import ganzoo_plugins.progan
-import ganzoo_plugins.relgan
-import ganzoo_plugins.sngan
-import ganzoo_plugins.srgan
-import ganzoo_plugins.stargan
-import ganzoo_plugins.vgan
-import ganzoo_plugins.vqgan
-import ganzoo_plugins.wavegan
-import ganzoo_plugins.wgan
 from ganzoo.cli import create_app
 from ganzoo.config import resolve_config
 from ganzoo.data import DataShape
 from ganzoo.networks import Networks
-from ganzoo.plugins.manager import PluginManager, set_plugin_manager
+from ganzoo.plugins.manager import ENTRY_POINT_GROUP, PluginManager, set_plugin_manager
 from ganzoo.training.run import build_networks
 
 MNIST_FILES = {
@@ -99,15 +83,16 @@ def data_dir(tmp_path: Path) -> Path:
     return root
 
 
-BUILTIN_PLUGINS = {"core": ganzoo.plugins.core, "dcgan": ganzoo_plugins.dcgan, "gan": ganzoo_plugins.gan,
-                   "cgan": ganzoo_plugins.cgan, "acgan": ganzoo_plugins.acgan,
-                   "wgan": ganzoo_plugins.wgan, "sngan": ganzoo_plugins.sngan,
-                   "pix2pix": ganzoo_plugins.pix2pix, "cyclegan": ganzoo_plugins.cyclegan,
-                   "bigan": ganzoo_plugins.bigan, "stargan": ganzoo_plugins.stargan,
-                   "srgan": ganzoo_plugins.srgan, "inpainting": ganzoo_plugins.inpainting,
-                   "progan": ganzoo_plugins.progan, "vqgan": ganzoo_plugins.vqgan,
-                   "wavegan": ganzoo_plugins.wavegan, "vgan": ganzoo_plugins.vgan, "relgan": ganzoo_plugins.relgan}
-"""What pyproject.toml registers through entry points (test_cli checks that the two agree)."""
+def builtin_plugins() -> dict[str, ModuleType]:
+    """``{name: module}`` of the plugins the ``ganzoo`` distribution declares in its ``ganzoo``
+    entry points (pyproject.toml's ``[project.entry-points.ganzoo]``, as installed), imported and
+    sorted by name as :meth:`PluginManager.load_entry_points` loads them."""
+    entry_points = [ep for ep in metadata.distribution("ganzoo").entry_points if ep.group == ENTRY_POINT_GROUP]
+    return {ep.name: ep.load() for ep in sorted(entry_points, key=lambda ep: ep.name)}
+
+
+BUILTIN_PLUGINS = builtin_plugins()
+"""The built-in plugins (test_cli checks them against pyproject.toml and the installed CLI)."""
 
 
 def register_builtins(manager: PluginManager) -> PluginManager:
@@ -119,7 +104,8 @@ def register_builtins(manager: PluginManager) -> PluginManager:
 
 @pytest.fixture
 def manager() -> PluginManager:
-    """The built-in plugins registered in-process (no entry points, no installation needed)."""
+    """The built-in plugins registered in-process (the modules the entry points name; the
+    entry points themselves are not loaded, so no third-party plugin of this environment joins)."""
     warnings: list[str] = []
     m = register_builtins(PluginManager(entry_points=False, warn=warnings.append))
     m.warnings = warnings
