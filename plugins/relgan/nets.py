@@ -35,6 +35,7 @@ The training step is in :mod:`.algorithm`.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -56,6 +57,26 @@ KERNELS = (2, 3, 4, 5)
 def _trunc_normal(tensor: torch.Tensor, std: float) -> torch.Tensor:
     """The official code's initialiser: a normal of ``std`` truncated at two deviations."""
     return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)
+
+
+@functools.cache
+def cpu_runs_bf16_lstm(train: bool, backward: bool) -> bool:
+    """Whether this CPU runs an LSTM under bf16 autocast (PyTorch hands it to oneDNN in bf16).
+    oneDNN has no bf16 LSTM without native bf16 instructions: on an AVX2-only CPU the call fails
+    ("could not create a primitive descriptor for the LSTM forward propagation primitive").
+    Tried once per process and mode (``train``: the LSTM's training flag; ``backward``: also the
+    gradient) on a one-unit LSTM of zeros, which draws no random numbers."""
+    weights = [torch.zeros(4, 1, requires_grad=backward), torch.zeros(4, 1, requires_grad=backward),
+               torch.zeros(4, requires_grad=backward), torch.zeros(4, requires_grad=backward)]
+    state = (torch.zeros(1, 1, 1), torch.zeros(1, 1, 1))
+    try:
+        with torch.set_grad_enabled(backward), torch.autocast("cpu", dtype=torch.bfloat16):
+            out, _, _ = torch.lstm(torch.zeros(1, 1, 1), state, weights, True, 1, 0.0, train, False, True)
+        if backward:
+            out.float().sum().backward()
+    except RuntimeError:
+        return False
+    return True
 
 
 def normal_cdf(z: torch.Tensor) -> torch.Tensor:
@@ -88,6 +109,15 @@ class TextGenerator(Generator):
             _trunc_normal(self.out.weight, 1 / math.sqrt(hidden))
             self.out.bias.zero_()
 
+    def _recur(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """``self.lstm(x, state)``; on a CPU that cannot run it in bf16 (:func:`cpu_runs_bf16_lstm`)
+        in float32 outside autocast, so a ``--precision bf16`` run works there too (the other
+        layers still run in bf16). Where bf16 LSTMs run, and on GPUs, the call is unchanged."""
+        if x.device.type != "cpu" or cpu_runs_bf16_lstm(self.lstm.training, torch.is_grad_enabled()):
+            return self.lstm(x, state)
+        with torch.autocast("cpu", enabled=False):
+            return self.lstm(x.float(), None if state is None else tuple(s.float() for s in state))
+
     def _start(self, n: int) -> torch.Tensor:
         """The start token's embedding for ``n`` sequences, ``[n, 1, embed_dim]``."""
         index = torch.full((n, 1), self.vocabulary, dtype=torch.long, device=self.out.weight.device)
@@ -101,7 +131,7 @@ class TextGenerator(Generator):
         u = normal_cdf(z)
         x, state, tokens = self._start(z.shape[0]), None, []
         for t in range(self.length):
-            h, state = self.lstm(x, state)
+            h, state = self._recur(x, state)
             token = inverse_cdf(self.out(h[:, 0]), u[:, t])
             tokens.append(token)
             x = self.embedding(token).unsqueeze(1)
@@ -110,7 +140,7 @@ class TextGenerator(Generator):
     def teacher_forcing(self, tokens: torch.Tensor) -> torch.Tensor:
         """Logits ``[N, L, V]`` of token ``t`` given the start token and ``tokens[:, :t]``."""
         inputs = torch.cat([self._start(len(tokens)), self.embedding(tokens[:, :-1])], dim=1)
-        h, _ = self.lstm(inputs)
+        h, _ = self._recur(inputs)
         return self.out(h)
 
     def gumbel(self, noise: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,7 +149,7 @@ class TextGenerator(Generator):
         ``argmax(o_t + g_t)`` is the next input (RelGAN's generator)."""
         x, state, ids, soft = self._start(len(noise)), None, [], []
         for t in range(self.length):
-            h, state = self.lstm(x, state)
+            h, state = self._recur(x, state)
             y = self.out(h[:, 0]).float() + noise[:, t]
             token = y.argmax(dim=-1)
             ids.append(token)

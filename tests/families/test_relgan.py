@@ -30,6 +30,7 @@ from ganzoo.training import checkpoint as ckpt
 from ganzoo.training.loop import Trainer
 from ganzoo.training.progress import Reporter
 from ganzoo_plugins.relgan import data as text
+from ganzoo_plugins.relgan import nets
 from ganzoo_plugins.relgan.data import (OracleLSTM, build_vocabulary, encode, fortune_sentences, inverse_cdf,
                                       split_sentences, tokenize)
 from ganzoo_plugins.relgan import metrics as text_metrics
@@ -457,6 +458,32 @@ def test_train_sample_and_evaluate_through_the_cli(cli, corpus, tmp_path):
     values = json.loads(evaluated.stdout)["metrics"]
     assert set(values) == {"bleu2", "bleu3", "bleu4", "self_bleu2", "self_bleu3", "self_bleu4"}
     assert all(0.0 <= v <= 1.0 for v in values.values())
+
+
+def test_bf16_trains_on_every_cpu(cli, corpus, tmp_path):
+    """MLE and GAN steps under bf16 autocast, also where oneDNN has no bf16 LSTM (AVX2-only
+    CPUs: there the LSTM runs in float32, the other layers in bf16)."""
+    out = tmp_path / "runs"
+    bf16 = ("--run-name", "b", "--precision", "bf16", "--set", "log_every=1")
+    result = cli("train", "relgan", *flags(out, corpus, 3, *bf16, pretrain=1))
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in (out / "b" / "metrics.jsonl").read_text().splitlines()]
+    losses = [line["g_loss"] for line in lines if "g_loss" in line]
+    assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
+
+
+def test_the_lstm_leaves_autocast_only_where_the_cpu_cannot_run_it_in_bf16(monkeypatch):
+    torch.manual_seed(0)
+    G = TextGenerator(vocabulary=12, length=6, embed_dim=4, hidden=5)
+    tokens = torch.randint(12, (3, 6))
+    with torch.no_grad():
+        fp32 = G.teacher_forcing(tokens)
+        monkeypatch.setattr(nets, "cpu_runs_bf16_lstm", lambda train, backward: False)
+        assert torch.equal(G.teacher_forcing(tokens), fp32)  # no autocast: the same call
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fallback = G.teacher_forcing(tokens)
+    assert fallback.dtype == torch.bfloat16  # the output layer still runs in bf16
+    assert torch.allclose(fallback.float(), fp32, atol=0.05)
 
 
 @pytest.mark.parametrize("stop", [2, 3])
