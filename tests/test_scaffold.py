@@ -56,6 +56,7 @@ def test_plugin_new_writes_the_package(cli, tmp_path):
     ("dcgan", "a built-in plugin has that name"),
     ("cyclegan", "a built-in plugin has that name"),
     ("inpainting", "a built-in plugin has that name"),
+    ("context-encoder", "the built-in plugin 'inpainting' has a model of that name"),
     ("x" * 41, "at most 40 characters"),
 ])
 def test_bad_names_are_refused_with_one_line(cli, tmp_path, name, reason):

@@ -43,7 +43,8 @@ FILES = {
 
 def check_plugin_name(name: str, manager: PluginManager | None = None) -> None:
     """Refuse a plugin name that would not make a good ``ganzoo-NAME`` package, or that a plugin
-    ``manager`` knows (default: the installed plugins), built-in or not.
+    ``manager`` knows (default: the installed plugins), built-in or not, as its own name or as
+    a model's (the new package registers a model of that name).
 
     Raises:
         ConfigError: with a one-line reason (exit code 2).
@@ -62,6 +63,11 @@ def check_plugin_name(name: str, manager: PluginManager | None = None) -> None:
         owner = ("a built-in plugin" if taken.builtin
                  else f"the installed plugin from {taken.distribution or taken.module}")
         raise ConfigError(f"invalid plugin name {name!r}: {owner} has that name; choose another")
+    model = next((entry for entry in manager.registry.list("model") if entry.name == name), None)
+    if model is not None:
+        owner = "the built-in" if model.builtin else "the installed"
+        raise ConfigError(f"invalid plugin name {name!r}: {owner} plugin {model.plugin!r} has a model of that name, "
+                          "which the new package's model would clash with; choose another")
 
 
 def template_values(name: str) -> dict[str, str]:
