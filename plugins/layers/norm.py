@@ -14,10 +14,10 @@ def norm_layer(kind: str, channels: int, *, kinds: tuple[str, ...] = NORMS, dims
                what: str = "normalisation") -> nn.Module:
     """The normalisation layer ``kind`` for ``channels`` channels of ``dims``-D feature maps.
 
-    ``"batch"``: BatchNorm2d (3d for ``dims=3``); ``"instance"``: InstanceNorm without affine parameters or
-    running statistics (the pix2pix/CycleGAN official code's); ``"layer"``: GroupNorm(1, C), a
-    layer norm over all of a sample's features (per sample, so safe with gradient penalties);
-    ``"none"``: nothing.
+    ``"batch"``: BatchNorm2d (3d for ``dims=3``); ``"instance"``: InstanceNorm without affine
+    parameters or running statistics (the pix2pix/CycleGAN official code's); ``"layer"``:
+    GroupNorm(1, C), a layer norm over all of a sample's features (per sample, so safe with
+    gradient penalties); ``"none"``: nothing.
 
     Args:
         kinds: the kinds the caller offers, in the order its refusal lists them.
@@ -28,8 +28,8 @@ def norm_layer(kind: str, channels: int, *, kinds: tuple[str, ...] = NORMS, dims
 
     Example::
 
-        norm_layer("layer", 64)                                    # GroupNorm(1, 64)
-        norm_layer("batch", 32, dims=3)                            # BatchNorm3d(32)
+        norm_layer("layer", 64)                                      # GroupNorm(1, 64)
+        norm_layer("batch", 32, dims=3)                              # BatchNorm3d(32)
         norm_layer("instance", 8, kinds=("batch", "layer", "none"))  # ConfigError
     """
     if kind not in kinds:
