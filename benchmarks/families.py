@@ -8,7 +8,7 @@ Usage (from the repository root, with the project installed; one job on the mach
     .venv/bin/python benchmarks/families.py --data-dir ../shared/data --quick         # a smoke run
 
 Each family lives in ``benchmarks/family_<name>.py`` (see ``family_common.py`` for what one
-defines): it trains its runs through ``ganzoo.training.run.train`` (the same path as ``ganzoo train``),
+defines), found there when the driver starts: it trains its runs through ``ganzoo.training.run.train`` (the same path as ``ganzoo train``),
 scores the test split and returns one row: the metric, the baseline it is compared with, the
 main run's wall time and the training loop's images/s, and a grid.
 
@@ -30,9 +30,12 @@ import time
 import traceback
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
-FAMILIES = ("stargan", "srgan", "inpainting", "progan", "vqgan", "wavegan", "vgan", "relgan")
-"""The modules ``family_<name>`` in this folder, in the table's order."""
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+FAMILIES = tuple(sorted(path.stem.removeprefix("family_") for path in HERE.glob("family_*.py")
+                        if path.stem != "family_common"))
+"""The families measured: each module ``family_<name>`` in this folder (``<name>`` the built-in
+plugin's name), in the table's order (by name). Adding a family is adding its module."""
 
 
 def fmt(value) -> str:

@@ -81,7 +81,7 @@ def train_pair(ctx, dataset: str):
 
 def oracle_scores(ctx, gan, mle) -> tuple[dict, dict]:
     from ganzoo.plugins.build import load_dataset
-    from ganzoo_plugins.data.text import ORACLE_VOCABULARY, oracle
+    from ganzoo_plugins.relgan.data import ORACLE_VOCABULARY, oracle
 
     n = QUICK_N_SAMPLES if ctx.quick else N_SAMPLES
     truth = oracle()
@@ -101,7 +101,7 @@ def oracle_scores(ctx, gan, mle) -> tuple[dict, dict]:
 def text_scores(ctx, gan, mle) -> tuple[dict, dict, str]:
     from ganzoo.plugins.build import load_dataset
     from ganzoo.kinds.tokens import decode_tokens
-    from ganzoo_plugins.nets.text_metrics import ORDERS, bleu, ids_of, self_bleu
+    from ganzoo_plugins.relgan.metrics import ORDERS, bleu, ids_of, self_bleu
 
     n = QUICK_N_BLEU if ctx.quick else N_BLEU
     train = load_dataset(ctx.registry, "fortunes", ctx.data_dir, "train")

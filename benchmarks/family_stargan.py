@@ -77,8 +77,8 @@ def measure(ctx) -> dict:
     from ganzoo.metrics.extractors import load_mnist_classifier
     from ganzoo.networks import apply_in_chunks
     from ganzoo.kinds.image import save_grid, stack_rows
-    from ganzoo_plugins.data.stargan import DOMAINS, render
-    from ganzoo_plugins.nets.stargan import build
+    from ganzoo_plugins.stargan.data import DOMAINS, render
+    from ganzoo_plugins.stargan.nets import build
     from ganzoo_plugins.stargan import StarGANConfig
 
     run = ctx.train("stargan", steps=ctx.steps(STEPS), )

@@ -12,7 +12,7 @@ halved for 32x32 x 16 clips). Then ``N_CLIPS`` generated clips are scored agains
   reach at this sample size.
 - **temporal consistency**: fraction of clips whose predicted digit set is the same non-empty set
   in every frame; frame agreement and recognised frames beside it
-  (:func:`ganzoo_plugins.nets.video_metrics.temporal_consistency`). Real test clips: the ceiling.
+  (:func:`ganzoo_plugins.vgan.metrics.temporal_consistency`). Real test clips: the ceiling.
 - **motion** (mean |x[t+1] - x[t]|) and **motion order** (change two frames apart over it:
   about 1 for frames in random order, above 1 for smooth motion). Two baselines show what frame
   FID and consistency cannot see: the real clips with their frames **shuffled in time** (same
@@ -54,7 +54,7 @@ def frame_fid(extractor, real: torch.Tensor, fake: torch.Tensor) -> float:
 
 def clip_scores(extractor, clips: torch.Tensor, real: torch.Tensor) -> dict:
     """Frame FID against ``real``, temporal consistency and motion of ``clips`` ([-1, 1])."""
-    from ganzoo_plugins.nets.video_metrics import motion_statistics, temporal_consistency
+    from ganzoo_plugins.vgan.metrics import motion_statistics, temporal_consistency
 
     logits = extractor.logits(clips).view(clips.shape[0], clips.shape[2], -1)
     return {"frame FID": frame_fid(extractor, real, clips), **temporal_consistency(logits),
@@ -64,7 +64,7 @@ def clip_scores(extractor, clips: torch.Tensor, real: torch.Tensor) -> dict:
 def frame_classifier(ctx):
     """The cached ``moving-mnist-classifier`` (trained on first use); with ``--quick`` a
     1-epoch classifier on 200 clips, not cached (so a smoke run never replaces the real one)."""
-    from ganzoo_plugins.nets import video_metrics as vm
+    from ganzoo_plugins.vgan import metrics as vm
 
     if not ctx.quick:
         return vm.load_moving_mnist_classifier("cpu", ctx.data_dir)
@@ -77,7 +77,7 @@ def measure(ctx) -> dict:
     from ganzoo.data import shape_of
     from ganzoo.kinds.video import KIND as VIDEO
     from ganzoo.kinds.video import save_video_strip
-    from ganzoo_plugins.nets.vgan import build
+    from ganzoo_plugins.vgan.nets import build
     from ganzoo_plugins.vgan import VGANConfig
 
     run = ctx.train("vgan", steps=ctx.steps(STEPS))

@@ -76,7 +76,7 @@ def generate_clips(G, n: int, seed: int) -> torch.Tensor:
 def classifier(ctx):
     """The benchmark's extractor: ``fsdd-classifier`` (trained on first use), or with
     ``--quick`` a throwaway one."""
-    from ganzoo_plugins.nets import audio_classifier as ac
+    from ganzoo_plugins.wavegan import metrics as ac
 
     if not ctx.quick:
         return ac.load_fsdd_classifier("cpu", ctx.data_dir)
@@ -92,7 +92,7 @@ def measure(ctx) -> dict:
     from ganzoo.kinds.audio import join_clips, spectrogram, write_wav
     from ganzoo.metrics.scores import class_histogram, fid, inception_score
     from ganzoo.kinds.image import save_grid
-    from ganzoo_plugins.nets.wavegan import build
+    from ganzoo_plugins.wavegan.nets import build
     from ganzoo_plugins.wavegan import WaveGANConfig
 
     # --quick: a smaller batch (a smoke run of the same code, not a measurement)

@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 import struct
+from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 from typer.testing import CliRunner
 
-import ganzoo.plugins.core
-import ganzoo_plugins.acgan
-import ganzoo_plugins.bigan
-import ganzoo_plugins.cgan
-import ganzoo_plugins.cyclegan
-import ganzoo_plugins.dcgan
-import ganzoo_plugins.gan
-import ganzoo_plugins.inpainting
-import ganzoo_plugins.pix2pix
-import ganzoo_plugins.progan
-import ganzoo_plugins.relgan
-import ganzoo_plugins.sngan
-import ganzoo_plugins.srgan
-import ganzoo_plugins.stargan
-import ganzoo_plugins.vgan
-import ganzoo_plugins.vqgan
-import ganzoo_plugins.wavegan
-import ganzoo_plugins.wgan
 from ganzoo.cli import create_app
-from ganzoo.plugins.manager import PluginManager, set_plugin_manager
+from ganzoo.config import resolve_config
+from ganzoo.data import DataShape
+from ganzoo.networks import Networks
+from ganzoo.plugins.manager import ENTRY_POINT_GROUP, PluginManager, set_plugin_manager
+from ganzoo.training.run import build_networks
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -93,15 +83,16 @@ def data_dir(tmp_path: Path) -> Path:
     return root
 
 
-BUILTIN_PLUGINS = {"core": ganzoo.plugins.core, "dcgan": ganzoo_plugins.dcgan, "gan": ganzoo_plugins.gan,
-                   "cgan": ganzoo_plugins.cgan, "acgan": ganzoo_plugins.acgan,
-                   "wgan": ganzoo_plugins.wgan, "sngan": ganzoo_plugins.sngan,
-                   "pix2pix": ganzoo_plugins.pix2pix, "cyclegan": ganzoo_plugins.cyclegan,
-                   "bigan": ganzoo_plugins.bigan, "stargan": ganzoo_plugins.stargan,
-                   "srgan": ganzoo_plugins.srgan, "inpainting": ganzoo_plugins.inpainting,
-                   "progan": ganzoo_plugins.progan, "vqgan": ganzoo_plugins.vqgan,
-                   "wavegan": ganzoo_plugins.wavegan, "vgan": ganzoo_plugins.vgan, "relgan": ganzoo_plugins.relgan}
-"""What pyproject.toml registers through entry points (test_cli checks that the two agree)."""
+def builtin_plugins() -> dict[str, ModuleType]:
+    """``{name: module}`` of the plugins the ``ganzoo`` distribution declares in its ``ganzoo``
+    entry points (pyproject.toml's ``[project.entry-points.ganzoo]``, as installed), imported and
+    sorted by name as :meth:`PluginManager.load_entry_points` loads them."""
+    entry_points = [ep for ep in metadata.distribution("ganzoo").entry_points if ep.group == ENTRY_POINT_GROUP]
+    return {ep.name: ep.load() for ep in sorted(entry_points, key=lambda ep: ep.name)}
+
+
+BUILTIN_PLUGINS = builtin_plugins()
+"""The built-in plugins (test_cli checks them against pyproject.toml and the installed CLI)."""
 
 
 def register_builtins(manager: PluginManager) -> PluginManager:
@@ -113,7 +104,8 @@ def register_builtins(manager: PluginManager) -> PluginManager:
 
 @pytest.fixture
 def manager() -> PluginManager:
-    """The built-in plugins registered in-process (no entry points, no installation needed)."""
+    """The built-in plugins registered in-process (the modules the entry points name; the
+    entry points themselves are not loaded, so no third-party plugin of this environment joins)."""
     warnings: list[str] = []
     m = register_builtins(PluginManager(entry_points=False, warn=warnings.append))
     m.warnings = warnings
@@ -152,3 +144,33 @@ def _isolated_env(monkeypatch, tmp_path):
 TINY = ["--steps", "3", "--batch-size", "8", "--set", "arch.ngf=8", "--set", "arch.ndf=8",
         "--set", "arch.latent_dim=16", "--device", "cpu"]
 """Flags for a DCGAN small enough to train in a second."""
+
+
+# --- tiny networks of the fully connected and DCGAN-backbone models --------------------
+
+TINY_ARCH = {"gan": {"hidden": 32, "depth": 2, "latent_dim": 16},
+             **{model: {"ngf": 8, "ndf": 8, "latent_dim": 16} for model in ("dcgan", "cgan", "acgan", "wgan", "sngan")}}
+"""Widths small enough to build these models fast."""
+
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+def build_tiny(manager: PluginManager, model: str, shape: DataShape, **arch) -> Networks:
+    """``model``'s networks for ``shape`` through its registered spec (``resolve_config`` +
+    ``build_networks``, which also runs the core's contract check), at :data:`TINY_ARCH`'s widths
+    unless ``arch`` says otherwise."""
+    cfg = resolve_config(manager.registry, model, flags={"arch": {**TINY_ARCH[model], **arch}, "device": "cpu"})
+    return build_networks(manager.registry, cfg, shape, torch.device("cpu"))
+
+
+def has(module: nn.Module, *types: type) -> bool:
+    """Whether ``module`` holds a layer of one of ``types``."""
+    return any(isinstance(m, types) for m in module.modules())
+
+
+def batch_independent(d: nn.Module, shape: tuple[int, ...]) -> bool:
+    """In train mode, is each sample's score independent of the rest of its batch?"""
+    d.train()
+    x = torch.randn(6, *shape)
+    with torch.no_grad():
+        return torch.allclose(d(x)[:2], d(x[:2]), atol=1e-5)

@@ -46,7 +46,7 @@ def test_the_fixture_is_format_2():
 
 
 def test_a_format_2_checkpoint_samples_with_its_generator_weights(tmp_path):
-    from ganzoo_plugins.nets.dcgan import DCGANGenerator
+    from ganzoo_plugins.layers.dcgan import DCGANGenerator
 
     handle = ganzoo.load(format2_run(tmp_path))
     assert handle.step == 2 and handle.can_sample and not handle.can_translate

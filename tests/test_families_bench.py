@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import BUILTIN_PLUGINS
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
@@ -57,6 +59,12 @@ def test_the_driver_writes_a_row_per_family_and_keeps_going_after_a_failure(fami
     table = results.with_suffix(".md").read_text()
     assert "| dcgan | mnist | 2 steps (--quick) | steps seen: **2** | nothing: **0** |" in table
     assert "| bad | | | failed: RuntimeError: scoring broke |" in table
+
+
+def test_the_driver_finds_a_module_per_family_each_named_after_a_builtin_plugin(families):
+    assert {"stargan", "wavegan", "relgan"} <= set(families.FAMILIES)
+    assert set(families.FAMILIES) <= set(BUILTIN_PLUGINS)
+    assert all((BENCHMARKS / f"family_{name}.py").is_file() for name in families.FAMILIES)
 
 
 def test_unknown_families_are_refused(families, monkeypatch, capsys):

@@ -414,7 +414,7 @@ METRIC_LISTS = texts.filter(_metric_list_fails)
 
 
 def _dcgan_size_ok(size: int) -> bool:
-    from ganzoo_plugins.nets.dcgan import size_plan
+    from ganzoo_plugins.layers.dcgan import size_plan
 
     try:
         size_plan(size)

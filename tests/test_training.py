@@ -20,7 +20,7 @@ from ganzoo.training.checkpoint import flatten_optimizer, unflatten_optimizer
 from ganzoo.training.assemble import assemble
 from ganzoo.training.context import TrainingContext
 from ganzoo.training.loop import Trainer
-from ganzoo_plugins.nets.dcgan import DCGANDiscriminator, DCGANGenerator, size_plan
+from ganzoo_plugins.layers.dcgan import DCGANDiscriminator, DCGANGenerator, size_plan
 
 from .conftest import make_digits
 

@@ -53,8 +53,8 @@ def test_minibatch_std_on_feature_maps_adds_a_constant_channel():
 
 
 def test_minibatch_std_discriminator_options(cli, data_dir, tmp_path):
-    from ganzoo_plugins.nets.dcgan import DCGANDiscriminator
-    from ganzoo_plugins.nets.gan import MLPDiscriminator
+    from ganzoo_plugins.layers.dcgan import DCGANDiscriminator
+    from ganzoo_plugins.gan.nets import MLPDiscriminator
 
     d = DCGANDiscriminator(1, 28, 8, mbstd=4)
     convs = [m for m in d.net if isinstance(m, nn.Conv2d)]

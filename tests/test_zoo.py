@@ -191,8 +191,8 @@ def test_an_auxiliary_classifier_needs_labels_even_if_the_spec_forgets(manager, 
     from ganzoo import hookimpl
     from ganzoo.networks import Networks
     from ganzoo.specs import ModelSpec
-    from ganzoo_plugins.nets.conditional import AuxClassifierDiscriminator
-    from ganzoo_plugins.nets.dcgan import DCGANGenerator
+    from ganzoo_plugins.acgan.nets import AuxClassifierDiscriminator
+    from ganzoo_plugins.layers.dcgan import DCGANGenerator
 
     def build(arch, data):
         return Networks(DCGANGenerator(8, data.channels, data.image_size, 8),

@@ -26,12 +26,10 @@ from pathlib import Path
 
 from .. import PLUGIN_API_VERSION, __version__
 from ..errors import ConfigError
+from ..plugins.manager import PluginManager, get_plugin_manager
 from ..specs import NAME_PATTERN
 
 MAX_NAME_LENGTH = 40
-
-BUILTIN_PLUGIN_NAMES = frozenset({"core", "dcgan", "gan", "cgan", "acgan", "wgan", "sngan"})
-"""The plugins ganzoo ships; a new plugin must not reuse their names."""
 
 FILES = {
     "pyproject.toml.tmpl": "pyproject.toml",
@@ -43,8 +41,10 @@ FILES = {
 """Template file -> path in the new package (``{module}`` is the import name)."""
 
 
-def check_plugin_name(name: str) -> None:
-    """Refuse a plugin name that would not make a good ``ganzoo-NAME`` package.
+def check_plugin_name(name: str, manager: PluginManager | None = None) -> None:
+    """Refuse a plugin name that would not make a good ``ganzoo-NAME`` package, or that a plugin
+    ``manager`` knows (default: the installed plugins), built-in or not, as its own name or as
+    a model's (the new package registers a model of that name).
 
     Raises:
         ConfigError: with a one-line reason (exit code 2).
@@ -57,9 +57,17 @@ def check_plugin_name(name: str) -> None:
     if name == "ganzoo" or name.startswith("ganzoo-"):
         raise ConfigError(f"invalid plugin name {name!r}: leave out the 'ganzoo-' prefix "
                           "(the package is named ganzoo-NAME)")
-    if name in BUILTIN_PLUGIN_NAMES:
-        raise ConfigError(f"invalid plugin name {name!r}: a built-in plugin has that name; "
-                          "choose another")
+    manager = manager if manager is not None else get_plugin_manager()
+    taken = next((info for info in manager.plugins.values() if info.name == name), None)
+    if taken is not None:
+        owner = ("a built-in plugin" if taken.builtin
+                 else f"the installed plugin from {taken.distribution or taken.module}")
+        raise ConfigError(f"invalid plugin name {name!r}: {owner} has that name; choose another")
+    model = next((entry for entry in manager.registry.list("model") if entry.name == name), None)
+    if model is not None:
+        owner = "the built-in" if model.builtin else "the installed"
+        raise ConfigError(f"invalid plugin name {name!r}: {owner} plugin {model.plugin!r} has a model of that name, "
+                          "which the new package's model would clash with; choose another")
 
 
 def template_values(name: str) -> dict[str, str]:
@@ -78,9 +86,10 @@ def template_values(name: str) -> dict[str, str]:
     }
 
 
-def render(name: str) -> dict[str, str]:
-    """``{relative path: text}`` of the package for plugin ``name`` (nothing is written)."""
-    check_plugin_name(name)
+def render(name: str, manager: PluginManager | None = None) -> dict[str, str]:
+    """``{relative path: text}`` of the package for plugin ``name`` (nothing is written); the
+    name is checked against ``manager``'s plugins (default: the installed ones)."""
+    check_plugin_name(name, manager)
     values = template_values(name)
     folder = resources.files(__name__) / "templates"
     return {target.format(module=values["module"]):
@@ -88,13 +97,14 @@ def render(name: str) -> dict[str, str]:
             for source, target in FILES.items()}
 
 
-def create_plugin(name: str, parent: str | Path = ".") -> Path:
+def create_plugin(name: str, parent: str | Path = ".", manager: PluginManager | None = None) -> Path:
     """Write the package ``ganzoo-NAME`` into ``parent`` and return its path.
 
     Raises:
-        ConfigError: a bad name, or ``parent/ganzoo-NAME`` already exists (exit code 2).
+        ConfigError: a bad name, a name one of ``manager``'s plugins has (default: the installed
+            plugins), or ``parent/ganzoo-NAME`` already exists (exit code 2).
     """
-    files = render(name)
+    files = render(name, manager)
     parent = Path(parent).expanduser()
     target = parent / f"ganzoo-{name}"
     if target.exists() or target.is_symlink():
