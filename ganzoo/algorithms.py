@@ -165,6 +165,19 @@ def generator_adversarial(t: StepContext, fake_logits: torch.Tensor, labels: tor
     return g_loss
 
 
+def generator_loss(t: StepContext, fake_logits: torch.Tensor, real: torch.Tensor,
+                   condition: torch.Tensor | None = None, name: str = "discriminator") -> torch.Tensor:
+    """The run's generator loss on ``fake_logits`` (a discriminator's logits of generated data,
+    judged with ``condition``); a loss that needs the real logits (relativistic) gets them from
+    ``real``, scored by the frozen discriminator. The generator term of the image-to-image
+    families (pix2pix, SRGAN, the context encoder, StarGAN, VQ-GAN)."""
+    real_logits = None
+    if "real_logits" in t.loss.needs:
+        with torch.no_grad(), t.autocast():
+            real_logits, _ = t.discriminate(real, condition, name=name)
+    return generator_term(t.loss, fake_logits, real_logits)
+
+
 def discriminator_update(t: StepContext, real: torch.Tensor, fake: torch.Tensor,
                          condition: torch.Tensor | None = None, stats: dict[str, torch.Tensor] | None = None,
                          scale: float = 1.0, name: str = "discriminator",

@@ -18,7 +18,7 @@ from ganzoo.config import resolve_config
 from ganzoo.data import DataShape
 from ganzoo.networks import Networks
 from ganzoo.plugins.manager import ENTRY_POINT_GROUP, PluginManager, set_plugin_manager
-from ganzoo.training.run import build_networks
+from ganzoo.plugins.build import build_networks
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

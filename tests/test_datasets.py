@@ -16,7 +16,7 @@ from PIL import Image
 from ganzoo import datasets as ds
 from ganzoo.data import ImageData, PointData
 from ganzoo.errors import ConfigError, DataUnavailableError
-from ganzoo.training.run import load_dataset
+from ganzoo.plugins.build import load_dataset
 
 from .conftest import TINY
 

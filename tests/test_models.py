@@ -19,7 +19,7 @@ import ganzoo
 from ganzoo.data import DataShape
 from ganzoo.errors import ConfigError
 from ganzoo.networks import split_outputs
-from ganzoo.training.run import check_model_fits
+from ganzoo.plugins.build import check_model_fits
 
 from .conftest import TINY_ARCH, build_tiny
 

@@ -20,7 +20,7 @@ from ganzoo import hookimpl
 from ganzoo.datasets.batches import InMemoryBatches
 from ganzoo.data import ItemData
 from ganzoo.errors import ConfigError, DataUnavailableError, UnknownComponentError
-from ganzoo.training.run import load_dataset
+from ganzoo.plugins.build import load_dataset
 from ganzoo.specs import DatasetSpec
 
 from .conftest import TINY, make_digits, write_idx

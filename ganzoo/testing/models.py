@@ -197,8 +197,13 @@ def _check_set_outputs(nets: Networks, shape, model: str) -> None:
         _train_mode(nets, True)
     for name, value in outputs.items():
         module = nets.modules[name]
-        images = isinstance(module, Translator) or (isinstance(module, Generator) and len(module.out_shape) == 3)
-        _check_values(f"{where}: {name} output", value, images=images)
+        if isinstance(module, Generator) and tuple(module.out_shape) == tuple(shape.sample_shape):
+            problem = kind_of(shape.kind).check_samples(value, shape.field_of())  # samples of the data's kind
+            if problem:
+                raise _Failed(f"{where}: {name} output: {problem}")
+            if not value.is_floating_point():
+                continue
+        _check_values(f"{where}: {name} output", value, images=isinstance(module, Translator))
 
 
 # ---------------------------------------------------------------------------------

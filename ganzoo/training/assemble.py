@@ -25,7 +25,7 @@ from ..config import RunConfig
 from ..data import ItemData, shape_of
 from ..datasets.batches import InMemoryBatches
 from ..errors import ConfigError
-from ..networks import uses_labels
+from ..networks import Networks, uses_labels
 from ..plugins.build import (build_algorithm, build_loss, build_networks, check_algorithm_fits, check_model_fits,
                              load_dataset)
 from ..plugins.registry import Registry
@@ -34,7 +34,7 @@ from .distributed import SINGLE, DistContext, from_main
 from .hardware import resolve_device, resolve_precision
 
 
-def assemble(cfg: RunConfig, registry: Registry, *, data: ItemData | None = None,
+def assemble(cfg: RunConfig, registry: Registry, *, data: ItemData | None = None, nets: Networks | None = None,
              device: torch.device | str | None = None, dist: DistContext = SINGLE,
              run_dir: Path | None = None) -> TrainingContext:
     """Build everything a run trains with; :meth:`TrainingContext.train_step` then trains it.
@@ -43,6 +43,7 @@ def assemble(cfg: RunConfig, registry: Registry, *, data: ItemData | None = None
         cfg: the resolved run config.
         registry: the component registry.
         data: the training data; ``None`` loads ``cfg.dataset`` from ``cfg.data_dir``.
+        nets: networks to train instead of the model's (checked like them), e.g. in a test of one step.
         device: the training device (default: what ``cfg.device`` names).
         dist: where this process stands in a multi-process run.
         run_dir: where the run writes (an algorithm's own previews); set later by the trainer.
@@ -66,7 +67,8 @@ def assemble(cfg: RunConfig, registry: Registry, *, data: ItemData | None = None
     shape = shape_of(data, cfg.image_size)
     check_model_fits(model, shape, dataset=dataset)
     loss = build_loss(registry, cfg.loss)
-    nets = build_networks(registry, cfg, shape, device, seed_process=True)
+    if nets is None:
+        nets = build_networks(registry, cfg, shape, device, seed_process=True)
     if uses_labels(nets) and data.labels is None:
         raise ConfigError(f"model {model.name!r} uses class labels and needs a labelled dataset; {dataset} has no labels")
     check_algorithm_fits(registry, cfg, nets, shape)
@@ -76,7 +78,7 @@ def assemble(cfg: RunConfig, registry: Registry, *, data: ItemData | None = None
     if cfg.sync_batchnorm and dist.enabled:
         for name, module in list(nets.modules.items()):
             nets.modules[name] = torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
-    batches = InMemoryBatches(data, cfg.batch_size, device, image_size=shape.image_size or None, seed=cfg.seed,
+    batches = InMemoryBatches(data, cfg.batch_size, device, image_size=cfg.image_size, seed=cfg.seed,
                               rank=dist.rank, world_size=dist.world_size)
     if cfg.epochs is not None:
         per_step = algorithm.batches_per_step()

@@ -8,7 +8,6 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ..loggers.tensorboard import TensorBoardLogger
 
 
 def format_stats(stats: dict[str, Any]) -> str:

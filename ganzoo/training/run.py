@@ -269,7 +269,7 @@ def _evaluator(registry: Registry, t: TrainingContext, dist):
         t.cfg = cfg = cfg.model_copy(update={"eval_metrics": list(t.kind.default_metrics)})
     return distributed.main_only(dist, lambda: Evaluator(
         registry, cfg.dataset, cfg.eval_metrics, n=cfg.eval_samples, split="test", extractor=cfg.eval_extractor,
-        seed=cfg.seed, data_dir=cfg.data_dir, image_size=t.shape.image_size or None,
+        seed=cfg.seed, data_dir=cfg.data_dir, image_size=cfg.image_size,
         device=t.device))
 
 

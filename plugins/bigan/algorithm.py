@@ -14,6 +14,7 @@ from ganzoo.algorithms import Algorithm, clip_weights, grad_norm_stats, r1_weigh
 from ganzoo.errors import ConfigError
 from ganzoo.losses import Loss, discriminator_term, generator_term
 from ganzoo.networks import Discriminator, Encoder, Generator
+from ganzoo.step import StepContext
 
 _PROBE_REAL = torch.tensor([-2.0, -0.3, 0.5, 1.7])
 _PROBE_FAKE = torch.tensor([0.9, -1.1, 2.2, -0.4])
@@ -109,8 +110,8 @@ class BiGAN(Algorithm):
     only, ``rec_l1`` = mean |x - G(E(x))| on the last real batch with E and G in eval mode.
     """
 
-    def setup(self, trainer) -> None:
-        modules = trainer.modules
+    def setup(self, t: StepContext) -> None:
+        modules = t.modules
         model = self.cfg.model.split(":")[-1]
         if not isinstance(modules.get("generator"), Generator) or not isinstance(modules.get("encoder"), Encoder):
             raise ConfigError(f"algorithm 'bigan' needs a ganzoo Generator named generator and an Encoder named "
@@ -120,13 +121,13 @@ class BiGAN(Algorithm):
                               "is a ganzoo Discriminator of images and labels")
         if modules["generator"].num_classes:
             raise ConfigError(f"algorithm 'bigan' trains unconditional generators; model {model!r}'s is conditional")
-        self.symmetric = is_label_symmetric(trainer.loss)
+        self.symmetric = is_label_symmetric(t.loss)
 
     def batches_per_step(self) -> int:
         return self.cfg.n_critic
 
-    def step(self, t) -> dict[str, torch.Tensor]:
-        cfg, primary = t.cfg, t.batches.primary
+    def step(self, t: StepContext) -> dict[str, torch.Tensor]:
+        cfg, primary = t.cfg, t.primary
         for i in range(cfg.n_critic):
             x = t.batch()[primary]
             z = t.latent()

@@ -17,6 +17,7 @@ from ganzoo.algorithms import Algorithm, clip_weights, generator_adversarial, gr
 from ganzoo.errors import ConfigError
 from ganzoo.kinds.image import TRANSLATIONS_PER_ROW, stack_rows
 from ganzoo.losses import discriminator_term
+from ganzoo.step import StepContext
 
 from .nets import MODULES
 
@@ -126,8 +127,8 @@ class CycleGAN(Algorithm):
         self.pool_a = ImagePool(options.pool_size)  # fakes of domain A, for d_a
         self.pool_b = ImagePool(options.pool_size)  # fakes of domain B, for d_b
 
-    def setup(self, trainer) -> None:
-        missing = [name for name in MODULES if name not in trainer.modules]
+    def setup(self, t: StepContext) -> None:
+        missing = [name for name in MODULES if name not in t.modules]
         if missing:
             raise ConfigError(f"algorithm 'cyclegan' needs the modules {', '.join(MODULES)}; the model lacks "
                               f"{', '.join(missing)}")
@@ -197,7 +198,7 @@ class CycleGAN(Algorithm):
         grad_norm_stats(stats, "d_optim", d_norm)
         return stats
 
-    def step(self, t) -> dict[str, torch.Tensor]:
+    def step(self, t: StepContext) -> dict[str, torch.Tensor]:
         """One generator update and ``n_critic`` discriminator updates; detached scalars."""
         batch = t.batch()
         real_a, real_b = batch["image"], batch["image_b"]
@@ -222,12 +223,12 @@ class CycleGAN(Algorithm):
 
     # the sample grid ----------------------------------------------------------------------
     @torch.no_grad()
-    def preview(self, t) -> tuple[torch.Tensor, int]:
+    def preview(self, t: StepContext) -> tuple[torch.Tensor, int]:
         """Blocks of three rows for fixed examples: A, G_ab(A), G_ba(G_ab(A)); then B, G_ba(B),
         G_ab(G_ba(B)); translators in eval mode."""
         examples = t.preview_examples
         a, b = examples["image"], examples["image_b"]
-        g_ab, g_ba = t.sampling_nets["g_ab"], t.sampling_nets["g_ba"]  # averaged ones with --set ema
+        g_ab, g_ba = t.sampling_modules["g_ab"], t.sampling_modules["g_ba"]  # averaged ones with --set ema
         with t.evaluating("g_ab", "g_ba"):
             fake_b, fake_a = g_ab(a), g_ba(b)
             rows_a, _ = stack_rows(a, fake_b, g_ba(fake_b))

@@ -13,10 +13,10 @@ import contextlib
 
 import torch
 
-from ganzoo.algorithms import Algorithm, discriminator_update, grad_norm_stats
+from ganzoo.algorithms import Algorithm, discriminator_update, generator_loss, grad_norm_stats
 from ganzoo.errors import ConfigError
 from ganzoo.kinds.image import TRANSLATIONS_PER_ROW, stack_rows
-from ganzoo.losses import generator_term
+from ganzoo.step import StepContext
 
 from ..layers.dcgan import DCGANDiscriminator
 from . import ContextEncoderOptions
@@ -53,9 +53,9 @@ class ContextEncoder(Algorithm):
             options = ContextEncoderOptions()
         super().__init__(options, cfg)
 
-    def setup(self, trainer) -> None:
-        if not isinstance(trainer.modules.get("generator"), ContextEncoderGenerator) or not isinstance(
-                trainer.modules.get("discriminator"), DCGANDiscriminator):
+    def setup(self, t: StepContext) -> None:
+        if not isinstance(t.modules.get("generator"), ContextEncoderGenerator) or not isinstance(
+                t.modules.get("discriminator"), DCGANDiscriminator):
             model = self.cfg.model.split(":")[-1]
             raise ConfigError(f"algorithm 'context-encoder' trains a context-encoder generator with a DCGAN "
                               f"discriminator; model {model!r} has other networks")
@@ -63,7 +63,7 @@ class ContextEncoder(Algorithm):
     def batches_per_step(self) -> int:
         return self.cfg.n_critic if self.options.lambda_adv else 1
 
-    def step(self, t) -> dict[str, torch.Tensor]:
+    def step(self, t: StepContext) -> dict[str, torch.Tensor]:
         options = self.options
         stats: dict[str, torch.Tensor] = {}
         for i in range(self.batches_per_step()):
@@ -80,11 +80,7 @@ class ContextEncoder(Algorithm):
             if options.lambda_adv:
                 with t.autocast():
                     g_logits, _ = t.discriminate(filled)
-                real_for_g = None
-                if "real_logits" in t.loss.needs:
-                    with torch.no_grad(), t.autocast():
-                        real_for_g, _ = t.discriminate(x)
-                g_adv = generator_term(t.loss, g_logits, real_for_g)
+                g_adv = generator_loss(t, g_logits, x)
             g_loss = options.lambda_rec * l2 + options.lambda_adv * g_adv
             g_norm = t.update(g_loss, "g_optim")
         stats.update({"g_loss": g_loss.detach(), "l2": l2.detach()})
@@ -94,12 +90,12 @@ class ContextEncoder(Algorithm):
         return stats
 
     @torch.no_grad()
-    def preview(self, t) -> tuple[torch.Tensor, int]:
+    def preview(self, t: StepContext) -> tuple[torch.Tensor, int]:
         """Blocks of three rows for fixed examples: the masked input (masked pixels at the fill
         value), the filled image, the original; the generator in eval mode."""
         examples = t.preview_examples
         x, mask = examples["image"], examples["mask"]
-        G = t.sampling_nets["generator"]  # the averaged one with --set ema
+        G = t.sampling_modules["generator"]  # the averaged one with --set ema
         with t.evaluating("generator"):
             filled = G(x, mask)
         return stack_rows(G.masked_input(x, mask), filled, x, per_row=TRANSLATIONS_PER_ROW)

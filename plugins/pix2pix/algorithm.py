@@ -10,10 +10,10 @@ import contextlib
 
 import torch
 
-from ganzoo.algorithms import Algorithm, discriminator_update, grad_norm_stats
+from ganzoo.algorithms import Algorithm, discriminator_update, generator_loss, grad_norm_stats
 from ganzoo.errors import ConfigError
-from ganzoo.losses import generator_term
 from ganzoo.networks import Translator
+from ganzoo.step import StepContext
 
 from . import Pix2PixOptions
 from .nets import PatchDiscriminator
@@ -47,9 +47,9 @@ class Pix2Pix(Algorithm):
             options = Pix2PixOptions()
         super().__init__(options, cfg)
 
-    def setup(self, trainer) -> None:
-        generator = trainer.modules.get("generator")
-        if not isinstance(generator, Translator) or not isinstance(trainer.modules.get("discriminator"),
+    def setup(self, t: StepContext) -> None:
+        generator = t.modules.get("generator")
+        if not isinstance(generator, Translator) or not isinstance(t.modules.get("discriminator"),
                                                                    PatchDiscriminator):
             model = self.cfg.model.split(":")[-1]
             raise ConfigError(f"algorithm 'pix2pix' trains a Translator 'generator' with a pix2pix "
@@ -58,7 +58,7 @@ class Pix2Pix(Algorithm):
     def batches_per_step(self) -> int:
         return self.cfg.n_critic if self.options.lambda_gan else 1
 
-    def step(self, t) -> dict[str, torch.Tensor]:
+    def step(self, t: StepContext) -> dict[str, torch.Tensor]:
         G, options = t.modules["generator"], self.options
         stats: dict[str, torch.Tensor] = {}
         # n_critic discriminator updates (1, the paper's, unless a loss such as wgan-gp asks
@@ -77,11 +77,7 @@ class Pix2Pix(Algorithm):
             if options.lambda_gan:
                 with t.autocast():
                     g_logits, _ = t.discriminate(fake, x)
-                real_for_g = None
-                if "real_logits" in t.loss.needs:
-                    with torch.no_grad(), t.autocast():
-                        real_for_g, _ = t.discriminate(y, x)
-                g_adv = generator_term(t.loss, g_logits, real_for_g)
+                g_adv = generator_loss(t, g_logits, y, x)
             g_loss = options.lambda_gan * g_adv + options.lambda_l1 * l1
             g_norm = t.update(g_loss, "g_optim")
         stats.update({"g_loss": g_loss.detach(), "l1": l1.detach()})

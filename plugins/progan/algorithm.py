@@ -14,6 +14,7 @@ from ganzoo.algorithms import Algorithm, clip_weights, generator_adversarial, gr
 from ganzoo.errors import ConfigError
 from ganzoo.kinds.image import save_grid
 from ganzoo.losses import discriminator_term
+from ganzoo.step import StepContext
 
 from .nets import ProGANDiscriminator, ProGANGenerator, downsample, upsample
 
@@ -71,8 +72,8 @@ class ProGAN(Algorithm):
         self.phase_steps = options.stage_steps  # resolved in setup() when null
         self.n_stages = 0
 
-    def setup(self, trainer) -> None:
-        G, D = trainer.modules.get("generator"), trainer.modules.get("discriminator")
+    def setup(self, t: StepContext) -> None:
+        G, D = t.modules.get("generator"), t.modules.get("discriminator")
         if not isinstance(G, ProGANGenerator) or not isinstance(D, ProGANDiscriminator):
             model = self.cfg.model.split(":")[-1]
             raise ConfigError(f"algorithm 'progan' grows a progan generator and discriminator; model {model!r} "
@@ -89,14 +90,14 @@ class ProGAN(Algorithm):
 
     def _set_growth(self, t, stage: int, alpha: float) -> None:
         for module in {id(m): m for m in (t.modules["generator"], t.modules["discriminator"],
-                                           t.sampling_nets["generator"])}.values():
+                                           t.sampling_modules["generator"])}.values():
             module.set_growth(stage, alpha)
 
-    def step(self, t) -> dict[str, torch.Tensor]:
+    def step(self, t: StepContext) -> dict[str, torch.Tensor]:
         stage, alpha = self.growth_at(t.step)
         self._set_growth(t, stage, alpha)
         resolution = 4 * 2 ** stage
-        primary, eps = t.batches.primary, self.options.eps_drift
+        primary, eps = t.primary, self.options.eps_drift
         for i in range(self.cfg.n_critic):
             real = fade_real(t.batch()[primary], resolution, alpha)
             z = t.latent()
@@ -138,9 +139,9 @@ class ProGAN(Algorithm):
     @torch.no_grad()
     def save_resolution_grid(self, t, resolution: int) -> None:
         """``samples/res-<resolution>.png``: the stage's samples, upsampled to the image size."""
-        if not t.dist.is_main:
+        if not t.is_main:
             return
-        G = t.sampling_nets["generator"]
+        G = t.sampling_modules["generator"]
         gen = torch.Generator().manual_seed(self.cfg.seed + 7)
         z = G.sample_latent(self.cfg.sample_grid, generator=gen, device="cpu").to(t.device)
         with t.evaluating("generator"):

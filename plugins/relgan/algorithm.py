@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from ganzoo.algorithms import Algorithm, clip_weights, generator_adversarial, grad_norm_stats, penalties
 from ganzoo.errors import ConfigError
 from ganzoo.losses import discriminator_term
+from ganzoo.step import StepContext
 
 from . import RelGANOptions
 from .nets import CRITIC, MultiRepDiscriminator, TextGenerator
@@ -130,11 +131,11 @@ class RelGANAlgorithm(Algorithm):
                            self.adversarial_steps(t), self.options.temperature_schedule)
 
     def _set_generator_lr(self, t, lr: float) -> None:
-        factor = t.lr_factor() if hasattr(t, "lr_factor") else 1.0  # rollbacks and lr_decay still apply
+        factor = t.lr_factor()  # rollbacks and lr_decay still apply
         for group in t.optimizers["g_optim"].param_groups:
             group["lr"] = lr * factor
 
-    def step(self, t) -> dict[str, torch.Tensor]:
+    def step(self, t: StepContext) -> dict[str, torch.Tensor]:
         if t.step < self.options.pretrain_steps:
             return self.mle_step(t)
         if t.step == self.options.pretrain_steps and self.options.pretrain_steps > 0:

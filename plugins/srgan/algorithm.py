@@ -17,9 +17,9 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
-from ganzoo.algorithms import Algorithm, discriminator_update, grad_norm_stats
+from ganzoo.algorithms import Algorithm, discriminator_update, generator_loss, grad_norm_stats
 from ganzoo.errors import ConfigError
-from ganzoo.losses import generator_term
+from ganzoo.step import StepContext
 
 from . import SRGANOptions
 from .nets import SRResNet, VGGDiscriminator
@@ -90,25 +90,25 @@ class SRGAN(Algorithm):
         super().__init__(options, cfg)
         self.feature_loss: FeatureLoss | None = None
 
-    def setup(self, trainer) -> None:
-        generator = trainer.modules.get("generator")
-        if not isinstance(generator, SRResNet) or not isinstance(trainer.modules.get("discriminator"),
+    def setup(self, t: StepContext) -> None:
+        generator = t.modules.get("generator")
+        if not isinstance(generator, SRResNet) or not isinstance(t.modules.get("discriminator"),
                                                                  VGGDiscriminator):
             model = self.cfg.model.split(":")[-1]
             raise ConfigError(f"algorithm 'srgan' trains an SRResNet 'generator' with a VGG-style "
                               f"discriminator; model {model!r} has other networks")
         if self.options.feature_weight:
             self.feature_loss = FeatureLoss(self.options.feature_net, self.options.feature_layer,
-                                            trainer.device, self.cfg.data_dir)
+                                            t.device, self.cfg.data_dir)
             note = (f"srgan feature loss through the frozen {self.feature_loss.name} ({self.feature_loss.layer}), "
                     f"sha256 {self.feature_loss.sha256}")
-            if note not in trainer.cfg.notes:
-                trainer.cfg.notes.append(note)
+            if note not in t.cfg.notes:
+                t.cfg.notes.append(note)
 
     def batches_per_step(self) -> int:
         return self.cfg.n_critic if self.options.adv_weight else 1
 
-    def step(self, t) -> dict[str, torch.Tensor]:
+    def step(self, t: StepContext) -> dict[str, torch.Tensor]:
         G, options = t.modules["generator"], self.options
         stats: dict[str, torch.Tensor] = {}
         for i in range(self.batches_per_step()):
@@ -129,11 +129,7 @@ class SRGAN(Algorithm):
             if options.adv_weight:
                 with t.autocast():
                     g_logits, _ = t.discriminate(fake)
-                real_for_g = None
-                if "real_logits" in t.loss.needs:
-                    with torch.no_grad(), t.autocast():
-                        real_for_g, _ = t.discriminate(y)
-                g_adv = generator_term(t.loss, g_logits, real_for_g)
+                g_adv = generator_loss(t, g_logits, y)
                 g_loss = g_loss + options.adv_weight * g_adv
                 stats.update({"g_adv": g_adv.detach(), **t.loss.scores(real_logits, fake_logits)})
             g_norm = t.update(g_loss, "g_optim")
@@ -141,7 +137,7 @@ class SRGAN(Algorithm):
         grad_norm_stats(stats, "g_optim", g_norm)
         return stats
 
-    def preview(self, t) -> tuple[torch.Tensor, int]:
+    def preview(self, t: StepContext) -> tuple[torch.Tensor, int]:
         """Rows of fixed examples: the low-resolution input (nearest-upsized), G's
         super-resolution, the high-resolution target; the generator in eval mode."""
         from ganzoo.kinds.image import TRANSLATIONS_PER_ROW, stack_rows
@@ -150,5 +146,5 @@ class SRGAN(Algorithm):
         G = t.modules["generator"]
         x, y = low_resolution(G, examples), examples[G.output_field]
         with t.evaluating("generator"), torch.no_grad():
-            sr = t.sampling_nets["generator"](x)
+            sr = t.sampling_modules["generator"](x)
         return stack_rows(x, sr, y)[0], TRANSLATIONS_PER_ROW

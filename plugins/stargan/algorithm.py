@@ -18,10 +18,11 @@ from typing import Mapping
 import torch
 import torch.nn.functional as F
 
-from ganzoo.algorithms import Algorithm, clip_weights, grad_norm_stats, penalties
+from ganzoo.algorithms import Algorithm, clip_weights, generator_loss, grad_norm_stats, penalties
 from ganzoo.errors import ConfigError
-from ganzoo.losses import discriminator_term, generator_term
+from ganzoo.losses import discriminator_term
 from ganzoo.networks import Translator
+from ganzoo.step import StepContext
 
 from . import StarGANOptions
 from .nets import StarDiscriminator
@@ -46,8 +47,8 @@ class StarGAN(Algorithm):
             options = StarGANOptions()
         super().__init__(options, cfg)
 
-    def setup(self, trainer) -> None:
-        generator, discriminator = trainer.modules.get("generator"), trainer.modules.get("discriminator")
+    def setup(self, t: StepContext) -> None:
+        generator, discriminator = t.modules.get("generator"), t.modules.get("discriminator")
         if not isinstance(generator, Translator) or not generator.num_domains or not isinstance(
                 discriminator, StarDiscriminator):
             model = self.cfg.model.split(":")[-1]
@@ -64,7 +65,7 @@ class StarGAN(Algorithm):
         n = t.modules["generator"].num_domains
         return torch.randint(n, (len(domains),), generator=t.rng).to(domains.device)
 
-    def step(self, t) -> dict[str, torch.Tensor]:
+    def step(self, t: StepContext) -> dict[str, torch.Tensor]:
         options = self.options
         stats: dict[str, torch.Tensor] = {}
         for i in range(self.batches_per_step()):
@@ -79,11 +80,7 @@ class StarGAN(Algorithm):
             with t.autocast():
                 g_logits, g_domains = t.discriminate(fake)
                 rec = t.net("generator")(fake, c_org)
-            real_for_g = None
-            if "real_logits" in t.loss.needs:
-                with torch.no_grad(), t.autocast():
-                    real_for_g, _ = t.discriminate(x)
-            g_adv = generator_term(t.loss, g_logits, real_for_g)
+            g_adv = generator_loss(t, g_logits, x)
             g_cls = F.cross_entropy(g_domains, c_trg)
             rec_l1 = (rec.float() - x).abs().mean()
             g_loss = g_adv + options.lambda_cls * g_cls + options.lambda_rec * rec_l1

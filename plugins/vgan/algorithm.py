@@ -16,6 +16,7 @@ import torch
 
 from ganzoo.algorithms import (Algorithm, clip_weights, discriminator_terms, generator_adversarial,
                                grad_norm_stats)
+from ganzoo.step import StepContext
 from ganzoo.errors import ConfigError
 
 from . import VGANOptions
@@ -36,8 +37,8 @@ class VGAN(Algorithm):
             options = VGANOptions()
         super().__init__(options, cfg)
 
-    def setup(self, trainer) -> None:
-        if not isinstance(trainer.modules.get("generator"), TwoStreamGenerator):
+    def setup(self, t: StepContext) -> None:
+        if not isinstance(t.modules.get("generator"), TwoStreamGenerator):
             model = self.cfg.model.split(":")[-1]
             raise ConfigError(f"algorithm 'vgan' trains VGAN's two-stream generator (it needs its mask); "
                               f"model {model!r} has another (use --set algorithm=alternating)")
@@ -45,7 +46,7 @@ class VGAN(Algorithm):
     def batches_per_step(self) -> int:
         return self.cfg.n_critic
 
-    def step(self, t) -> dict[str, torch.Tensor]:
+    def step(self, t: StepContext) -> dict[str, torch.Tensor]:
         D, cfg = t.modules["discriminator"], t.cfg
         stats: dict[str, torch.Tensor] = {}
         for i in range(cfg.n_critic):

@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ganzoo.algorithms import Algorithm, discriminator_update, grad_norm_stats
+from ganzoo.algorithms import Algorithm, discriminator_update, generator_loss, grad_norm_stats
 from ganzoo.errors import ConfigError
-from ganzoo.losses import generator_term
+from ganzoo.step import StepContext
 
 from . import VQGANOptions
 from .nets import NLayerDiscriminator, VQAutoencoder
@@ -89,9 +89,9 @@ class VQGAN(Algorithm):
         super().__init__(options, cfg)
         self.perceptual = None
 
-    def setup(self, trainer) -> None:
-        generator = trainer.modules.get("generator")
-        if not isinstance(generator, VQAutoencoder) or not isinstance(trainer.modules.get("discriminator"),
+    def setup(self, t: StepContext) -> None:
+        generator = t.modules.get("generator")
+        if not isinstance(generator, VQAutoencoder) or not isinstance(t.modules.get("discriminator"),
                                                                       NLayerDiscriminator):
             model = self.cfg.model.split(":")[-1]
             raise ConfigError(f"algorithm 'vqgan' trains a VQ autoencoder 'generator' with a PatchGAN "
@@ -99,12 +99,12 @@ class VQGAN(Algorithm):
         if self.options.perceptual_weight:
             from ganzoo.metrics.extractors import load_mnist_classifier
 
-            self.perceptual = ClassifierPerceptual(load_mnist_classifier(trainer.device, self.cfg.data_dir))
+            self.perceptual = ClassifierPerceptual(load_mnist_classifier(t.device, self.cfg.data_dir))
 
     def gan_on(self, t) -> bool:
         return t.step >= self.options.disc_start and self.options.disc_weight > 0
 
-    def step(self, t) -> dict[str, torch.Tensor]:
+    def step(self, t: StepContext) -> dict[str, torch.Tensor]:
         options, G = self.options, t.modules["generator"]
         batch = t.batch()
         x = batch["image"]
@@ -125,11 +125,7 @@ class VQGAN(Algorithm):
             with t.frozen("discriminator"):
                 with t.autocast():
                     g_logits, _ = t.discriminate(x_hat)
-                real_for_g = None
-                if "real_logits" in t.loss.needs:
-                    with torch.no_grad(), t.autocast():
-                        real_for_g, _ = t.discriminate(x)
-                g_adv = generator_term(t.loss, g_logits, real_for_g)
+                g_adv = generator_loss(t, g_logits, x)
                 if options.adaptive_weight:
                     weight = adaptive_weight(rec, g_adv, G.last_layer, options.disc_weight)
                 else:

@@ -16,14 +16,13 @@ from safetensors.torch import load_file
 import ganzoo
 from ganzoo.config import resolve_config
 from ganzoo.data import DataShape, shape_of
-from ganzoo.datasets.batches import InMemoryBatches
 from ganzoo.errors import ConfigError
 from ganzoo.networks import Encoder, Generator
-from ganzoo.training.run import build_algorithm, build_loss, build_networks, load_dataset
+from ganzoo.plugins.build import build_loss, build_networks, load_dataset
 from ganzoo.training import checkpoint as ckpt
 from ganzoo.training import state as train_state
-from ganzoo.training.loop import Trainer
-from ganzoo.training.progress import Reporter
+from ganzoo.training.assemble import assemble
+from ganzoo.training.context import TrainingContext
 from ganzoo_plugins.bigan import BiGANConfig
 from ganzoo_plugins.bigan import algorithm, nets
 
@@ -149,15 +148,14 @@ def test_label_symmetry_tells_lsgan_apart(manager):
                          "rgan": False, "ragan": False}
 
 
-def _trainer(manager, data_dir: Path, tmp_path: Path, **flags) -> Trainer:
+def _trainer(manager, data_dir: Path, tmp_path: Path, **flags) -> TrainingContext:
     registry = manager.registry
     cfg = resolve_config(registry, "bigan", flags={"batch_size": 8, "device": "cpu", "data_dir": str(data_dir),
                                                    "arch": TINY_ARCH, **flags})
     data = load_dataset(registry, cfg.dataset, cfg.data_dir)
     shape = shape_of(data, cfg.image_size)
     modules = build_networks(registry, cfg, shape, CPU, seed_process=True)
-    return Trainer(cfg, modules, build_loss(registry, cfg.loss), InMemoryBatches(data, 8, "cpu"), tmp_path, {},
-                   Reporter(enabled=False), algorithm=build_algorithm(registry, cfg))
+    return assemble(cfg, registry, data=data, nets=modules, device="cpu", run_dir=tmp_path)
 
 
 def test_one_step_scores_real_pairs_against_fake_pairs_as_worked_out_by_hand(manager, data_dir, tmp_path):
@@ -280,9 +278,10 @@ def test_the_encoder_noise_is_what_the_restored_global_generator_draws(cli, data
     assert cli("train", "bigan", *train_flags(data_dir, out, 2, "--run-name", "part", *sets)).exit_code == 0
     restore = train_state.restore
 
-    def restore_then_scramble(trainer, folder):
-        restore(trainer, folder)
+    def restore_then_scramble(context, folder):
+        counters = restore(context, folder)
         torch.manual_seed(987654321)
+        return counters
 
     monkeypatch.setattr(train_state, "restore", restore_then_scramble)
     assert cli("train", "--resume", str(out / "part"), *train_flags(data_dir, out, 4)).exit_code == 0

@@ -21,14 +21,13 @@ from ganzoo import hookimpl
 from ganzoo.algorithms import penalties
 from ganzoo.config import resolve_config
 from ganzoo.data import DataShape, ItemData
-from ganzoo.datasets.batches import InMemoryBatches
 from ganzoo.errors import ConfigError
 from ganzoo.losses import gradient_penalty, r1_penalty
 from ganzoo.networks import Discriminator, Networks, Translator
 from ganzoo.specs import DatasetSpec
 from ganzoo.training import checkpoint as ckpt
-from ganzoo.training.loop import Trainer
-from ganzoo.training.progress import Reporter
+from ganzoo.training.assemble import assemble
+from ganzoo.training.context import TrainingContext
 from ganzoo_plugins.cyclegan import CycleGANConfig, CycleGANOptions
 from ganzoo_plugins.cyclegan.algorithm import ImagePool
 from ganzoo_plugins.cyclegan.nets import build
@@ -85,8 +84,8 @@ def tiny_config(registry, tmp_path, **flags):
     return resolve_config(registry, "cyclegan", dataset="tiny-unpaired", flags={**base, **flags})
 
 
-def make_trainer(registry, tmp_path, nets=None, **flags) -> Trainer:
-    from ganzoo.plugins.build import build_algorithm, build_loss, build_networks
+def make_trainer(registry, tmp_path, nets=None, **flags) -> TrainingContext:
+    from ganzoo.plugins.build import build_networks
 
     cfg = tiny_config(registry, tmp_path, **flags)
     data = tiny_unpaired()
@@ -94,8 +93,7 @@ def make_trainer(registry, tmp_path, nets=None, **flags) -> Trainer:
                       fields={"image": {"kind": "image", "shape": (1, SIZE, SIZE)},
                               "image_b": {"kind": "image", "shape": (1, SIZE, SIZE), "stream": 1}})
     nets = nets or build_networks(registry, cfg, shape, torch.device("cpu"))
-    return Trainer(cfg, nets, build_loss(registry, cfg.loss), InMemoryBatches(data, cfg.batch_size, "cpu"),
-                   tmp_path, {}, Reporter(enabled=False), algorithm=build_algorithm(registry, cfg))
+    return assemble(cfg, registry, data=data, nets=nets, device="cpu", run_dir=tmp_path)
 
 
 def state_of(run_dir: Path) -> dict[str, dict[str, torch.Tensor]]:

@@ -6,7 +6,7 @@ from torch import nn
 
 from ganzoo.config import resolve_config
 from ganzoo.data import DataShape
-from ganzoo.training.run import check_model_fits
+from ganzoo.plugins.build import check_model_fits
 
 from ..conftest import BATCH_NORMS, build_tiny, has
 

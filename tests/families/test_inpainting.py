@@ -20,15 +20,13 @@ from safetensors.torch import load_file
 
 import ganzoo
 from ganzoo import hookimpl
-from ganzoo.plugins.build import build_algorithm, build_loss, load_dataset
+from ganzoo.plugins.build import load_dataset
 from ganzoo.config import resolve_config
 from ganzoo.data import DataShape, FieldShape, ItemData, shape_of
-from ganzoo.datasets.batches import InMemoryBatches
 from ganzoo.errors import ConfigError
 from ganzoo.specs import DatasetSpec
 from ganzoo.training import checkpoint as ckpt
-from ganzoo.training.loop import Trainer
-from ganzoo.training.progress import Reporter
+from ganzoo.training.assemble import assemble
 from ganzoo_plugins.inpainting.data import (MAX_COVER, center_mask, random_block_masks, split_seed,
                                             with_center_masks, with_random_masks)
 from ganzoo_plugins.inpainting import ContextEncoderConfig, ContextEncoderOptions
@@ -159,8 +157,7 @@ def _trainer(registry, data_dir, tmp_path, sets=(), loss=None):
     data = load_dataset(registry, cfg.dataset, data_dir)
     torch.manual_seed(0)
     nets = build(ContextEncoderConfig.model_validate(cfg.arch), shape_of(data))
-    trainer = Trainer(cfg, nets, build_loss(registry, cfg.loss), InMemoryBatches(data, 8, "cpu"), tmp_path, {},
-                      Reporter(enabled=False), algorithm=build_algorithm(registry, cfg))
+    trainer = assemble(cfg, registry, data=data, nets=nets, device="cpu", run_dir=tmp_path)
     return trainer, nets
 
 

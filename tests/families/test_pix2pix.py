@@ -22,13 +22,11 @@ import ganzoo
 from ganzoo import hookimpl
 from ganzoo.config import resolve_config
 from ganzoo.data import DataShape, FieldShape, ItemData, shape_of
-from ganzoo.datasets.batches import InMemoryBatches
 from ganzoo.kinds.image import to_model_range
 from ganzoo.errors import ConfigError
 from ganzoo.specs import DatasetSpec
 from ganzoo.training import checkpoint as ckpt
-from ganzoo.training.loop import Trainer
-from ganzoo.training.progress import Reporter
+from ganzoo.training.assemble import assemble
 from ganzoo_plugins.layers.patchgan import patch_layers, patch_map_size, patch_receptive_field
 from ganzoo_plugins.pix2pix.nets import PatchDiscriminator, UNetGenerator, build, unet_depth
 from ganzoo_plugins.pix2pix import Pix2PixConfig, Pix2PixOptions
@@ -165,11 +163,7 @@ def _trainer(registry, tmp_path, sets=(), loss=None):
     data = tiny_pairs()
     torch.manual_seed(0)
     nets = build(Pix2PixConfig.model_validate(cfg.arch), shape_of(data))
-    from ganzoo.plugins.build import build_algorithm, build_loss
-
-    algorithm = build_algorithm(registry, cfg)
-    trainer = Trainer(cfg, nets, build_loss(registry, cfg.loss), InMemoryBatches(data, 8, "cpu"), tmp_path, {},
-                      Reporter(enabled=False), algorithm=algorithm)
+    trainer = assemble(cfg, registry, data=data, nets=nets, device="cpu", run_dir=tmp_path)
     return trainer, nets
 
 

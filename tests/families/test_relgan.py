@@ -22,14 +22,13 @@ from safetensors.torch import load_file
 import ganzoo
 from ganzoo.plugins.build import load_dataset
 from ganzoo.config import resolve_config
-from ganzoo.datasets.batches import InMemoryBatches
 from ganzoo.data import shape_of
 from ganzoo.errors import ConfigError, DataUnavailableError
 from ganzoo.kinds.tokens import decode_tokens
 from ganzoo.metrics.evaluate import EvalContext
 from ganzoo.training import checkpoint as ckpt
-from ganzoo.training.loop import Trainer
-from ganzoo.training.progress import Reporter
+from ganzoo.training.assemble import assemble
+from ganzoo.training.context import TrainingContext
 from ganzoo_plugins.relgan import data as text
 from ganzoo_plugins.relgan import nets
 from ganzoo_plugins.relgan.data import (OracleLSTM, build_vocabulary, encode, fortune_sentences, inverse_cdf,
@@ -333,8 +332,8 @@ def test_the_discriminator_reads_ids_as_one_hot_and_judges_each_representation()
 
 # one step of each phase --------------------------------------------------------------------------
 
-def make_trainer(manager, data_dir, tmp_path, steps=4, arch=None, **flags) -> Trainer:
-    from ganzoo.plugins.build import build_algorithm, build_loss, build_networks
+def make_trainer(manager, data_dir, tmp_path, steps=4, arch=None, **flags) -> TrainingContext:
+    from ganzoo.plugins.build import build_networks
 
     registry = manager.registry
     base = {"steps": steps, "batch_size": 4, "device": "cpu", "out": str(tmp_path / "runs"), "log_every": 1,
@@ -342,8 +341,7 @@ def make_trainer(manager, data_dir, tmp_path, steps=4, arch=None, **flags) -> Tr
     cfg = resolve_config(registry, "relgan", dataset="text-folder", flags={**base, **flags})
     data = load_dataset(registry, cfg.dataset, cfg.data_dir)
     nets = build_networks(registry, cfg, shape_of(data), torch.device("cpu"))
-    return Trainer(cfg, nets, build_loss(registry, cfg.loss), InMemoryBatches(data, cfg.batch_size, "cpu"),
-                   tmp_path, {}, Reporter(enabled=False), algorithm=build_algorithm(registry, cfg))
+    return assemble(cfg, registry, data=data, nets=nets, device="cpu", run_dir=tmp_path)
 
 
 def test_an_mle_step_is_the_cross_entropy_at_the_pretraining_lr(manager, corpus, tmp_path):

@@ -22,15 +22,13 @@ from safetensors.torch import load_file
 
 import ganzoo
 from ganzoo import hookimpl
-from ganzoo.plugins.build import build_algorithm, build_loss, load_dataset
+from ganzoo.plugins.build import load_dataset
 from ganzoo.config import resolve_config
 from ganzoo.data import DataShape, FieldShape, ItemData, shape_of
-from ganzoo.datasets.batches import InMemoryBatches
 from ganzoo.errors import ConfigError
 from ganzoo.specs import DatasetSpec
 from ganzoo.training import checkpoint as ckpt
-from ganzoo.training.loop import Trainer
-from ganzoo.training.progress import Reporter
+from ganzoo.training.assemble import assemble
 from ganzoo_plugins.srgan.data import downsample
 from ganzoo_plugins.srgan.algorithm import low_resolution, shrink
 from ganzoo_plugins.srgan.nets import SRResNet, VGGDiscriminator, build, d_stage_count, prime_factors, resolve_scale
@@ -173,8 +171,7 @@ def _trainer(manager, data_dir, tmp_path, sets=(), loss=None):
     data = load_dataset(registry, cfg.dataset, data_dir)
     torch.manual_seed(0)
     nets = build(SRGANConfig.model_validate(cfg.arch), shape_of(data))
-    trainer = Trainer(cfg, nets, build_loss(registry, cfg.loss), InMemoryBatches(data, 8, "cpu"), tmp_path, {},
-                      Reporter(enabled=False), algorithm=build_algorithm(registry, cfg))
+    trainer = assemble(cfg, registry, data=data, nets=nets, device="cpu", run_dir=tmp_path)
     return trainer, nets
 
 

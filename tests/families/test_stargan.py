@@ -23,13 +23,12 @@ from ganzoo.algorithms import penalties
 from ganzoo.plugins.build import load_dataset
 from ganzoo.config import resolve_config
 from ganzoo.data import DataShape, shape_of
-from ganzoo.datasets.batches import InMemoryBatches
 from ganzoo.errors import ConfigError
 from ganzoo.losses import gradient_penalty, r1_penalty
 from ganzoo.networks import Networks, Translator
 from ganzoo.training import checkpoint as ckpt
-from ganzoo.training.loop import Trainer
-from ganzoo.training.progress import Reporter
+from ganzoo.training.assemble import assemble
+from ganzoo.training.context import TrainingContext
 from ganzoo_plugins.stargan.data import DOMAINS, domain_items, render, rotate, thicken, thin
 from ganzoo_plugins.stargan.nets import StarDiscriminator, StarGenerator, build
 from ganzoo_plugins.stargan import DOMAIN_NAMES, StarGANConfig, StarGANOptions
@@ -178,8 +177,8 @@ class Linear(StarDiscriminator):
         return self.w * x, self.u * x.flatten(1).mean(1, keepdim=True)
 
 
-def make_trainer(manager, data_dir, tmp_path, nets=None, **flags) -> Trainer:
-    from ganzoo.plugins.build import build_algorithm, build_loss, build_networks
+def make_trainer(manager, data_dir, tmp_path, nets=None, **flags) -> TrainingContext:
+    from ganzoo.plugins.build import build_networks
 
     registry = manager.registry
     base = {"steps": 2, "batch_size": 4, "device": "cpu", "out": str(tmp_path / "runs"), "log_every": 1,
@@ -187,8 +186,7 @@ def make_trainer(manager, data_dir, tmp_path, nets=None, **flags) -> Trainer:
     cfg = resolve_config(registry, "stargan", flags={**base, **flags})
     data = load_dataset(registry, cfg.dataset, cfg.data_dir)
     nets = nets or build_networks(registry, cfg, shape_of(data, cfg.image_size), torch.device("cpu"))
-    return Trainer(cfg, nets, build_loss(registry, cfg.loss), InMemoryBatches(data, cfg.batch_size, "cpu", cfg.image_size),
-                   tmp_path, {}, Reporter(enabled=False), algorithm=build_algorithm(registry, cfg))
+    return assemble(cfg, registry, data=data, nets=nets, device="cpu", run_dir=tmp_path)
 
 
 def ce(logits: list[float], target: int) -> float:

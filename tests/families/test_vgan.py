@@ -256,11 +256,9 @@ def test_bad_command_lines_are_one_line_errors(cli, data_dir, tmp_path):
 # the training step ----------------------------------------------------------------------------
 
 def make_trainer(manager, data_dir, tmp_path, **flags):
-    from ganzoo.plugins.build import build_algorithm, build_loss, build_networks
-    from ganzoo.datasets.batches import InMemoryBatches
+    from ganzoo.plugins.build import build_networks
     from ganzoo.data import shape_of
-    from ganzoo.training.loop import Trainer
-    from ganzoo.training.progress import Reporter
+    from ganzoo.training.assemble import assemble
 
     registry = manager.registry
     base = {"steps": 2, "batch_size": 4, "device": "cpu", "out": str(tmp_path / "runs"), "log_every": 1,
@@ -268,8 +266,7 @@ def make_trainer(manager, data_dir, tmp_path, **flags):
     cfg = resolve_config(registry, "vgan", flags={**base, **flags})
     data = load_dataset(registry, cfg.dataset, cfg.data_dir)
     nets = build_networks(registry, cfg, shape_of(data, cfg.image_size), torch.device("cpu"))
-    return Trainer(cfg, nets, build_loss(registry, cfg.loss), InMemoryBatches(data, cfg.batch_size, "cpu", cfg.image_size),
-                   tmp_path, {}, Reporter(enabled=False), algorithm=build_algorithm(registry, cfg))
+    return assemble(cfg, registry, data=data, nets=nets, device="cpu", run_dir=tmp_path)
 
 
 @pytest.mark.parametrize("lambda_mask", [0.1, 2.0])

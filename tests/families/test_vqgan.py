@@ -177,20 +177,16 @@ def test_the_adaptive_weight_is_the_ratio_of_gradient_norms_at_the_last_layer():
 # --------------------------------------------------------------------------- one step by hand
 
 def _trainer(registry, data_dir, tmp_path, sets=(), loss=None):
-    from ganzoo.plugins.build import build_algorithm, build_loss
     from ganzoo.plugins.build import load_dataset
-    from ganzoo.datasets.batches import InMemoryBatches
     from ganzoo.data import shape_of
-    from ganzoo.training.loop import Trainer
-    from ganzoo.training.progress import Reporter
+    from ganzoo.training.assemble import assemble
 
     cfg = resolve_config(registry, "vqgan", loss=loss, sets=[*SMALL_SETS, *sets],
                          flags={"batch_size": 8, "device": "cpu", "steps": 3, "data_dir": str(data_dir)})
     data = load_dataset(registry, cfg.dataset, cfg.data_dir)
     torch.manual_seed(0)
     nets = build(VQGANConfig.model_validate(cfg.arch), shape_of(data))
-    trainer = Trainer(cfg, nets, build_loss(registry, cfg.loss), InMemoryBatches(data, 8, "cpu"), tmp_path, {},
-                      Reporter(enabled=False), algorithm=build_algorithm(registry, cfg))
+    trainer = assemble(cfg, registry, data=data, nets=nets, device="cpu", run_dir=tmp_path)
     trainer.algorithm.setup(trainer)
     return trainer, nets
 
@@ -233,7 +229,6 @@ def test_before_disc_start_the_discriminator_is_left_alone(manager, data_dir, tm
     g_before = [p.clone() for p in nets.generator.parameters()]
     for _ in range(2):
         stats = trainer.train_step()
-        trainer.step += 1
     assert all(torch.equal(v, nets.discriminator.state_dict()[k]) for k, v in d_before.items())
     assert any(not torch.equal(a, b) for a, b in zip(g_before, nets.generator.parameters()))
     assert stats["d_loss"].item() == 0.0 and "g_adv" not in stats and "adaptive_weight" not in stats
@@ -256,7 +251,6 @@ def test_other_losses_train(manager, data_dir, tmp_path, loss):
     trainer, nets = _trainer(manager.registry, data_dir, tmp_path, loss=loss, sets=["algo.disc_start=0"])
     for _ in range(2):
         stats = trainer.train_step()
-        trainer.step += 1
     assert all(math.isfinite(v.item()) for v in stats.values()), stats
     if loss == "wgan-gp":
         assert stats["penalty"] > 0 and trainer.cfg.arch["d_norm"] == "layer"
