@@ -6,9 +6,11 @@ The generated (hypothesis) cases are in test_fuzz.py.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -499,3 +501,69 @@ def test_too_long_names_are_refused_before_anything_runs(cli, data_dir, run, tmp
     result = cli("eval", str(run), "--data-dir", str(tmp_path / long))
     assert result.exit_code == EXIT_USAGE
     assert "cannot use data folder" in one_error_line(result)
+
+
+# --------------------------------------------------------------------------- issue 25's probe
+
+def _write_pngs(folder: Path, n: int = 4) -> list[Path]:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{i}.png" for i in range(n)]
+    for i, path in enumerate(paths):
+        Image.new("L", (8, 8), color=40 * i).save(path)
+    return paths
+
+
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+
+
+@needs_fifo
+def test_folder_readers_list_only_regular_files(tmp_path):
+    """Probe 5a: a FIFO named *.png is not an image; opening it would block for ever."""
+    from ganzoo.datasets.folders import find_files, find_images
+
+    images = _write_pngs(tmp_path / "images" / "a")
+    os.mkfifo(tmp_path / "images" / "a" / "trap.png")
+    os.mkfifo(tmp_path / "images" / "trap.wav")
+    os.symlink(tmp_path / "images" / "a" / "trap.png", tmp_path / "images" / "link.png")
+    assert find_images(tmp_path / "images") == images
+    assert find_files(tmp_path / "images", (".wav",)) == []
+
+
+class Hung(Exception):
+    """Raised by :func:`deadline` (not an OSError, so no command mistakes it for a disk problem)."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: int = 60):
+    """Fail with :class:`Hung` instead of blocking the test run for ever: past ``seconds``,
+    SIGALRM comes every second, interrupting each blocking open or read in turn."""
+    def expire(signum, frame):
+        raise Hung(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 1)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@needs_fifo
+def test_image_folders_with_a_fifo_are_read_without_blocking(cli, run, tmp_path):
+    """Probe 5a through the commands that read folders of images: training on an image folder,
+    `ganzoo sample --input DIR` and `ganzoo report` (the run's sample images)."""
+    folder = tmp_path / "images"
+    _write_pngs(folder, 8)
+    os.mkfifo(folder / "trap.png")
+    os.mkfifo(run / "samples" / "step-0000099.png")
+    with deadline():
+        trained = cli("train", "dcgan", "--dataset", "image-folder", "--data-dir", str(folder), "--image-size", "16",
+                      *TINY, "--steps", "1", "-q", "--run-name", "folder")
+        sampled = cli("sample", str(run), "--input", str(folder), "--out", str(tmp_path / "g.png"))
+        reported = cli("report", str(run))
+    assert trained.exit_code == 0, trained.output
+    assert sampled.exit_code == EXIT_USAGE and "takes no input images" in one_error_line(sampled)  # read, then refused
+    assert reported.exit_code == 0, reported.output

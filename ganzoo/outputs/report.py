@@ -120,6 +120,10 @@ class RunInfo:
 
 
 def _read_json(path: Path) -> Any:
+    """A JSON file's content; ``None`` if it is unreadable, not JSON or not a regular file
+    (a FIFO would block the read for ever)."""
+    if not path.is_file():
+        return None
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -158,7 +162,7 @@ def read_run(run_dir: str | Path, registry=None) -> RunInfo:
     _read_spec(info, registry)
     for path in sorted((run_dir / "samples").glob("step-*")) if (run_dir / "samples").is_dir() else []:
         match = SAMPLE_NAME.match(path.name)
-        if match:
+        if match and path.is_file():  # only regular files: a FIFO would block the report
             info.samples.setdefault(int(match.group(1)), {})[match.group(2)] = path
     evaluations = [{"metrics": r["eval"], "provenance": r.get("provenance") or {"step": r["step"]},
                     "source": "training (--eval-every)"} for r in info.logs.evals]
