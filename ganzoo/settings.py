@@ -30,3 +30,28 @@ def cache_dir() -> "Path":
         return Path(os.environ[CACHE_DIR_ENV]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "ganzoo"
+
+
+def writable_cache_dir() -> "Path":
+    """:func:`cache_dir`, created if missing, after checking that a file can be written in it.
+
+    Called before work whose results are cached (training a feature extractor takes
+    minutes), so an unusable cache is said at once rather than after the work.
+
+    Raises:
+        ConfigError: the folder cannot be created or written (e.g. ``GANZOO_CACHE_DIR``
+            names a file).
+    """
+    import tempfile
+
+    from .errors import ConfigError
+
+    folder = cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot use the cache folder {folder}: {exc.strerror or exc}; set {CACHE_DIR_ENV} "
+                          f"to a folder ganzoo can write") from None
+    return folder

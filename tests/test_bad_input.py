@@ -567,3 +567,25 @@ def test_image_folders_with_a_fifo_are_read_without_blocking(cli, run, tmp_path)
     assert trained.exit_code == 0, trained.output
     assert sampled.exit_code == EXIT_USAGE and "takes no input images" in one_error_line(sampled)  # read, then refused
     assert reported.exit_code == 0, reported.output
+
+
+@pytest.mark.parametrize("where", ["file", "under-a-file"])
+def test_an_unusable_cache_folder_is_refused_before_the_extractor_is_trained(cli, run, tmp_path, monkeypatch,
+                                                                              where):
+    """Probe 5b: the extractor trained for minutes, then could not be cached."""
+    blocker = tmp_path / "cache.txt"
+    blocker.write_text("not a folder")
+    cache = blocker if where == "file" else blocker / "ganzoo"
+    monkeypatch.setenv("GANZOO_CACHE_DIR", str(cache))
+    from ganzoo.metrics import extractors
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the extractor is trained although its cache folder is unusable")
+
+    monkeypatch.setattr(extractors, "train_classifier", no_training)
+    result = cli("eval", str(run), "--metrics", "fid", "-n", "16", "--no-save")
+    assert result.exit_code == EXIT_USAGE, result.output
+    line = one_error_line(result)
+    assert f"cache folder {cache}" in line and "GANZOO_CACHE_DIR" in line
+    assert blocker.read_text() == "not a folder"
+

@@ -33,7 +33,7 @@ from ..errors import ConfigError
 from ..plugins.manager import get_plugin_manager
 from ..plugins.registry import Registry
 from ..outputs.sampling import load
-from ..settings import cache_dir
+from ..settings import cache_dir, writable_cache_dir
 from ..specs import resolve_ref
 from .scores import class_histogram, inception_score, mixture_modes, triple_modes
 
@@ -140,6 +140,7 @@ class Evaluator:
                                   "pass --extractor (see `ganzoo list extractors`)")
             if name is not None:  # text metrics (BLEU, oracle NLL) need none
                 entry = registry.get("extractor", name)
+                writable_cache_dir()  # extractors and real features are cached: refuse a bad cache before training one
                 self.extractor = resolve_ref(entry.spec.load)(torch.device(device), data_dir)
         elif extractor:
             raise ConfigError(f"{self.dataset} is point data: metrics use the points, not an extractor")
