@@ -14,6 +14,10 @@ Exit codes (also in the README):
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+from typing import Iterator
+
 EXIT_OK = 0
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
@@ -76,3 +80,35 @@ class TrainingInterrupted(GanzooError):
     """Training stopped on Ctrl-C or SIGTERM; a checkpoint was saved first."""
 
     exit_code = EXIT_INTERRUPTED
+
+
+class WriteError(GanzooError, OSError):
+    """A file that could not be written (a full disk, a read-only folder, a folder in its place).
+
+    The message names the file the user asked for, never the temporary file it was being
+    written through. It is also an :class:`OSError` (with the cause's ``errno``), so Python
+    callers that catch ``OSError`` around a write keep working.
+    """
+
+    exit_code = EXIT_RUNTIME
+
+    def __init__(self, path: str | Path, cause: OSError, hint: str = "") -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause), str(path))
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return one_line(f"cannot write {self.filename}: {self.strerror}" + (f"; {self.hint}" if self.hint else ""))
+
+
+@contextlib.contextmanager
+def writing(path: str | Path, hint: str = "") -> Iterator[None]:
+    """Inside, an :class:`OSError` becomes a :class:`WriteError` naming ``path`` (with ``hint``).
+
+    Wrap only the writing of ``path``: a failure to read something is not a failure to write.
+    """
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(path, exc, hint) from exc

@@ -589,3 +589,49 @@ def test_an_unusable_cache_folder_is_refused_before_the_extractor_is_trained(cli
     assert f"cache folder {cache}" in line and "GANZOO_CACHE_DIR" in line
     assert blocker.read_text() == "not a folder"
 
+
+@pytest.fixture
+def ring(cli, data_dir, tmp_path) -> Path:
+    """A tiny run on 2-D points: `ganzoo eval --metrics modes` needs no feature extractor."""
+    result = cli("train", "gan", "--dataset", "toy-ring", "--data-dir", str(data_dir), "--steps", "2",
+                 "--batch-size", "8", "--device", "cpu", "-q", "--run-name", "ring")
+    assert result.exit_code == 0, result.output
+    return tmp_path / "runs" / "ring"
+
+
+def _read_only_run(monkeypatch):
+    """Make every atomic text write fail as on a read-only file system."""
+    from ganzoo import files
+
+    def read_only(path, text):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path.with_name(f".{path.name}.tmp-1")))
+
+    monkeypatch.setattr(files, "atomic_write_text", read_only)
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_eval_on_a_read_only_run_prints_the_scores_then_says_they_were_not_saved(cli, ring, monkeypatch, as_json):
+    """Probe 6: the scores were computed, then lost to the failed save."""
+    _read_only_run(monkeypatch)
+    result = cli("eval", str(ring), "--metrics", "modes", "-n", "50", *(["--json"] if as_json else []))
+    assert result.exit_code == EXIT_RUNTIME, result.output
+    if as_json:
+        assert set(json.loads(result.stdout)["metrics"]) >= {"modes", "reverse_kl"}
+    else:
+        assert result.stdout.split()[0] == "modes"
+    line = result.stderr.splitlines()[-1]
+    assert line.startswith(f"error: cannot write {ring / 'evals.jsonl'}: Read-only file system")
+    assert "--no-save" in line and ".tmp-" not in line and "Traceback" not in result.output
+    assert not (ring / "evals.jsonl").exists()
+    assert cli("eval", str(ring), "--metrics", "modes", "-n", "50", "--no-save").exit_code == 0
+
+
+@needs_permissions
+def test_eval_on_a_truly_read_only_run(cli, ring):
+    ring.chmod(0o500)
+    try:
+        result = cli("eval", str(ring), "--metrics", "modes", "-n", "50")
+    finally:
+        ring.chmod(0o700)
+    assert result.exit_code == EXIT_RUNTIME and result.stdout.split()[0] == "modes"
+    assert f"cannot write {ring / 'evals.jsonl'}" in result.stderr.splitlines()[-1]

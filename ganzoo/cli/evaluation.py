@@ -65,20 +65,26 @@ def register(app: typer.Typer, ctx) -> None:
             ctx.registry.get("extractor", extractor)
         result = evaluate(run, names, n=n, split=split, extractor=extractor, seed=seed,
                           data_dir=data_dir, device=device, registry=ctx.registry, ema=not raw)
-        if save:
-            from ..metrics.evaluate import save_evaluation
-
-            save_evaluation(result)
+        # the scores are shown first: a run that cannot be written to must not cost them
         if as_json:
             typer.echo(json.dumps(result, indent=2))
-            return
-        for key, value in result["metrics"].items():
-            shown = f"{value:.6g}" if isinstance(value, float) else json.dumps(value)
-            typer.echo(f"{key:32s} {shown}")
-        p = result["provenance"]
-        typer.echo(f"({p['n_fake']} generated vs {p['n_real']} real {p['dataset']}/{p['split']}, "
-                   f"extractor {p['extractor']} sha256 {str(p['extractor_sha256'])[:12]}, seed {p['seed']}, "
-                   f"step {p['step']}, {p['weights']} weights)", err=True)
+        else:
+            for key, value in result["metrics"].items():
+                shown = f"{value:.6g}" if isinstance(value, float) else json.dumps(value)
+                typer.echo(f"{key:32s} {shown}")
+            p = result["provenance"]
+            typer.echo(f"({p['n_fake']} generated vs {p['n_real']} real {p['dataset']}/{p['split']}, "
+                       f"extractor {p['extractor']} sha256 {str(p['extractor_sha256'])[:12]}, seed {p['seed']}, "
+                       f"step {p['step']}, {p['weights']} weights)", err=True)
+        if save:
+            from ..errors import WriteError
+            from ..metrics.evaluate import save_evaluation
+
+            try:
+                save_evaluation(result)
+            except WriteError as exc:
+                raise WriteError(exc.filename, exc, "the scores above were not saved; pass --no-save to skip "
+                                                    "saving them") from None
 
 
 def register_bench(app: typer.Typer, ctx) -> None:

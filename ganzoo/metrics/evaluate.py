@@ -29,7 +29,7 @@ from safetensors.torch import load_file, save_file
 from .. import __version__, datasets
 from ..plugins.build import load_dataset
 from ..data import ItemData, prepare_field, to_model_range
-from ..errors import ConfigError
+from ..errors import ConfigError, writing
 from ..plugins.manager import get_plugin_manager
 from ..plugins.registry import Registry
 from ..outputs.sampling import load
@@ -257,7 +257,11 @@ EVALS_FILE = "evals.jsonl"
 def save_evaluation(result: dict[str, Any]) -> Path | None:
     """Append an :func:`evaluate` result to ``RUN/evals.jsonl`` of the run its checkpoint belongs to
     (rewritten through a temporary file, so a crash leaves the old file); None for a checkpoint
-    outside a run directory."""
+    outside a run directory.
+
+    Raises:
+        WriteError: ``evals.jsonl`` cannot be read or rewritten (a read-only run, a full disk).
+    """
     from ..files import atomic_write_text
 
     checkpoint = Path(result["provenance"]["checkpoint"])
@@ -265,9 +269,10 @@ def save_evaluation(result: dict[str, Any]) -> Path | None:
     if run_dir is None or not (run_dir / "config.json").is_file():
         return None
     path = run_dir / EVALS_FILE
-    old = path.read_text(encoding="utf-8") if path.is_file() else ""
-    if old and not old.endswith("\n"):
-        old += "\n"
     record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **result}
-    atomic_write_text(path, old + json.dumps(record) + "\n")
+    with writing(path):
+        old = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if old and not old.endswith("\n"):
+            old += "\n"
+        atomic_write_text(path, old + json.dumps(record) + "\n")
     return path
