@@ -635,3 +635,29 @@ def test_eval_on_a_truly_read_only_run(cli, ring):
         ring.chmod(0o700)
     assert result.exit_code == EXIT_RUNTIME and result.stdout.split()[0] == "modes"
     assert f"cannot write {ring / 'evals.jsonl'}" in result.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("metrics, n, message", [
+    ("pr", 2, "metric 'pr' needs at least 4 samples"),
+    ("pr", 3, "metric 'pr' needs at least 4 samples"),
+    ("dc", 5, "metric 'dc' needs at least 6 samples"),
+    ("kid,dc", 2, "metric 'dc' needs at least 6 samples"),
+])
+def test_eval_checks_each_metrics_sample_count_before_anything_runs(cli, tmp_path, metrics, n, message):
+    """Probe 7a: k-nearest-neighbour metrics need more than k samples (pr: k=3, dc: k=5); with
+    fewer, an internal ValueError came after loading and sampling. The run need not exist."""
+    result = cli("eval", str(tmp_path / "missing"), "--metrics", metrics, "-n", str(n))
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert message in one_error_line(result)
+
+
+def test_eval_checks_the_real_sample_count_before_the_extractor_is_loaded(cli, run, data_dir, monkeypatch):
+    """The real split may hold fewer samples than -n: the minimum holds for it too."""
+    from .conftest import make_digits, write_idx
+    from ganzoo.metrics import extractors
+
+    write_idx(data_dir / "MNIST" / "raw", *make_digits(5, seed=2), split="test")
+    monkeypatch.setattr(extractors, "load_classifier", lambda *a, **k: pytest.fail("extractor loaded"))
+    result = cli("eval", str(run), "--metrics", "dc", "-n", "10", "--no-save")
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "metric 'dc' needs at least 6 real samples; the test split of mnist has 5" in one_error_line(result)

@@ -47,7 +47,7 @@ def register(app: typer.Typer, ctx) -> None:
         """
         from ..config import DEVICE_PATTERN, MAX_SEED
         from ..errors import ConfigError
-        from ..metrics.evaluate import evaluate
+        from ..metrics.evaluate import check_sample_counts, evaluate
 
         names = [m.strip() for m in metrics.split(",") if m.strip()]
         if not names:
@@ -59,8 +59,7 @@ def register(app: typer.Typer, ctx) -> None:
             raise ConfigError(f"--seed must be in 0..2**63-1, got {seed}")
         if not DEVICE_PATTERN.match(device):
             raise ConfigError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
-        for name in names:
-            ctx.registry.get("metric", name)
+        check_sample_counts([ctx.registry.get("metric", name) for name in names], n)
         if extractor is not None:
             ctx.registry.get("extractor", extractor)
         result = evaluate(run, names, n=n, split=split, extractor=extractor, seed=seed,

@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .. import __version__, datasets
-from ..plugins.build import load_dataset
+from ..plugins.build import load_dataset, resolve
 from ..data import ItemData, prepare_field, to_model_range
 from ..errors import ConfigError, writing
 from ..plugins.manager import get_plugin_manager
@@ -35,7 +35,7 @@ from ..plugins.registry import Registry
 from ..outputs.sampling import load
 from ..settings import cache_dir, writable_cache_dir
 from ..specs import resolve_ref
-from .scores import class_histogram, inception_score, mixture_modes, triple_modes
+from .scores import class_histogram, inception_score, min_samples, mixture_modes, triple_modes
 
 
 @dataclass
@@ -80,6 +80,26 @@ def default_extractor(registry: Registry, dataset: str) -> str | None:
         if dataset in entry.spec.datasets:
             return entry.name
     return None
+
+
+def required_samples(entry) -> int:
+    """The fewest samples (real and generated, each) the registered metric ``entry`` needs:
+    :func:`~ganzoo.metrics.scores.min_samples` of its ``compute``."""
+    return min_samples(resolve(entry.spec.compute, f"metric {entry.qualified_name!r}"))
+
+
+def check_sample_counts(metrics, n: int, real: int | None = None, split: str = "") -> None:
+    """Refuse ``n`` generated samples (and ``real`` ones of ``split``) fewer than a metric needs.
+
+    Raises:
+        ConfigError: naming the metric and its minimum.
+    """
+    for entry in metrics:
+        need = required_samples(entry)
+        if n < need:
+            raise ConfigError(f"metric {entry.name!r} needs at least {need} samples; got -n {n}")
+        if real is not None and real < need:
+            raise ConfigError(f"metric {entry.name!r} needs at least {need} real samples; {split} has {real}")
 
 
 def reference_features(extractor, dataset: str, split: str, real: torch.Tensor, cache: Path | None,
@@ -131,6 +151,7 @@ class Evaluator:
         self.real_data = load_dataset(registry, dataset, data_dir, split=split, image_size=image_size)
         self.points = self.real_data.kinds[self.real_data.primary] == "points"
         self.real = real_samples(self.real_data, n, image_size)
+        check_sample_counts(self.metrics, n, len(self.real), f"the {split} split of {self.dataset}")
         self.extractor = None
         feature_metrics = [m for m in self.metrics if m.spec.inputs == "features"]
         if not self.points:
