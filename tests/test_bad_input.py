@@ -661,3 +661,29 @@ def test_eval_checks_the_real_sample_count_before_the_extractor_is_loaded(cli, r
     result = cli("eval", str(run), "--metrics", "dc", "-n", "10", "--no-save")
     assert result.exit_code == EXIT_USAGE, result.output
     assert "metric 'dc' needs at least 6 real samples; the test split of mnist has 5" in one_error_line(result)
+
+
+def test_networks_too_large_to_allocate_are_a_usage_error(cli, data_dir, tmp_path):
+    """Probe 7b: the allocator's failure came out as an internal error."""
+    result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--set", "arch.ngf=1e12")
+    assert result.exit_code == EXIT_USAGE, result.output
+    line = one_error_line(result)
+    assert "model 'dcgan' is too large for this machine's memory" in line and "arch." in line
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("error, code", [
+    (MemoryError(), EXIT_USAGE),
+    (RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB"), EXIT_USAGE),
+    (RuntimeError("a bug in a plugin's network"), EXIT_RUNTIME),  # not an allocation: stays an internal error
+])
+def test_only_allocation_failures_while_building_are_too_large(cli, data_dir, monkeypatch, error, code):
+    from ganzoo.plugins import build
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(build, "check_networks", fail)
+    result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY)
+    assert result.exit_code == code, result.output
+    assert ("too large" in result.stderr) == (code == EXIT_USAGE)
