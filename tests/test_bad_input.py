@@ -687,3 +687,17 @@ def test_only_allocation_failures_while_building_are_too_large(cli, data_dir, mo
     result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY)
     assert result.exit_code == code, result.output
     assert ("too large" in result.stderr) == (code == EXIT_USAGE)
+
+
+@pytest.mark.parametrize("command, name", [("sample", "dir.png"), ("sample", "dir.npz"), ("export", "dir.onnx"),
+                                           ("report", "dir.html")])
+def test_out_that_is_a_folder_is_refused_before_writing(cli, run, tmp_path, command, name):
+    """Probe 7c: the message named a temporary file inside, exit 1."""
+    folder = tmp_path / "out" / name
+    folder.mkdir(parents=True)
+    extra = ["--format", "npz"] if name.endswith(".npz") else []
+    result = cli(command, str(run), "--out", str(folder), *extra)
+    assert result.exit_code == EXIT_USAGE, result.output
+    line = one_error_line(result)
+    assert f"--out {folder} is a folder" in line and ".tmp-" not in line
+    assert tree(tmp_path / "out") == [name]

@@ -197,11 +197,13 @@ def register(app: typer.Typer, ctx) -> None:
             raise ConfigError(f"--out must name a .png file (.wav for audio, .gif for video, .txt for text), "
                               f"got {out}")
         try:
-            folder_ok = out.parent.is_dir()
+            folder_ok, out_is_folder = out.parent.is_dir(), out.is_dir()
         except OSError as exc:  # a name too long, a loop of links...
             raise ConfigError(f"cannot use folder {out.parent}: {exc.strerror or exc}") from None
         if not folder_ok:
             raise ConfigError(f"folder {out.parent} does not exist")
+        if out_is_folder:
+            raise ConfigError(f"--out {out} is a folder; name the file to write")
         if interpolate is not None and fmt != "png":
             raise ConfigError("--interpolate writes a PNG grid; drop --format npz")
         if input_ is not None and not input_.exists():

@@ -436,8 +436,8 @@ def _compare(out: torch.Tensor, ref: torch.Tensor) -> tuple[float | None, float 
 
 
 def check_out(fmt: str, out: str | Path) -> Path:
-    """Refuse (one line) an unknown format, an ``out`` whose suffix does not match it, or a
-    missing folder."""
+    """Refuse (one line) an unknown format, an ``out`` whose suffix does not match it, a
+    missing folder, or an ``out`` that is a folder."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}: use {' or '.join(FORMATS)}")
     out = Path(out)
@@ -445,11 +445,13 @@ def check_out(fmt: str, out: str | Path) -> Path:
     if out.suffix.lower() != suffix:
         raise ConfigError(f"{fmt} files end in {suffix}, not {out.name!r}")
     try:
-        folder_ok = out.parent.is_dir()
+        folder_ok, out_is_folder = out.parent.is_dir(), out.is_dir()
     except OSError as exc:
         raise ConfigError(f"cannot use folder {out.parent}: {exc.strerror or exc}") from None
     if not folder_ok:
         raise ConfigError(f"folder {out.parent} does not exist")
+    if out_is_folder:
+        raise ConfigError(f"--out {out} is a folder; name the file to write")
     return out
 
 
