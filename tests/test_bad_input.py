@@ -701,3 +701,65 @@ def test_out_that_is_a_folder_is_refused_before_writing(cli, run, tmp_path, comm
     line = one_error_line(result)
     assert f"--out {folder} is a folder" in line and ".tmp-" not in line
     assert tree(tmp_path / "out") == [name]
+
+
+def test_full_disk_names_the_file_in_every_writer(cli, run, tmp_path, monkeypatch):
+    """Probe 7d: sample and report named a temporary file (export: see below). Every writer says
+    which file it could not write, exit 1, and leaves nothing behind."""
+    import numpy as np
+
+    from ganzoo.kinds import grids
+
+    def half_written(path):
+        Path(path).write_bytes(b"\x00" * 10)
+        raise _disk_full(path)
+
+    monkeypatch.setattr(grids, "save_image", lambda tensor, fp, **kwargs: half_written(fp))
+    monkeypatch.setattr(np, "savez", lambda file, **arrays: half_written(file))
+    _fail_fsync_of(".report.html.tmp-", monkeypatch)
+    out = tmp_path / "out"
+    out.mkdir()
+    for command, args, written in (
+            ("sample", ["--out", str(out / "grid.png")], out / "grid.png"),
+            ("sample", ["--format", "npz", "--out", str(out / "s.npz")], out / "s.npz"),
+            ("sample", ["--interpolate", "4", "--out", str(out / "walk.png")], out / "walk.png"),
+            ("report", ["--out", str(out / "report.html")], out / "report.html")):
+        result = cli(command, str(run), *args)
+        assert result.exit_code == EXIT_RUNTIME, (command, result.output)
+        assert one_error_line(result) == f"error: cannot write {written}: No space left on device", command
+        assert tree(out) == [], command
+
+
+def test_full_disk_while_exporting_onnx(cli, run, tmp_path, monkeypatch):
+    """Probe 7d: export turned the full disk into a refusal (exit 2) without a path."""
+    onnx = pytest.importorskip("onnx")
+
+    def half_written(model, f, *args, **kwargs):
+        Path(f).write_bytes(b"\x00" * 10)
+        raise _disk_full(f)
+
+    monkeypatch.setattr(onnx, "save", half_written)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = cli("export", str(run), "--out", str(out / "g.onnx"))
+    assert result.exit_code == EXIT_RUNTIME, result.output
+    assert one_error_line(result) == f"error: cannot write {out / 'g.onnx'}: No space left on device"
+    assert tree(out) == []
+
+
+@pytest.mark.skipif(not Path("/dev/full").is_char_device(), reason="no /dev/full")
+def test_real_full_device_while_exporting_torchscript(run, tmp_path):
+    """/dev/full as the temporary file: torch.jit.save's own writer aborted the whole process
+    (std::ios_base::failure); the file is now written by Python. A real process, so a
+    regression fails the test instead of the test run."""
+    out = tmp_path / "out"
+    out.mkdir()
+    code = ("import os, sys\n"
+            "from ganzoo.cli import main\n"
+            f"os.symlink('/dev/full', os.path.join({str(out)!r}, f'.g.pt.tmp-{{os.getpid()}}.pt'))\n"
+            f"main(['export', {str(run)!r}, '--format', 'torchscript', '--out', {str(out / 'g.pt')!r}])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "GANZOO_DISABLE_PLUGINS": ""})
+    assert done.returncode == EXIT_RUNTIME, done.stderr
+    assert done.stderr.splitlines()[-1] == f"error: cannot write {out / 'g.pt'}: No space left on device"
+    assert Path("/dev/full").is_char_device() and tree(out) == []

@@ -178,7 +178,7 @@ def register(app: typer.Typer, ctx) -> None:
           ganzoo sample runs/stargan-mnist-domains-20261202-120000 --input my_digits/ --domain 1 --out inverted.png
         """
         from ..config import MAX_SEED
-        from ..errors import ConfigError
+        from ..errors import ConfigError, writing
         from ..kinds.grids import save_grid
         from ..outputs.sampling import dataset_examples, load, read_images, save_images
 
@@ -245,7 +245,8 @@ def register(app: typer.Typer, ctx) -> None:
             if handle.is_points:
                 raise ConfigError("--interpolate needs an image model")
             walk = handle.interpolate(steps=interpolate, rows=max(1, n // max(interpolate, 1)), seed=seed)
-            save_grid(walk, out, nrow=interpolate)
+            with writing(out):
+                save_grid(walk, out, nrow=interpolate)
             what = f"{len(walk) // interpolate} latent walks of {interpolate} steps"
         elif fmt == "npz":
             handle.save_npz(out, n=n, seed=seed, labels=label)

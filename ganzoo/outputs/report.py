@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .curves import RunLogs, read_logs, render_curves, save_curves
-from ..errors import ConfigError
+from ..errors import ConfigError, writing
 
 REPORT_FILE = "report.html"
 CARD_FILE = "MODEL_CARD.md"
@@ -598,11 +598,14 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, registry=No
     curves = None
     if curves_png is not None:
         curves = info.run_dir / "curves.png"
-        write_atomically(curves, lambda tmp: tmp.write_bytes(curves_png))
+        with writing(curves):
+            write_atomically(curves, lambda tmp: tmp.write_bytes(curves_png))
     page = render_html(info, curves_png)
-    atomic_write_text(out, page)
+    with writing(out):
+        atomic_write_text(out, page)
     card = info.run_dir / CARD_FILE
-    atomic_write_text(card, render_card(info))
+    with writing(card):
+        atomic_write_text(card, render_card(info))
     return ReportPaths(out, card, curves)
 
 

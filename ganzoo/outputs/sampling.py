@@ -21,7 +21,8 @@ from ..training.hardware import resolve_device
 from ..config import RunConfig
 from ..data import DataShape, to_model_range
 from ..datasets import load_image_folder
-from ..errors import CheckpointError, ComponentUnavailableError, ConfigError, GanzooError, UnknownComponentError
+from ..errors import (CheckpointError, ComponentUnavailableError, ConfigError, GanzooError, UnknownComponentError,
+                      writing)
 from ..networks import Encoder, Generator, Translator, apply_in_chunks, generate
 from ..plugins.manager import get_plugin_manager
 from ..kinds.grids import TRANSLATIONS_PER_ROW, grid_labels, save_grid, save_points, stack_rows
@@ -237,10 +238,11 @@ class ModelHandle:
             class_labels, per_row = grid_labels(self.num_classes, n)
             labels, n, nrow = class_labels, len(class_labels), nrow or per_row
         samples = self.sample(n, labels=labels, seed=seed)
-        if self.is_points:
-            save_points(samples, path)
-        else:
-            save_grid(samples, path, nrow=nrow)
+        with writing(path):
+            if self.is_points:
+                save_points(samples, path)
+            else:
+                save_grid(samples, path, nrow=nrow)
         return path
 
     def save_outputs(self, path: str | Path | None, n: int = 16, seed: int | None = 0, labels=None,
@@ -275,18 +277,24 @@ class ModelHandle:
             field = self.field
             lines = decode_tokens(samples, field.vocabulary if field is not None else None)
             if path is not None:
-                written.append(save_text(lines, path))
+                with writing(path):
+                    written.append(save_text(lines, path))
             return written, lines
         stem = path.with_suffix("")
         if kind == "audio":
             rate = self.rate or 16000
-            written.append(save_spectrograms(samples, stem.with_suffix(".png"), rate, nrow=nrow))
+            with writing(stem.with_suffix(".png")):
+                written.append(save_spectrograms(samples, stem.with_suffix(".png"), rate, nrow=nrow))
             width = max(3, len(str(n - 1)))
             for i, clip in enumerate(samples):
-                written.append(write_wav(stem.parent / f"{stem.name}-{i:0{width}d}.wav", clip, rate))
+                wav = stem.parent / f"{stem.name}-{i:0{width}d}.wav"
+                with writing(wav):
+                    written.append(write_wav(wav, clip, rate))
         else:
-            written.append(save_gif(samples, stem.with_suffix(".gif"), fps=self.rate, nrow=nrow))
-            written.append(save_video_strip(samples, stem.with_suffix(".png")))
+            with writing(stem.with_suffix(".gif")):
+                written.append(save_gif(samples, stem.with_suffix(".gif"), fps=self.rate, nrow=nrow))
+            with writing(stem.with_suffix(".png")):
+                written.append(save_video_strip(samples, stem.with_suffix(".png")))
         return written, []
 
     # image to image --------------------------------------------------------------
@@ -398,13 +406,18 @@ def to_uint8(images: torch.Tensor) -> "object":
 
 
 def write_npz(path: Path, arrays: dict) -> Path:
-    """``np.savez`` through a temporary file and a rename."""
+    """``np.savez`` through a temporary file and a rename.
+
+    Raises:
+        WriteError: ``path`` cannot be written (named, not the temporary file).
+    """
     import numpy as np
 
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npz")
     try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
+        with writing(path):
+            np.savez(tmp, **arrays)
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
@@ -475,7 +488,8 @@ def save_images(handle: ModelHandle, path: Path, inputs: torch.Tensor, targets: 
             if targets is not None:
                 rows.append(handle._as_input(targets, translator.out_shape))
             images, per_row = stack_rows(*rows, per_row=TRANSLATIONS_PER_ROW)
-            save_grid(images, path, nrow=per_row)
+            with writing(path):
+                save_grid(images, path, nrow=per_row)
         return f"{len(inputs)} translations by {name}"
     if handle.can_encode and handle.can_sample:
         if path.suffix.lower() == ".npz":
@@ -485,7 +499,8 @@ def save_images(handle: ModelHandle, path: Path, inputs: torch.Tensor, targets: 
         else:
             x = handle._as_input(inputs, handle.encoder.in_shape)
             images, per_row = stack_rows(x, handle.reconstruct(x), per_row=TRANSLATIONS_PER_ROW)
-            save_grid(images, path, nrow=per_row)
+            with writing(path):
+                save_grid(images, path, nrow=per_row)
         return f"{len(inputs)} reconstructions G(E(x))"
     model = handle.config.model.split(":")[-1]
     raise ConfigError(f"model {model!r} samples from latents and takes no input images; drop --input")
