@@ -763,3 +763,16 @@ def test_real_full_device_while_exporting_torchscript(run, tmp_path):
     assert done.returncode == EXIT_RUNTIME, done.stderr
     assert done.stderr.splitlines()[-1] == f"error: cannot write {out / 'g.pt'}: No space left on device"
     assert Path("/dev/full").is_char_device() and tree(out) == []
+
+
+@pytest.mark.parametrize("loss, message", [("nosuchloss", "unknown loss 'nosuchloss'"),
+                                           ("bse", "unknown loss 'bse'; did you mean 'bce'")])
+def test_plugin_check_refuses_an_unknown_loss_before_checking(cli, monkeypatch, loss, message):
+    """Probe 7e: the plugin was reported as failing its training check (exit 1)."""
+    import ganzoo.testing
+
+    monkeypatch.setattr(ganzoo.testing, "check_plugin", lambda *a, **k: pytest.fail("the kit ran"))
+    result = cli("plugin", "check", "gan", "-l", "bce", "-l", loss)
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert message in one_error_line(result)
+    assert result.stdout == ""

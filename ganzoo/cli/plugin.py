@@ -87,6 +87,8 @@ def register(app: typer.Typer, ctx) -> None:
 
         if data_dir is not None and not load_data:
             raise ConfigError("--data-dir only applies with --load-data")
+        for loss in losses:  # a misspelt loss is the user's mistake, not a failure of the plugin
+            ctx.registry.get("loss", loss)
         reports = [check_plugin(name, manager=ctx.manager, compile=compile_, load_data=load_data,
                                 losses=losses or None, data_dir=data_dir) for name in names]
         if as_json:
