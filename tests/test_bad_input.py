@@ -776,3 +776,48 @@ def test_plugin_check_refuses_an_unknown_loss_before_checking(cli, monkeypatch, 
     assert result.exit_code == EXIT_USAGE, result.output
     assert message in one_error_line(result)
     assert result.stdout == ""
+
+
+FLAG_VARIABLES = ("GANZOO_DEBUG", "GANZOO_OFFLINE", "GANZOO_NO_CURVES", "GANZOO_STRICT_PLUGINS")
+
+
+@pytest.mark.parametrize("variable", FLAG_VARIABLES)
+def test_a_yes_no_variable_with_another_value_is_a_usage_error(cli, monkeypatch, variable):
+    """Probe 7f: GANZOO_DEBUG=banana was read as on (so were the other yes/no variables)."""
+    monkeypatch.setenv(variable, "banana")
+    result = cli("list", "losses")
+    assert result.exit_code == EXIT_USAGE, result.output
+    line = one_error_line(result)
+    assert f"{variable}='banana'" in line and "1, true, yes or on" in line and "0, false, no or off" in line
+    assert result.stdout == ""
+
+
+def test_every_yes_no_variable_is_checked():
+    """The CLI checks settings.FLAG_VARIABLES at start; it must name every variable env_flag reads."""
+    from ganzoo import settings
+    from ganzoo.cli import DEBUG_ENV
+    from ganzoo.datasets.common import OFFLINE_ENV
+    from ganzoo.plugins.manager import STRICT_ENV
+
+    assert set(settings.FLAG_VARIABLES) == set(FLAG_VARIABLES) == {DEBUG_ENV, OFFLINE_ENV, STRICT_ENV,
+                                                                   settings.NO_CURVES_ENV}
+
+
+@pytest.mark.parametrize("value, on", [("", False), ("0", False), (" Off ", False), ("NO", False), ("false", False),
+                                       ("1", True), ("TRUE", True), ("yes", True), (" on", True)])
+def test_yes_no_words(monkeypatch, value, on):
+    from ganzoo.settings import env_flag
+
+    monkeypatch.setenv("GANZOO_TEST_FLAG", value)
+    assert env_flag("GANZOO_TEST_FLAG") is on
+    monkeypatch.delenv("GANZOO_TEST_FLAG")
+    assert env_flag("GANZOO_TEST_FLAG") is False
+
+
+def test_a_bad_debug_value_in_a_real_process(tmp_path):
+    env = {**os.environ, "GANZOO_DISABLE_PLUGINS": "", "GANZOO_DEBUG": "banana"}
+    done = subprocess.run([sys.executable, "-m", "ganzoo", "info", "nosuchthing"], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == EXIT_USAGE
+    assert done.stderr.startswith("error: GANZOO_DEBUG='banana' is not a yes/no value")
+    assert "Traceback" not in done.stderr

@@ -16,9 +16,9 @@ from typing import Any, Callable
 import typer
 from typer.core import TyperGroup
 
-from ..errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, GanzooError, one_line
+from ..errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, ConfigError, GanzooError, one_line
 from ..plugins.manager import PluginManager, get_plugin_manager
-from ..settings import env_flag
+from ..settings import check_flags, env_flag
 
 DEBUG_ENV = "GANZOO_DEBUG"
 
@@ -46,7 +46,11 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if env_flag(DEBUG_ENV):
+        try:
+            debug = env_flag(DEBUG_ENV)
+        except ConfigError as exc:  # GANZOO_DEBUG=banana: say so, as any usage error
+            fail(str(exc), exc.exit_code)
+        if debug:
             return func(*args, **kwargs)
         try:
             return func(*args, **kwargs)
@@ -76,6 +80,13 @@ class OneLineErrorGroup(TyperGroup):
     plugin commands) as one line with their exit code."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            check_flags()  # a yes/no variable set to anything else is refused before any work
+        except ConfigError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            if standalone_mode:
+                sys.exit(exc.exit_code)
+            return exc.exit_code
         try:
             code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                 standalone_mode=False, **extra)
