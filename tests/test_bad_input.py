@@ -821,3 +821,16 @@ def test_a_bad_debug_value_in_a_real_process(tmp_path):
     assert done.returncode == EXIT_USAGE
     assert done.stderr.startswith("error: GANZOO_DEBUG='banana' is not a yes/no value")
     assert "Traceback" not in done.stderr
+
+
+def test_report_on_paths_that_are_no_run_exits_as_sample_eval_and_export(cli, run, tmp_path):
+    """Probe 7g: report exited 2 where the others exit 5 (a missing or unusable run)."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "picture.png").write_bytes(b"\x89PNG")
+    for path in (tmp_path / "missing", tmp_path / "empty", tmp_path / "picture.png", run / "samples"):
+        before = tree(tmp_path)
+        for command in ("sample", "eval", "export", "report"):
+            result = cli(command, str(path))
+            assert result.exit_code == EXIT_CHECKPOINT, (command, path, result.output)
+            one_error_line(result)
+        assert tree(tmp_path) == before

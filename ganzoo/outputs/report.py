@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .curves import RunLogs, read_logs, render_curves, save_curves
-from ..errors import ConfigError, writing
+from ..errors import CheckpointError, ConfigError, writing
 
 REPORT_FILE = "report.html"
 CARD_FILE = "MODEL_CARD.md"
@@ -136,16 +136,24 @@ def _latest_checkpoint(run_dir: Path) -> Path | None:
 
 
 def read_run(run_dir: str | Path, registry=None) -> RunInfo:
-    """Read what the report shows from a run directory (``config.json`` must be there)."""
+    """Read what the report shows from a run directory (``config.json`` must be there).
+
+    Raises:
+        CheckpointError: no run directory there (exit 5, as sample, eval and export say it).
+    """
     run_dir = Path(run_dir)
-    if not run_dir.exists():
-        raise ConfigError(f"no run directory {run_dir}")
-    if not run_dir.is_dir():
-        raise ConfigError(f"{run_dir} is a file; pass the run directory that holds it")
+    try:
+        exists, is_dir = run_dir.exists(), run_dir.is_dir()
+    except OSError as exc:  # a name too long, a loop of links...
+        raise CheckpointError(f"cannot use run directory {run_dir}: {exc.strerror or exc}") from None
+    if not exists:
+        raise CheckpointError(f"no run directory {run_dir}")
+    if not is_dir:
+        raise CheckpointError(f"{run_dir} is a file; pass the run directory that holds it")
     config = _read_json(run_dir / "config.json")
     if not isinstance(config, dict):
-        raise ConfigError(f"{run_dir} is not a run directory (no readable config.json); "
-                          f"pass a folder under runs/ that `ganzoo train` wrote")
+        raise CheckpointError(f"{run_dir} is not a run directory (no readable config.json); "
+                              f"pass a folder under runs/ that `ganzoo train` wrote")
     info = RunInfo(run_dir, config, read_logs(run_dir))
     environment = _read_json(run_dir / "environment.json")
     if isinstance(environment, dict):
