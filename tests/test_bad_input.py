@@ -834,3 +834,20 @@ def test_report_on_paths_that_are_no_run_exits_as_sample_eval_and_export(cli, ru
             assert result.exit_code == EXIT_CHECKPOINT, (command, path, result.output)
             one_error_line(result)
         assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("word, message", [("modles", "did you mean the kind 'models'"),
+                                           ("dcgn", "did you mean model 'dcgan'"),
+                                           ("zzzzzz", "nothing is called 'zzzzzz'")])
+def test_list_with_a_lone_word_that_matches_nothing_is_an_error(cli, word, message):
+    """Probe 7h: `ganzoo list modles` printed 'no components match' and exited 0."""
+    for args in ([word], [word, "--json"]):
+        result = cli("list", *args)
+        assert result.exit_code == EXIT_USAGE, result.output
+        assert message in one_error_line(result) and result.stdout == ""
+
+
+def test_list_patterns_and_names_that_match_keep_working(cli):
+    assert cli("list", "*nothing*").exit_code == 0  # a pattern may match nothing
+    assert [c["name"] for c in json.loads(cli("list", "dcgan", "--json").stdout)] == ["dcgan"]
+    assert cli("list", "models", "nosuch").exit_code == 0  # within a kind: a filter that matches nothing
