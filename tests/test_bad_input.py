@@ -851,3 +851,36 @@ def test_list_patterns_and_names_that_match_keep_working(cli):
     assert cli("list", "*nothing*").exit_code == 0  # a pattern may match nothing
     assert [c["name"] for c in json.loads(cli("list", "dcgan", "--json").stdout)] == ["dcgan"]
     assert cli("list", "models", "nosuch").exit_code == 0  # within a kind: a filter that matches nothing
+
+
+@pytest.mark.parametrize("command", [["report", "RUN"], ["list", "losses"], ["sample", "RUN", "--out", "g.png"]])
+def test_ctrl_c_after_a_command_finished_still_says_interrupted(cli, run, monkeypatch, command):
+    """Probe 7i: a Ctrl-C just after a command printed, in typer's layer outside the command,
+    ended with exit 130 and no `error:` line."""
+    import typer.core
+
+    finished = typer.core.TyperGroup.invoke
+
+    def interrupted_after(self, ctx):
+        finished(self, ctx)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(typer.core.TyperGroup, "invoke", interrupted_after)
+    result = cli(*[str(run) if a == "RUN" else a for a in command])
+    assert result.exit_code == EXIT_INTERRUPTED, result.output
+    assert result.stderr.splitlines()[-1] == "error: interrupted" and "Traceback" not in result.output
+
+
+def test_ctrl_c_while_the_process_exits_says_interrupted(tmp_path):
+    """A real SIGINT after the command's output, while the interpreter shuts down (an atexit
+    callback sends it): the line and exit 130, no 'Exception ignored' traceback."""
+    code = ("import atexit, os, signal\n"
+            "atexit.register(lambda: os.kill(os.getpid(), signal.SIGINT))\n"
+            "from ganzoo.cli import main\n"
+            "main(['list', 'losses'])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "GANZOO_DISABLE_PLUGINS": ""},
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # not ignored
+    assert "bce" in done.stdout
+    assert done.returncode == EXIT_INTERRUPTED, done.stderr
+    assert done.stderr == "error: interrupted\n"
