@@ -18,16 +18,15 @@ from typing import Any, Callable
 import typer
 from typer.core import TyperGroup
 
-from ..errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, ConfigError, GanzooError, one_line
+from ..errors import (EXIT_CODE_TABLE, EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, ConfigError, GanzooError,
+                      one_line)
 from ..plugins.manager import PluginManager, get_plugin_manager
 from ..settings import check_flags, env_flag
 
 DEBUG_ENV = "GANZOO_DEBUG"
 
-EPILOG = (
-    "Exit codes: 0 ok, 1 runtime failure, 2 usage or invalid config, 4 component or "
-    "plugin unavailable, 5 bad checkpoint, 130 interrupted. Set GANZOO_DEBUG=1 for tracebacks."
-)
+EPILOG = ("Exit codes: " + ", ".join(f"{e.code} {e.short}" for e in EXIT_CODE_TABLE)
+          + ". Set GANZOO_DEBUG=1 for tracebacks.")
 
 
 BUILTIN_COMMANDS = frozenset({"list", "info", "plugins", "plugin", "train", "sample", "eval", "bench",
