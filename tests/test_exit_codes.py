@@ -218,7 +218,7 @@ BAD_INPUT = [
     ("train", ["dcgan", "--loss", "bse"]), ("train", ["dcgan", "--dataset", "nosuch"]), ("train", ["--resume", "."]),
     ("train", ["dcgan", "--config", "missing.toml"]), ("train", ["dcgan", "--no-such-option"]),
     ("sample", ["RUN", "--nrow", "0"]), ("sample", ["RUN", "--format", "gif"]), ("sample", ["RUN", "--out", "x.jpg"]),
-    ("sample", ["RUN", "--label", "3"]), ("sample", ["."]),
+    ("sample", ["RUN", "--label", "3"]), ("sample", ["RUN", "--net", "nosuch"]), ("sample", ["."]),
     ("sample", ["RUN", "--domain", "1"]), ("sample", ["RUN", "--input", "missing"]),
     ("eval", ["RUN", "--metrics", "nope"]), ("eval", ["RUN", "--seed", "-1"]), ("eval", ["RUN", "--device", "tpu"]),
     ("eval", ["RUN", "--extractor", "nope"]), ("eval", ["RUN", "--metrics", "dc", "-n", "3"]),

@@ -134,8 +134,9 @@ def register(app: typer.Typer, ctx) -> None:
         input_: Optional[Path] = typer.Option(None, "--input", "-i", help="image-to-image and encoder models: "
                                               "a folder of images or an .npz ('images', uint8) to translate "
                                               "or reconstruct (default: the run's test split)"),
-        net: Optional[str] = typer.Option(None, "--net", help="which translator, for models with several "
-                                          "(e.g. g_ba for CycleGAN's B -> A)"),
+        net: Optional[str] = typer.Option(None, "--net", help="which exported generator, translator or encoder, "
+                                          "for models with several (default: the first; e.g. g_ba for "
+                                          "CycleGAN's B -> A)"),
         domain: Optional[int] = typer.Option(None, "--domain", help="multi-domain models (StarGAN): translate "
                                              "to domain K only (default: one row per domain)"),
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="where the run's dataset is, for "
@@ -209,6 +210,8 @@ def register(app: typer.Typer, ctx) -> None:
         if input_ is not None and not input_.exists():
             raise ConfigError(f"--input {input_} does not exist")
         handle = load(run, device=device, registry=ctx.registry, ema=not raw)
+        if net is not None:
+            handle = handle.with_net(net)  # its generator, translator or encoder comes first
         if domain is not None and not any(t.num_domains for t in handle.translators.values()):
             raise ConfigError("--domain applies to multi-domain translators (StarGAN); this model has none")
         if handle.can_translate or (input_ is not None):

@@ -129,6 +129,26 @@ class ModelHandle:
         field = self.field
         return field.rate if field is not None else None
 
+    def with_net(self, net: str) -> "ModelHandle":
+        """The same model with the exported module ``net`` first, so that what it does uses
+        that module: ``with_net("g_b")`` samples from generator ``g_b``, ``with_net("g_ba")``
+        translates with ``g_ba`` (``ganzoo sample --net``). The handle itself is unchanged.
+
+        Raises:
+            ConfigError: ``net`` is no generator, translator or encoder that the model exports
+                (the message lists those it exports).
+        """
+        usable = {name: m for name, m in self.modules.items() if isinstance(m, (Generator, Translator, Encoder))}
+        if net not in usable:
+            roles = {role for role, kind in (("generator", Generator), ("translator", Translator),
+                                             ("encoder", Encoder)) if any(isinstance(m, kind) for m in usable.values())}
+            what = roles.pop() if len(roles) == 1 else "generator, translator or encoder"
+            raise ConfigError(f"no {what} {net!r}; this model has {', '.join(usable) or 'none'}")
+        chosen = ModelHandle({net: self.modules[net], **{k: m for k, m in self.modules.items() if k != net}},
+                             self.config, self.step, self.checkpoint, self.shape)
+        chosen.averaged = list(self.averaged)
+        return chosen
+
     def _need(self, what: str) -> None:
         can = {"sample": self.can_sample, "translate": self.can_translate, "encode": self.can_encode}[what]
         if not can:
