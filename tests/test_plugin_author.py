@@ -154,3 +154,55 @@ def test_net_in_python(manager, twins):
 
     with pytest.raises(ConfigError, match="no generator 'g_c'; this model has g_a, g_b"):
         handle.with_net("g_c")
+
+
+# --------------------------------------------------------------------------- a plugin's text is printed literally
+
+class Failing:
+    """A plugin whose model's build fails with a message that holds brackets."""
+
+    @hookimpl
+    def ganzoo_models(self):
+        def build(arch, data):
+            raise ValueError("needs [even] sizes, got E[x]")
+
+        yield ModelSpec(name="odd", summary="fails [on purpose]", build=build)
+
+
+@pytest.fixture
+def wide(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # rich wraps nothing
+
+
+def test_list_and_info_print_a_plugins_text_literally(cli, manager, wide):
+    """Summaries, papers and option descriptions went through rich markup: 'E[T(x)] - E' was left."""
+    manager.register(TwinsPlugin(), name="twins")
+    listing = cli("list")
+    assert listing.exit_code == 0, listing.output
+    for text in (SUMMARY, "[both] generators against one critic", "random [8x8] images"):
+        assert text in listing.stdout
+    assert SUMMARY in cli("list", "models", "twins").stdout
+    info = cli("info", "twins")
+    assert info.exit_code == 0, info.output
+    assert SUMMARY in info.stdout and PAPER in info.stdout
+    assert "weight of g_b's term in E[T(x)] - E[exp(T(G(z)) - 1)]" in info.stdout
+    assert SUMMARY in cli("info", "fgan-kl").stdout and "random [8x8] images" in cli("info", "blobs").stdout
+    assert json.loads(cli("info", "twins", "--json").stdout)["summary"] == SUMMARY  # JSON was always literal
+
+
+def test_plugins_and_plugin_check_print_a_plugins_text_literally(cli, manager, wide):
+    manager.register(Failing(), name="odd[plugin]")
+    plugins = cli("plugins")
+    assert plugins.exit_code == 0 and "odd[plugin]" in plugins.stdout
+    check = cli("plugin", "check", "odd[plugin]")
+    assert "needs [even] sizes, got E[x]" in check.stdout and "plugin odd[plugin]" in check.stdout
+    assert check.stderr.startswith("error: ") and "odd[plugin]" in check.stderr
+
+
+def test_training_output_prints_text_literally(cli, manager, tmp_path, wide):
+    """Progress lines hold paths, plugin names and metric keys such as fid[mnist-classifier]."""
+    manager.register(TwinsPlugin(), name="twins")
+    result = cli("train", "twins", "--steps", "2", "--batch-size", "4", "--device", "cpu", "--run-name", "[x]",
+                 "--set", "log_every=1")
+    assert result.exit_code == 0, result.output
+    assert f"run directory: {Path('runs') / '[x]'}" in result.stderr.splitlines()  # the progress line

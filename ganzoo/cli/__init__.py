@@ -58,6 +58,15 @@ def _debugging() -> bool:
         return False
 
 
+def plain_console(**options: Any):
+    """A rich console that prints text as it is: brackets are text, not markup (a plugin's
+    summary ``E[T(x)] - E[exp(T(G(z)) - 1)]``, a metric key ``fid[mnist-classifier]``), and
+    ``:name:`` is no emoji code. Styles come from ``rich.text.Text`` objects instead."""
+    from rich.console import Console
+
+    return Console(markup=False, emoji=False, **options)
+
+
 def fail(message: str, code: int) -> None:
     """Print ``error: message`` on stderr and exit with ``code``."""
     rank = os.environ.get("RANK") if os.environ.get("WORLD_SIZE", "1") != "1" else None

@@ -7,8 +7,8 @@ import json
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import GanzooError, UnknownComponentError
 from ..plugins.registry import KIND_ALIASES, PLURAL, Entry, normalize_kind
@@ -96,7 +96,7 @@ def _plain(value: Any) -> Any:
 
 
 def register(app: typer.Typer, ctx) -> None:
-    from . import handle_errors
+    from . import handle_errors, plain_console
 
     @app.command("list")
     @handle_errors
@@ -124,7 +124,7 @@ def register(app: typer.Typer, ctx) -> None:
         if as_json:
             typer.echo(json.dumps([entry_dict(e) for e in entries], indent=2))
             return
-        console = Console()
+        console = plain_console()
         if not entries:
             console.print("no components match" + (f" {pattern!r}" if pattern else ""))
             return
@@ -161,8 +161,8 @@ def register(app: typer.Typer, ctx) -> None:
         if as_json:
             typer.echo(json.dumps(data, indent=2))
             return
-        console = Console()
-        console.print(f"[bold]{entry.name}[/bold] ({entry.kind}, {entry.qualified_name})")
+        console = plain_console()
+        console.print(Text.assemble((entry.name, "bold"), f" ({entry.kind}, {entry.qualified_name})"))
         console.print(entry.spec.summary, highlight=False)
         if entry.spec.paper:
             console.print(f"paper: {entry.spec.paper}", highlight=False)
@@ -241,7 +241,7 @@ def register(app: typer.Typer, ctx) -> None:
         if as_json:
             typer.echo(json.dumps([p.as_dict() for p in infos], indent=2))
             return
-        console = Console()
+        console = plain_console()
         table = Table(box=None, show_edge=False)
         for column in ("plugin", "distribution", "version", "status", "registers"):
             table.add_column(column)
@@ -256,6 +256,6 @@ def register(app: typer.Typer, ctx) -> None:
             for p in failing:
                 console.rule(f"plugin {p.name}")
                 for tb in p.tracebacks:
-                    console.print(tb, highlight=False, markup=False)
+                    console.print(tb, highlight=False)
         elif failing:
             console.print(f"{len(failing)} plugin(s) had errors; run `ganzoo plugins --errors` for details")

@@ -122,9 +122,9 @@ def register_bench(app: typer.Typer, ctx) -> None:
 
           ganzoo bench dcgan --nproc 2 --device cpu
         """
-        from rich.console import Console
         from rich.table import Table
 
+        from . import plain_console
         from ..training.bench import bench
         from ..errors import ConfigError
 
@@ -154,7 +154,7 @@ def register_bench(app: typer.Typer, ctx) -> None:
                 table.add_row(r["model"].split(":")[-1], str(nproc), str(r["threads_per_process"]),
                               f"{r['images_per_sec_1']:.1f}", f"{r[f'images_per_sec_{nproc}']:.1f}",
                               f"{r['speedup']:.2f}x", f"{100 * r['efficiency']:.0f}%")
-            Console().print(table)
+            plain_console().print(table)
             return
         from ..errors import GanzooError
 
@@ -162,7 +162,7 @@ def register_bench(app: typer.Typer, ctx) -> None:
             raise ConfigError("give model names or --all, not both")
         names = ([entry.name for entry in ctx.registry.list("model")] if all_models else models or ["dcgan"])
         rows, failed = [], []
-        progress = Console(stderr=True)
+        progress = plain_console(stderr=True)
         for i, name in enumerate(names):
             if len(names) > 1 and not as_json:
                 progress.print(f"[{i + 1}/{len(names)}] {name}", highlight=False)
@@ -188,8 +188,9 @@ def register_bench(app: typer.Typer, ctx) -> None:
 
 
 def _bench_table(rows: list[dict]) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from . import plain_console
 
     table = Table(box=None)
     for column in ("model", "loss", "shape", "batch", "precision", "img/s", "ms/step (p10-p90)",
@@ -204,7 +205,7 @@ def _bench_table(rows: list[dict]) -> None:
                       f"{r['images_per_sec']:.1f}", f"{ms['median']:.0f} ({ms['p10']:.0f}-{ms['p90']:.0f})",
                       f"{r['peak_memory_mb']:.0f}", f"{r['flops_per_step'] / 1e9:.2f}",
                       f"{100 * r['peak_fraction']:.0f}%")
-    console = Console()
+    console = plain_console()
     console.print(table)
     for r in rows:
         if "error" in r:

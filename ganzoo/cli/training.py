@@ -9,7 +9,7 @@ import typer
 
 
 def register(app: typer.Typer, ctx) -> None:
-    from . import handle_errors
+    from . import handle_errors, plain_console
 
     @app.command("train")
     @handle_errors
@@ -99,7 +99,7 @@ def register(app: typer.Typer, ctx) -> None:
                 if code:  # the failing rank printed its one-line error; exit as it did
                     raise typer.Exit(code)
                 return
-        reporter = make_reporter(enabled=not quiet)
+        reporter = make_reporter(enabled=not quiet, console=plain_console(stderr=True))
         if resume is not None:
             run = resume_run(ctx.registry, resume, model=model, force=force, reporter=reporter, loss=loss,
                              dataset=dataset, config_file=config, flags=flags, sets=sets)
