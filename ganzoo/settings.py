@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from .errors import ConfigError
+
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("", "0", "false", "no", "off")
 """The values a yes/no variable takes (any case, surrounding spaces ignored); unset is no."""
@@ -26,8 +28,6 @@ def env_flag(name: str) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    from .errors import ConfigError
-
     raise ConfigError(f"{name}={value!r} is not a yes/no value: use {', '.join(TRUE_WORDS[:-1])} or "
                       f"{TRUE_WORDS[-1]}, or {', '.join(FALSE_WORDS[1:-1])} or {FALSE_WORDS[-1]} (or leave it unset)")
 
@@ -73,8 +73,6 @@ def writable_cache_dir() -> "Path":
             names a file).
     """
     import tempfile
-
-    from .errors import ConfigError
 
     folder = cache_dir()
     try:

@@ -97,7 +97,7 @@ def check_sample_counts(metrics, n: int, real: int | None = None, split: str = "
     for entry in metrics:
         need = required_samples(entry)
         if n < need:
-            raise ConfigError(f"metric {entry.name!r} needs at least {need} samples; got -n {n}")
+            raise ConfigError(f"metric {entry.name!r} needs at least {need} samples, got {n}")
         if real is not None and real < need:
             raise ConfigError(f"metric {entry.name!r} needs at least {need} real samples; {split} has {real}")
 

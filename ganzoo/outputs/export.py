@@ -522,7 +522,7 @@ def export(run_or_checkpoint: str | Path, format: str, out: str | Path, *, net: 
         except ConfigError:
             raise
         except OSError as exc:  # a full disk is no refusal: say which file, exit 1
-            raise WriteError(out, exc) from None
+            raise WriteError(out, exc) from exc
         except Exception as exc:  # noqa: BLE001 - an exporter's failure is a refusal with its reason
             raise ConfigError(f"cannot export {model} {entry.net} as {format}: {_first_line(exc)}") from None
         if check:
