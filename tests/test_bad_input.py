@@ -6,9 +6,11 @@ The generated (hypothesis) cases are in test_fuzz.py.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -245,7 +247,7 @@ def test_full_disk_while_writing_a_checkpoint(cli, data_dir, tmp_path, monkeypat
 
 
 def test_full_disk_while_writing_a_sample_grid_during_training(cli, data_dir, tmp_path, monkeypatch):
-    from ganzoo.kinds import grids as previews
+    from ganzoo.kinds import image as previews
 
     def full_disk_save_image(tensor, fp, **kwargs):
         Path(fp).write_bytes(b"\x89PNG\r\n")  # half-written
@@ -263,7 +265,7 @@ def test_full_disk_while_writing_a_sample_grid_during_training(cli, data_dir, tm
 def test_full_disk_while_sampling(cli, run, tmp_path, monkeypatch):
     import numpy as np
 
-    from ganzoo.kinds import grids as previews
+    from ganzoo.kinds import image as previews
 
     def full_disk_save_image(tensor, fp, **kwargs):
         Path(fp).write_bytes(b"\x89PNG\r\n")
@@ -499,3 +501,386 @@ def test_too_long_names_are_refused_before_anything_runs(cli, data_dir, run, tmp
     result = cli("eval", str(run), "--data-dir", str(tmp_path / long))
     assert result.exit_code == EXIT_USAGE
     assert "cannot use data folder" in one_error_line(result)
+
+
+# --------------------------------------------------------------------------- issue 25's probe
+
+def _write_pngs(folder: Path, n: int = 4) -> list[Path]:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{i}.png" for i in range(n)]
+    for i, path in enumerate(paths):
+        Image.new("L", (8, 8), color=40 * i).save(path)
+    return paths
+
+
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+
+
+@needs_fifo
+def test_folder_readers_list_only_regular_files(tmp_path):
+    """Probe 5a: a FIFO named *.png is not an image; opening it would block for ever."""
+    from ganzoo.datasets.folders import find_files, find_images
+
+    images = _write_pngs(tmp_path / "images" / "a")
+    os.mkfifo(tmp_path / "images" / "a" / "trap.png")
+    os.mkfifo(tmp_path / "images" / "trap.wav")
+    os.symlink(tmp_path / "images" / "a" / "trap.png", tmp_path / "images" / "link.png")
+    assert find_images(tmp_path / "images") == images
+    assert find_files(tmp_path / "images", (".wav",)) == []
+
+
+class Hung(Exception):
+    """Raised by :func:`deadline` (not an OSError, so no command mistakes it for a disk problem)."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: int = 60):
+    """Fail with :class:`Hung` instead of blocking the test run for ever: past ``seconds``,
+    SIGALRM comes every second, interrupting each blocking open or read in turn."""
+    def expire(signum, frame):
+        raise Hung(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 1)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@needs_fifo
+def test_image_folders_with_a_fifo_are_read_without_blocking(cli, run, tmp_path):
+    """Probe 5a through the commands that read folders of images: training on an image folder,
+    `ganzoo sample --input DIR` and `ganzoo report` (the run's sample images)."""
+    folder = tmp_path / "images"
+    _write_pngs(folder, 8)
+    os.mkfifo(folder / "trap.png")
+    os.mkfifo(run / "samples" / "step-0000099.png")
+    with deadline():
+        trained = cli("train", "dcgan", "--dataset", "image-folder", "--data-dir", str(folder), "--image-size", "16",
+                      *TINY, "--steps", "1", "-q", "--run-name", "folder")
+        sampled = cli("sample", str(run), "--input", str(folder), "--out", str(tmp_path / "g.png"))
+        reported = cli("report", str(run))
+    assert trained.exit_code == 0, trained.output
+    assert sampled.exit_code == EXIT_USAGE and "takes no input images" in one_error_line(sampled)  # read, then refused
+    assert reported.exit_code == 0, reported.output
+
+
+@pytest.mark.parametrize("where", ["file", "under-a-file"])
+def test_an_unusable_cache_folder_is_refused_before_the_extractor_is_trained(cli, run, tmp_path, monkeypatch,
+                                                                              where):
+    """Probe 5b: the extractor trained for minutes, then could not be cached."""
+    blocker = tmp_path / "cache.txt"
+    blocker.write_text("not a folder")
+    cache = blocker if where == "file" else blocker / "ganzoo"
+    monkeypatch.setenv("GANZOO_CACHE_DIR", str(cache))
+    from ganzoo.metrics import extractors
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the extractor is trained although its cache folder is unusable")
+
+    monkeypatch.setattr(extractors, "train_classifier", no_training)
+    result = cli("eval", str(run), "--metrics", "fid", "-n", "16", "--no-save")
+    assert result.exit_code == EXIT_USAGE, result.output
+    line = one_error_line(result)
+    assert f"cache folder {cache}" in line and "GANZOO_CACHE_DIR" in line
+    assert blocker.read_text() == "not a folder"
+
+
+@pytest.fixture
+def ring(cli, data_dir, tmp_path) -> Path:
+    """A tiny run on 2-D points: `ganzoo eval --metrics modes` needs no feature extractor."""
+    result = cli("train", "gan", "--dataset", "toy-ring", "--data-dir", str(data_dir), "--steps", "2",
+                 "--batch-size", "8", "--device", "cpu", "-q", "--run-name", "ring")
+    assert result.exit_code == 0, result.output
+    return tmp_path / "runs" / "ring"
+
+
+def _read_only_run(monkeypatch):
+    """Make every atomic text write fail as on a read-only file system."""
+    from ganzoo import files
+
+    def read_only(path, text):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path.with_name(f".{path.name}.tmp-1")))
+
+    monkeypatch.setattr(files, "atomic_write_text", read_only)
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_eval_on_a_read_only_run_prints_the_scores_then_says_they_were_not_saved(cli, ring, monkeypatch, as_json):
+    """Probe 6: the scores were computed, then lost to the failed save."""
+    _read_only_run(monkeypatch)
+    result = cli("eval", str(ring), "--metrics", "modes", "-n", "50", *(["--json"] if as_json else []))
+    assert result.exit_code == EXIT_RUNTIME, result.output
+    if as_json:
+        assert set(json.loads(result.stdout)["metrics"]) >= {"modes", "reverse_kl"}
+    else:
+        assert result.stdout.split()[0] == "modes"
+    line = result.stderr.splitlines()[-1]
+    assert line.startswith(f"error: cannot write {ring / 'evals.jsonl'}: Read-only file system")
+    assert "--no-save" in line and ".tmp-" not in line and "Traceback" not in result.output
+    assert not (ring / "evals.jsonl").exists()
+    assert cli("eval", str(ring), "--metrics", "modes", "-n", "50", "--no-save").exit_code == 0
+
+
+@needs_permissions
+def test_eval_on_a_truly_read_only_run(cli, ring):
+    ring.chmod(0o500)
+    try:
+        result = cli("eval", str(ring), "--metrics", "modes", "-n", "50")
+    finally:
+        ring.chmod(0o700)
+    assert result.exit_code == EXIT_RUNTIME and result.stdout.split()[0] == "modes"
+    assert f"cannot write {ring / 'evals.jsonl'}" in result.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("metrics, n, message", [
+    ("pr", 2, "metric 'pr' needs at least 4 samples"),
+    ("pr", 3, "metric 'pr' needs at least 4 samples"),
+    ("dc", 5, "metric 'dc' needs at least 6 samples"),
+    ("kid,dc", 2, "metric 'dc' needs at least 6 samples"),
+])
+def test_eval_checks_each_metrics_sample_count_before_anything_runs(cli, tmp_path, metrics, n, message):
+    """Probe 7a: k-nearest-neighbour metrics need more than k samples (pr: k=3, dc: k=5); with
+    fewer, an internal ValueError came after loading and sampling. The run need not exist."""
+    result = cli("eval", str(tmp_path / "missing"), "--metrics", metrics, "-n", str(n))
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert message in one_error_line(result)
+
+
+def test_eval_checks_the_real_sample_count_before_the_extractor_is_loaded(cli, run, data_dir, monkeypatch):
+    """The real split may hold fewer samples than -n: the minimum holds for it too."""
+    from .conftest import make_digits, write_idx
+    from ganzoo.metrics import extractors
+
+    write_idx(data_dir / "MNIST" / "raw", *make_digits(5, seed=2), split="test")
+    monkeypatch.setattr(extractors, "load_classifier", lambda *a, **k: pytest.fail("extractor loaded"))
+    result = cli("eval", str(run), "--metrics", "dc", "-n", "10", "--no-save")
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert "metric 'dc' needs at least 6 real samples; the test split of mnist has 5" in one_error_line(result)
+
+
+def test_networks_too_large_to_allocate_are_a_usage_error(cli, data_dir, tmp_path):
+    """Probe 7b: the allocator's failure came out as an internal error."""
+    result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY, "--set", "arch.ngf=1e12")
+    assert result.exit_code == EXIT_USAGE, result.output
+    line = one_error_line(result)
+    assert "model 'dcgan' is too large for this machine's memory" in line and "arch." in line
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("error, code", [
+    (MemoryError(), EXIT_USAGE),
+    (RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB"), EXIT_USAGE),
+    (RuntimeError("a bug in a plugin's network"), EXIT_RUNTIME),  # not an allocation: stays an internal error
+])
+def test_only_allocation_failures_while_building_are_too_large(cli, data_dir, monkeypatch, error, code):
+    from ganzoo.plugins import build
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(build, "check_networks", fail)
+    result = cli("train", "dcgan", "--data-dir", str(data_dir), *TINY)
+    assert result.exit_code == code, result.output
+    assert ("too large" in result.stderr) == (code == EXIT_USAGE)
+
+
+@pytest.mark.parametrize("command, name", [("sample", "dir.png"), ("sample", "dir.npz"), ("export", "dir.onnx"),
+                                           ("report", "dir.html")])
+def test_out_that_is_a_folder_is_refused_before_writing(cli, run, tmp_path, command, name):
+    """Probe 7c: the message named a temporary file inside, exit 1."""
+    folder = tmp_path / "out" / name
+    folder.mkdir(parents=True)
+    extra = ["--format", "npz"] if name.endswith(".npz") else []
+    result = cli(command, str(run), "--out", str(folder), *extra)
+    assert result.exit_code == EXIT_USAGE, result.output
+    line = one_error_line(result)
+    assert f"--out {folder} is a folder" in line and ".tmp-" not in line
+    assert tree(tmp_path / "out") == [name]
+
+
+def test_full_disk_names_the_file_in_every_writer(cli, run, tmp_path, monkeypatch):
+    """Probe 7d: sample and report named a temporary file (export: see below). Every writer says
+    which file it could not write, exit 1, and leaves nothing behind."""
+    import numpy as np
+
+    from ganzoo.kinds import image as grids
+
+    def half_written(path):
+        Path(path).write_bytes(b"\x00" * 10)
+        raise _disk_full(path)
+
+    monkeypatch.setattr(grids, "save_image", lambda tensor, fp, **kwargs: half_written(fp))
+    monkeypatch.setattr(np, "savez", lambda file, **arrays: half_written(file))
+    _fail_fsync_of(".report.html.tmp-", monkeypatch)
+    out = tmp_path / "out"
+    out.mkdir()
+    for command, args, written in (
+            ("sample", ["--out", str(out / "grid.png")], out / "grid.png"),
+            ("sample", ["--format", "npz", "--out", str(out / "s.npz")], out / "s.npz"),
+            ("sample", ["--interpolate", "4", "--out", str(out / "walk.png")], out / "walk.png"),
+            ("report", ["--out", str(out / "report.html")], out / "report.html")):
+        result = cli(command, str(run), *args)
+        assert result.exit_code == EXIT_RUNTIME, (command, result.output)
+        assert one_error_line(result) == f"error: cannot write {written}: No space left on device", command
+        assert tree(out) == [], command
+
+
+def test_full_disk_while_exporting_onnx(cli, run, tmp_path, monkeypatch):
+    """Probe 7d: export turned the full disk into a refusal (exit 2) without a path."""
+    onnx = pytest.importorskip("onnx")
+
+    def half_written(model, f, *args, **kwargs):
+        Path(f).write_bytes(b"\x00" * 10)
+        raise _disk_full(f)
+
+    monkeypatch.setattr(onnx, "save", half_written)
+    out = tmp_path / "out"
+    out.mkdir()
+    result = cli("export", str(run), "--out", str(out / "g.onnx"))
+    assert result.exit_code == EXIT_RUNTIME, result.output
+    assert one_error_line(result) == f"error: cannot write {out / 'g.onnx'}: No space left on device"
+    assert tree(out) == []
+
+
+@pytest.mark.skipif(not Path("/dev/full").is_char_device(), reason="no /dev/full")
+def test_real_full_device_while_exporting_torchscript(run, tmp_path):
+    """/dev/full as the temporary file: torch.jit.save's own writer aborted the whole process
+    (std::ios_base::failure); the file is now written by Python. A real process, so a
+    regression fails the test instead of the test run."""
+    out = tmp_path / "out"
+    out.mkdir()
+    code = ("import os, sys\n"
+            "from ganzoo.cli import main\n"
+            f"os.symlink('/dev/full', os.path.join({str(out)!r}, f'.g.pt.tmp-{{os.getpid()}}.pt'))\n"
+            f"main(['export', {str(run)!r}, '--format', 'torchscript', '--out', {str(out / 'g.pt')!r}])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "GANZOO_DISABLE_PLUGINS": ""})
+    assert done.returncode == EXIT_RUNTIME, done.stderr
+    assert done.stderr.splitlines()[-1] == f"error: cannot write {out / 'g.pt'}: No space left on device"
+    assert Path("/dev/full").is_char_device() and tree(out) == []
+
+
+@pytest.mark.parametrize("loss, message", [("nosuchloss", "unknown loss 'nosuchloss'"),
+                                           ("bse", "unknown loss 'bse'; did you mean 'bce'")])
+def test_plugin_check_refuses_an_unknown_loss_before_checking(cli, monkeypatch, loss, message):
+    """Probe 7e: the plugin was reported as failing its training check (exit 1)."""
+    import ganzoo.testing
+
+    monkeypatch.setattr(ganzoo.testing, "check_plugin", lambda *a, **k: pytest.fail("the kit ran"))
+    result = cli("plugin", "check", "gan", "-l", "bce", "-l", loss)
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert message in one_error_line(result)
+    assert result.stdout == ""
+
+
+FLAG_VARIABLES = ("GANZOO_DEBUG", "GANZOO_OFFLINE", "GANZOO_NO_CURVES", "GANZOO_STRICT_PLUGINS")
+
+
+@pytest.mark.parametrize("variable", FLAG_VARIABLES)
+def test_a_yes_no_variable_with_another_value_is_a_usage_error(cli, monkeypatch, variable):
+    """Probe 7f: GANZOO_DEBUG=banana was read as on (so were the other yes/no variables)."""
+    monkeypatch.setenv(variable, "banana")
+    result = cli("list", "losses")
+    assert result.exit_code == EXIT_USAGE, result.output
+    line = one_error_line(result)
+    assert f"{variable}='banana'" in line and "1, true, yes or on" in line and "0, false, no or off" in line
+    assert result.stdout == ""
+
+
+def test_every_yes_no_variable_is_checked():
+    """The CLI checks settings.FLAG_VARIABLES at start; it must name every variable env_flag reads."""
+    from ganzoo import settings
+    from ganzoo.cli import DEBUG_ENV
+    from ganzoo.datasets.common import OFFLINE_ENV
+    from ganzoo.plugins.manager import STRICT_ENV
+
+    assert set(settings.FLAG_VARIABLES) == set(FLAG_VARIABLES) == {DEBUG_ENV, OFFLINE_ENV, STRICT_ENV,
+                                                                   settings.NO_CURVES_ENV}
+
+
+@pytest.mark.parametrize("value, on", [("", False), ("0", False), (" Off ", False), ("NO", False), ("false", False),
+                                       ("1", True), ("TRUE", True), ("yes", True), (" on", True)])
+def test_yes_no_words(monkeypatch, value, on):
+    from ganzoo.settings import env_flag
+
+    monkeypatch.setenv("GANZOO_TEST_FLAG", value)
+    assert env_flag("GANZOO_TEST_FLAG") is on
+    monkeypatch.delenv("GANZOO_TEST_FLAG")
+    assert env_flag("GANZOO_TEST_FLAG") is False
+
+
+def test_a_bad_debug_value_in_a_real_process(tmp_path):
+    env = {**os.environ, "GANZOO_DISABLE_PLUGINS": "", "GANZOO_DEBUG": "banana"}
+    done = subprocess.run([sys.executable, "-m", "ganzoo", "info", "nosuchthing"], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == EXIT_USAGE
+    assert done.stderr.startswith("error: GANZOO_DEBUG='banana' is not a yes/no value")
+    assert "Traceback" not in done.stderr
+
+
+def test_report_on_paths_that_are_no_run_exits_as_sample_eval_and_export(cli, run, tmp_path):
+    """Probe 7g: report exited 2 where the others exit 5 (a missing or unusable run)."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "picture.png").write_bytes(b"\x89PNG")
+    for path in (tmp_path / "missing", tmp_path / "empty", tmp_path / "picture.png", run / "samples"):
+        before = tree(tmp_path)
+        for command in ("sample", "eval", "export", "report"):
+            result = cli(command, str(path))
+            assert result.exit_code == EXIT_CHECKPOINT, (command, path, result.output)
+            one_error_line(result)
+        assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("word, message", [("modles", "did you mean the kind 'models'"),
+                                           ("dcgn", "did you mean model 'dcgan'"),
+                                           ("zzzzzz", "nothing is called 'zzzzzz'")])
+def test_list_with_a_lone_word_that_matches_nothing_is_an_error(cli, word, message):
+    """Probe 7h: `ganzoo list modles` printed 'no components match' and exited 0."""
+    for args in ([word], [word, "--json"]):
+        result = cli("list", *args)
+        assert result.exit_code == EXIT_USAGE, result.output
+        assert message in one_error_line(result) and result.stdout == ""
+
+
+def test_list_patterns_and_names_that_match_keep_working(cli):
+    assert cli("list", "*nothing*").exit_code == 0  # a pattern may match nothing
+    assert [c["name"] for c in json.loads(cli("list", "dcgan", "--json").stdout)] == ["dcgan"]
+    assert cli("list", "models", "nosuch").exit_code == 0  # within a kind: a filter that matches nothing
+
+
+@pytest.mark.parametrize("command", [["report", "RUN"], ["list", "losses"], ["sample", "RUN", "--out", "g.png"]])
+def test_ctrl_c_after_a_command_finished_still_says_interrupted(cli, run, monkeypatch, command):
+    """Probe 7i: a Ctrl-C just after a command printed, in typer's layer outside the command,
+    ended with exit 130 and no `error:` line."""
+    import typer.core
+
+    finished = typer.core.TyperGroup.invoke
+
+    def interrupted_after(self, ctx):
+        finished(self, ctx)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(typer.core.TyperGroup, "invoke", interrupted_after)
+    result = cli(*[str(run) if a == "RUN" else a for a in command])
+    assert result.exit_code == EXIT_INTERRUPTED, result.output
+    assert result.stderr.splitlines()[-1] == "error: interrupted" and "Traceback" not in result.output
+
+
+def test_ctrl_c_while_the_process_exits_says_interrupted(tmp_path):
+    """A real SIGINT after the command's output, while the interpreter shuts down (an atexit
+    callback sends it): the line and exit 130, no 'Exception ignored' traceback."""
+    code = ("import atexit, os, signal\n"
+            "atexit.register(lambda: os.kill(os.getpid(), signal.SIGINT))\n"
+            "from ganzoo.cli import main\n"
+            "main(['list', 'losses'])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "GANZOO_DISABLE_PLUGINS": ""},
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # not ignored
+    assert "bce" in done.stdout
+    assert done.returncode == EXIT_INTERRUPTED, done.stderr
+    assert done.stderr == "error: interrupted\n"

@@ -728,10 +728,19 @@ def test_list_refuses_unknown_kinds(cli, tmp_path, kind, pattern):
 @fuzz(40)
 @given(pattern=texts)
 def test_list_takes_any_pattern(cli, pattern):
-    """A lone argument that is no kind is a pattern: any text lists what matches, exit 0."""
+    """A lone argument that is no kind is a pattern: any text lists what matches, exit 0; but a
+    plain word (no *, ? or [) that matches nothing is refused in one line, exit 2 (issue 25)."""
     import fnmatch
 
     result = cli("list", "--json", "--", pattern)
+    plain_word_matching_nothing = (pattern.lower() not in KIND_ALIASES and not any(c in pattern for c in "*?[")
+                                   and not any(REGISTRY.list(kind, pattern) for kind in set(KIND_ALIASES.values())))
+    if plain_word_matching_nothing:
+        with judged("cli list pattern", "refused"):
+            assert result.exit_code == EXIT_USAGE and result.stdout == "", result.output
+            lines = result.stderr.splitlines()
+            assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+        return
     with judged("cli list pattern", "accepted"):
         assert result.exit_code == 0 and result.stderr == "", result.stderr
         for entry in json.loads(result.stdout):

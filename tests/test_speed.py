@@ -266,7 +266,7 @@ def test_idx_reader_matches_torchvision_and_refuses_damaged_files(data_dir):
 def test_grids_are_byte_identical_to_torchvision(shape, nrow, normalize):
     import torchvision.utils
 
-    from ganzoo.kinds import grids as previews
+    from ganzoo.kinds import image as previews
 
     x = torch.rand(shape, generator=torch.Generator().manual_seed(0)) * 2.4 - 1.2
     if not normalize:

@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
+import threading
 from typing import Any, Callable
 
 import typer
 from typer.core import TyperGroup
 
-from ..errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, GanzooError, one_line
+from ..errors import (EXIT_CODE_TABLE, EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, ConfigError, GanzooError,
+                      one_line)
 from ..plugins.manager import PluginManager, get_plugin_manager
-from ..settings import env_flag
+from ..settings import check_flags, env_flag
 
 DEBUG_ENV = "GANZOO_DEBUG"
 
-EPILOG = (
-    "Exit codes: 0 ok, 1 runtime failure, 2 usage or invalid config, 4 component or "
-    "plugin unavailable, 5 bad checkpoint, 130 interrupted. Set GANZOO_DEBUG=1 for tracebacks."
-)
+EPILOG = ("Exit codes: " + ", ".join(f"{e.code} {e.short}" for e in EXIT_CODE_TABLE)
+          + ". Set GANZOO_DEBUG=1 for tracebacks.")
 
 
 BUILTIN_COMMANDS = frozenset({"list", "info", "plugins", "plugin", "train", "sample", "eval", "bench",
@@ -33,11 +34,44 @@ BUILTIN_COMMANDS = frozenset({"list", "info", "plugins", "plugin", "train", "sam
 """Command names no plugin may take (the built-in commands, and names reserved for ganzoo)."""
 
 
+_exit_explained = False
+"""Whether the command being run has said why it ends: its ``error:`` line, or an exit of its own
+choosing (reset by each run of the app)."""
+
+
+def _explained() -> None:
+    global _exit_explained
+    _exit_explained = True
+
+
+def _say_error(message: str) -> None:
+    """Print ``error: message`` as one line on stderr, and remember that the exit is explained."""
+    typer.echo(f"error: {one_line(message)}", err=True)
+    _explained()
+
+
+def _debugging() -> bool:
+    """Whether GANZOO_DEBUG asks for tracebacks (a value it refuses counts as no: it is the error)."""
+    try:
+        return env_flag(DEBUG_ENV)
+    except ConfigError:
+        return False
+
+
+def plain_console(**options: Any):
+    """A rich console that prints text as it is: brackets are text, not markup (a plugin's
+    summary ``E[T(x)] - E[exp(T(G(z)) - 1)]``, a metric key ``fid[mnist-classifier]``), and
+    ``:name:`` is no emoji code. Styles come from ``rich.text.Text`` objects instead."""
+    from rich.console import Console
+
+    return Console(markup=False, emoji=False, **options)
+
+
 def fail(message: str, code: int) -> None:
     """Print ``error: message`` on stderr and exit with ``code``."""
     rank = os.environ.get("RANK") if os.environ.get("WORLD_SIZE", "1") != "1" else None
     where = f"[rank {rank}] " if rank is not None else ""  # under torchrun, say which worker
-    typer.echo(f"error: {where}{one_line(message)}", err=True)
+    _say_error(f"{where}{message}")
     raise typer.Exit(code)
 
 
@@ -46,24 +80,34 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if env_flag(DEBUG_ENV):
-            return func(*args, **kwargs)
+        try:
+            debug = env_flag(DEBUG_ENV)
+        except ConfigError as exc:  # GANZOO_DEBUG=banana: say so, as any usage error
+            fail(str(exc), exc.exit_code)
         try:
             return func(*args, **kwargs)
-        except typer.Exit:  # a deliberate exit with its own code (e.g. from launched workers)
+        except typer.Exit:  # a deliberate exit with its own code (e.g. from launched workers, who said why)
+            _explained()
             raise
-        except GanzooError as exc:
-            fail(str(exc), exc.exit_code)
-        except KeyboardInterrupt:
-            fail("interrupted", EXIT_INTERRUPTED)
-        except OSError as exc:
-            where = f": {exc.filename}" if exc.filename else ""
-            fail(f"{exc.strerror or exc}{where}", EXIT_RUNTIME)
-        except Exception as exc:  # noqa: BLE001 - the promise is: no traceback without GANZOO_DEBUG
-            fail(f"internal error: {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for the traceback)",
-                 EXIT_RUNTIME)
+        except (Exception, KeyboardInterrupt) as exc:
+            if debug:
+                raise
+            fail(*_line_and_code(exc))
 
     return wrapper
+
+
+def _line_and_code(exc: BaseException) -> tuple[str, int]:
+    """What :func:`handle_errors` says of an exception, and the exit code."""
+    if isinstance(exc, GanzooError):
+        return str(exc), exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", EXIT_INTERRUPTED
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}", EXIT_RUNTIME
+    # the promise is: no traceback without GANZOO_DEBUG
+    return f"internal error: {type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for the traceback)", EXIT_RUNTIME
 
 
 # typer raises click's exceptions (vendored in newer typer); find their base class publicly.
@@ -73,16 +117,20 @@ _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "C
 class OneLineErrorGroup(TyperGroup):
     """Usage errors (bad option values, unknown options) as one line on stderr, exit 2;
     ganzoo errors raised outside a command (e.g. strict plugin loading while listing
-    plugin commands) as one line with their exit code."""
+    plugin commands) as one line with their exit code; a Ctrl-C anywhere as
+    ``error: interrupted``, exit 130."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        global _exit_explained
+        _exit_explained = False
         try:
+            check_flags()  # a yes/no variable set to anything else is refused before any work
             code = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
                                 standalone_mode=False, **extra)
         except GanzooError as exc:
-            if env_flag(DEBUG_ENV):
+            if _debugging():
                 raise
-            typer.echo(f"error: {exc}", err=True)
+            _say_error(str(exc))
             code = exc.exit_code
         except _ClickException as exc:
             ctx = getattr(exc, "ctx", None)
@@ -90,12 +138,14 @@ class OneLineErrorGroup(TyperGroup):
                 code = EXIT_USAGE  # the help text is already printed
             else:
                 where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-                typer.echo(f"error: {one_line(exc.format_message())}{where}", err=True)
+                _say_error(f"{exc.format_message()}{where}")
                 code = exc.exit_code
         except typer.Abort:
-            typer.echo("error: aborted", err=True)
+            _say_error("aborted")
             code = EXIT_INTERRUPTED
         code = code if isinstance(code, int) else 0
+        if code == EXIT_INTERRUPTED and not _exit_explained:
+            _say_error("interrupted")  # typer turns a Ctrl-C outside the command into a silent exit 130
         if standalone_mode:
             sys.exit(code)
         return code
@@ -213,6 +263,37 @@ def create_app(manager: PluginManager | Callable[[], PluginManager] | None = Non
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
-    app = create_app()
-    app(args=argv if argv is not None else sys.argv[1:], prog_name="ganzoo")
+    """Console-script entry point (and ``python -m ganzoo``).
+
+    A Ctrl-C at any moment ends with ``error: interrupted`` and exit 130: while the app runs,
+    through KeyboardInterrupt; once it has finished (its exit code decided, the interpreter
+    shutting down), through a SIGINT handler that says so and exits at once.
+    """
+    if signal.getsignal(signal.SIGINT) is _interrupted_after_the_command:  # from an earlier main() here
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        app = create_app()
+        app(args=argv if argv is not None else sys.argv[1:], prog_name="ganzoo")
+    except KeyboardInterrupt:  # between the app's own handling and its exit
+        _say_error("interrupted")
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        # only where Ctrl-C raises KeyboardInterrupt: a process started with SIGINT ignored keeps ignoring it
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            signal.signal(signal.SIGINT, _interrupted_after_the_command)
+
+
+def _interrupted_after_the_command(signum, frame) -> None:  # noqa: ARG001 - a signal handler's signature
+    """SIGINT once the command has finished: what it printed is flushed, then ``error: interrupted``
+    and exit 130 at once (nothing of the interpreter's shutdown runs: its files are all written)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more to show there
+            pass
+    try:
+        sys.stderr.write("error: interrupted\n")
+        sys.stderr.flush()
+    finally:
+        os._exit(EXIT_INTERRUPTED)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from ..errors import GanzooError
+from ..errors import GanzooError, UnknownComponentError
 from ..plugins.registry import KIND_ALIASES, PLURAL, Entry, normalize_kind
 from ..specs import SPEC_TYPES, ModelSpec
 
@@ -66,6 +67,19 @@ def describe(entry: Entry, registry) -> dict[str, Any]:
     return data
 
 
+def _no_kind_or_name(word: str, registry) -> str:
+    """The message for ``ganzoo list WORD`` when WORD is no kind, no pattern and no name: the
+    kinds and component names close to it."""
+    kinds = difflib.get_close_matches(word.lower(), list(PLURAL.values()), n=2, cutoff=0.6)
+    kinds_of = {e.name: e.kind for e in registry}
+    names = difflib.get_close_matches(word, list(kinds_of), n=3, cutoff=0.6)
+    close = [f"the kind {k!r}" for k in kinds] + [f"{kinds_of[n]} {n!r}" for n in names]
+    hint = (f"did you mean {' or '.join(close)}?" if close
+            else f"the kinds are {', '.join(PLURAL.values())}")
+    return (f"{word!r} is no kind of component and nothing is called {word!r}; {hint} "
+            f"(a pattern such as '*gan' lists what matches)")
+
+
 def _ref_name(ref: Any) -> str:
     """A reference as text: the ``module:attribute`` string, or a callable's import path."""
     if isinstance(ref, str):
@@ -82,7 +96,7 @@ def _plain(value: Any) -> Any:
 
 
 def register(app: typer.Typer, ctx) -> None:
-    from . import handle_errors
+    from . import handle_errors, plain_console
 
     @app.command("list")
     @handle_errors
@@ -96,17 +110,21 @@ def register(app: typer.Typer, ctx) -> None:
 
         Examples: ganzoo list | ganzoo list models '*gan' --json | ganzoo list '*mnist*' | ganzoo list loggers
         """
+        lone_word = False
         if kind is not None and kind.lower() not in KIND_ALIASES:
             if pattern is not None:
                 normalize_kind(kind)  # raises: unknown kind
             kind, pattern = None, kind
+            lone_word = not any(c in pattern for c in "*?[")  # a name, not a pattern
         kinds = [normalize_kind(kind)] if kind else list(SPEC_TYPES)
         registry = ctx.registry
         entries = [e for k in kinds for e in registry.list(k, pattern)]
+        if lone_word and not entries:
+            raise UnknownComponentError(_no_kind_or_name(pattern, registry))
         if as_json:
             typer.echo(json.dumps([entry_dict(e) for e in entries], indent=2))
             return
-        console = Console()
+        console = plain_console()
         if not entries:
             console.print("no components match" + (f" {pattern!r}" if pattern else ""))
             return
@@ -143,8 +161,8 @@ def register(app: typer.Typer, ctx) -> None:
         if as_json:
             typer.echo(json.dumps(data, indent=2))
             return
-        console = Console()
-        console.print(f"[bold]{entry.name}[/bold] ({entry.kind}, {entry.qualified_name})")
+        console = plain_console()
+        console.print(Text.assemble((entry.name, "bold"), f" ({entry.kind}, {entry.qualified_name})"))
         console.print(entry.spec.summary, highlight=False)
         if entry.spec.paper:
             console.print(f"paper: {entry.spec.paper}", highlight=False)
@@ -223,7 +241,7 @@ def register(app: typer.Typer, ctx) -> None:
         if as_json:
             typer.echo(json.dumps([p.as_dict() for p in infos], indent=2))
             return
-        console = Console()
+        console = plain_console()
         table = Table(box=None, show_edge=False)
         for column in ("plugin", "distribution", "version", "status", "registers"):
             table.add_column(column)
@@ -238,6 +256,6 @@ def register(app: typer.Typer, ctx) -> None:
             for p in failing:
                 console.rule(f"plugin {p.name}")
                 for tb in p.tracebacks:
-                    console.print(tb, highlight=False, markup=False)
+                    console.print(tb, highlight=False)
         elif failing:
             console.print(f"{len(failing)} plugin(s) had errors; run `ganzoo plugins --errors` for details")

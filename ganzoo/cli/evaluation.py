@@ -47,7 +47,7 @@ def register(app: typer.Typer, ctx) -> None:
         """
         from ..config import DEVICE_PATTERN, MAX_SEED
         from ..errors import ConfigError
-        from ..metrics.evaluate import evaluate
+        from ..metrics.evaluate import check_sample_counts, evaluate
 
         names = [m.strip() for m in metrics.split(",") if m.strip()]
         if not names:
@@ -59,26 +59,31 @@ def register(app: typer.Typer, ctx) -> None:
             raise ConfigError(f"--seed must be in 0..2**63-1, got {seed}")
         if not DEVICE_PATTERN.match(device):
             raise ConfigError(f"--device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
-        for name in names:
-            ctx.registry.get("metric", name)
+        check_sample_counts([ctx.registry.get("metric", name) for name in names], n)
         if extractor is not None:
             ctx.registry.get("extractor", extractor)
         result = evaluate(run, names, n=n, split=split, extractor=extractor, seed=seed,
                           data_dir=data_dir, device=device, registry=ctx.registry, ema=not raw)
-        if save:
-            from ..metrics.evaluate import save_evaluation
-
-            save_evaluation(result)
+        # the scores are shown first: a run that cannot be written to must not cost them
         if as_json:
             typer.echo(json.dumps(result, indent=2))
-            return
-        for key, value in result["metrics"].items():
-            shown = f"{value:.6g}" if isinstance(value, float) else json.dumps(value)
-            typer.echo(f"{key:32s} {shown}")
-        p = result["provenance"]
-        typer.echo(f"({p['n_fake']} generated vs {p['n_real']} real {p['dataset']}/{p['split']}, "
-                   f"extractor {p['extractor']} sha256 {str(p['extractor_sha256'])[:12]}, seed {p['seed']}, "
-                   f"step {p['step']}, {p['weights']} weights)", err=True)
+        else:
+            for key, value in result["metrics"].items():
+                shown = f"{value:.6g}" if isinstance(value, float) else json.dumps(value)
+                typer.echo(f"{key:32s} {shown}")
+            p = result["provenance"]
+            typer.echo(f"({p['n_fake']} generated vs {p['n_real']} real {p['dataset']}/{p['split']}, "
+                       f"extractor {p['extractor']} sha256 {str(p['extractor_sha256'])[:12]}, seed {p['seed']}, "
+                       f"step {p['step']}, {p['weights']} weights)", err=True)
+        if save:
+            from ..errors import WriteError
+            from ..metrics.evaluate import save_evaluation
+
+            try:
+                save_evaluation(result)
+            except WriteError as exc:
+                raise WriteError(exc.filename, exc, "the scores above were not saved; pass --no-save to skip "
+                                                    "saving them") from None
 
 
 def register_bench(app: typer.Typer, ctx) -> None:
@@ -117,9 +122,9 @@ def register_bench(app: typer.Typer, ctx) -> None:
 
           ganzoo bench dcgan --nproc 2 --device cpu
         """
-        from rich.console import Console
         from rich.table import Table
 
+        from . import plain_console
         from ..training.bench import bench
         from ..errors import ConfigError
 
@@ -149,7 +154,7 @@ def register_bench(app: typer.Typer, ctx) -> None:
                 table.add_row(r["model"].split(":")[-1], str(nproc), str(r["threads_per_process"]),
                               f"{r['images_per_sec_1']:.1f}", f"{r[f'images_per_sec_{nproc}']:.1f}",
                               f"{r['speedup']:.2f}x", f"{100 * r['efficiency']:.0f}%")
-            Console().print(table)
+            plain_console().print(table)
             return
         from ..errors import GanzooError
 
@@ -157,7 +162,7 @@ def register_bench(app: typer.Typer, ctx) -> None:
             raise ConfigError("give model names or --all, not both")
         names = ([entry.name for entry in ctx.registry.list("model")] if all_models else models or ["dcgan"])
         rows, failed = [], []
-        progress = Console(stderr=True)
+        progress = plain_console(stderr=True)
         for i, name in enumerate(names):
             if len(names) > 1 and not as_json:
                 progress.print(f"[{i + 1}/{len(names)}] {name}", highlight=False)
@@ -183,8 +188,9 @@ def register_bench(app: typer.Typer, ctx) -> None:
 
 
 def _bench_table(rows: list[dict]) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from . import plain_console
 
     table = Table(box=None)
     for column in ("model", "loss", "shape", "batch", "precision", "img/s", "ms/step (p10-p90)",
@@ -199,7 +205,7 @@ def _bench_table(rows: list[dict]) -> None:
                       f"{r['images_per_sec']:.1f}", f"{ms['median']:.0f} ({ms['p10']:.0f}-{ms['p90']:.0f})",
                       f"{r['peak_memory_mb']:.0f}", f"{r['flops_per_step'] / 1e9:.2f}",
                       f"{100 * r['peak_fraction']:.0f}%")
-    console = Console()
+    console = plain_console()
     console.print(table)
     for r in rows:
         if "error" in r:

@@ -87,6 +87,8 @@ def register(app: typer.Typer, ctx) -> None:
 
         if data_dir is not None and not load_data:
             raise ConfigError("--data-dir only applies with --load-data")
+        for loss in losses:  # a misspelt loss is the user's mistake, not a failure of the plugin
+            ctx.registry.get("loss", loss)
         reports = [check_plugin(name, manager=ctx.manager, compile=compile_, load_data=load_data,
                                 losses=losses or None, data_dir=data_dir) for name in names]
         if as_json:
@@ -104,20 +106,21 @@ def register(app: typer.Typer, ctx) -> None:
 
 
 def _print_reports(reports) -> None:
-    from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
-    console = Console()
+    from . import plain_console
+
+    console = plain_console()
     for report in reports:
-        console.print(f"[bold]plugin {escape(report.plugin)}[/bold] ({report.seconds:.1f} s)", highlight=False)
+        console.print(Text.assemble((f"plugin {report.plugin}", "bold"), f" ({report.seconds:.1f} s)"),
+                      highlight=False)
         table = Table(box=None, show_edge=False, pad_edge=False)
         for column in ("status", "component", "check", "details"):
             table.add_column(column, no_wrap=column != "details")
         for result in report.results:
-            style = STATUS_STYLE.get(result.status, "")
-            table.add_row(f"[{style}]{result.status.upper()}[/{style}]", escape(result.component),
-                          escape(result.check), escape(result.message))
+            table.add_row(Text(result.status.upper(), style=STATUS_STYLE.get(result.status, "")), result.component,
+                          result.check, result.message)
         console.print(table, highlight=False)
         counts = report.counts()
         console.print(", ".join(f"{n} {status}" for status, n in counts.items() if n) + "\n", highlight=False)

@@ -9,7 +9,7 @@ import typer
 
 
 def register(app: typer.Typer, ctx) -> None:
-    from . import handle_errors
+    from . import handle_errors, plain_console
 
     @app.command("train")
     @handle_errors
@@ -99,7 +99,7 @@ def register(app: typer.Typer, ctx) -> None:
                 if code:  # the failing rank printed its one-line error; exit as it did
                     raise typer.Exit(code)
                 return
-        reporter = make_reporter(enabled=not quiet)
+        reporter = make_reporter(enabled=not quiet, console=plain_console(stderr=True))
         if resume is not None:
             run = resume_run(ctx.registry, resume, model=model, force=force, reporter=reporter, loss=loss,
                              dataset=dataset, config_file=config, flags=flags, sets=sets)
@@ -134,8 +134,9 @@ def register(app: typer.Typer, ctx) -> None:
         input_: Optional[Path] = typer.Option(None, "--input", "-i", help="image-to-image and encoder models: "
                                               "a folder of images or an .npz ('images', uint8) to translate "
                                               "or reconstruct (default: the run's test split)"),
-        net: Optional[str] = typer.Option(None, "--net", help="which translator, for models with several "
-                                          "(e.g. g_ba for CycleGAN's B -> A)"),
+        net: Optional[str] = typer.Option(None, "--net", help="which exported generator, translator or encoder, "
+                                          "for models with several (default: the first; e.g. g_ba for "
+                                          "CycleGAN's B -> A)"),
         domain: Optional[int] = typer.Option(None, "--domain", help="multi-domain models (StarGAN): translate "
                                              "to domain K only (default: one row per domain)"),
         data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="where the run's dataset is, for "
@@ -178,7 +179,7 @@ def register(app: typer.Typer, ctx) -> None:
           ganzoo sample runs/stargan-mnist-domains-20261202-120000 --input my_digits/ --domain 1 --out inverted.png
         """
         from ..config import MAX_SEED
-        from ..errors import ConfigError
+        from ..errors import ConfigError, writing
         from ..kinds.image import save_grid
         from ..outputs.sampling import dataset_examples, load, read_images, save_images
 
@@ -197,16 +198,20 @@ def register(app: typer.Typer, ctx) -> None:
             raise ConfigError(f"--out must name a .png file (.wav for audio, .gif for video, .txt for text), "
                               f"got {out}")
         try:
-            folder_ok = out.parent.is_dir()
+            folder_ok, out_is_folder = out.parent.is_dir(), out.is_dir()
         except OSError as exc:  # a name too long, a loop of links...
             raise ConfigError(f"cannot use folder {out.parent}: {exc.strerror or exc}") from None
         if not folder_ok:
             raise ConfigError(f"folder {out.parent} does not exist")
+        if out_is_folder:
+            raise ConfigError(f"--out {out} is a folder; name the file to write")
         if interpolate is not None and fmt != "png":
             raise ConfigError("--interpolate writes a PNG grid; drop --format npz")
         if input_ is not None and not input_.exists():
             raise ConfigError(f"--input {input_} does not exist")
         handle = load(run, device=device, registry=ctx.registry, ema=not raw)
+        if net is not None:
+            handle = handle.with_net(net)  # its generator, translator or encoder comes first
         if domain is not None and not any(t.num_domains for t in handle.translators.values()):
             raise ConfigError("--domain applies to multi-domain translators (StarGAN); this model has none")
         if handle.can_translate or (input_ is not None):
@@ -243,7 +248,8 @@ def register(app: typer.Typer, ctx) -> None:
             if handle.is_points:
                 raise ConfigError("--interpolate needs an image model")
             walk = handle.interpolate(steps=interpolate, rows=max(1, n // max(interpolate, 1)), seed=seed)
-            save_grid(walk, out, nrow=interpolate)
+            with writing(out):
+                save_grid(walk, out, nrow=interpolate)
             what = f"{len(walk) // interpolate} latent walks of {interpolate} steps"
         elif fmt == "npz":
             handle.save_npz(out, n=n, seed=seed, labels=label)

@@ -30,10 +30,12 @@ GRAYSCALE_MODES = ("L", "1")
 
 
 def find_files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
-    """Every file under ``folder`` whose name ends in one of ``extensions`` (any case),
-    recursively (following links once), sorted by relative path.
+    """Every regular file under ``folder`` whose name ends in one of ``extensions`` (any
+    case), recursively (following links once), sorted by relative path.
 
-    Hidden files and folders (names starting with ``.``) are skipped.
+    Hidden files and folders (names starting with ``.``) are skipped, and so is anything
+    that is not a regular file (or a link to one): reading a FIFO or a device named
+    ``*.png`` would block for ever.
 
     Raises:
         DataUnavailableError: a folder cannot be read.
@@ -52,7 +54,7 @@ def find_files(folder: Path, extensions: tuple[str, ...]) -> list[Path]:
         seen.add(real)
         dirs[:] = [d for d in dirs if not d.startswith(".")]
         found += [Path(root, f) for f in files
-                  if not f.startswith(".") and f.lower().endswith(extensions)]
+                  if not f.startswith(".") and f.lower().endswith(extensions) and os.path.isfile(Path(root, f))]
     return sorted(found, key=lambda p: p.relative_to(folder).parts)
 
 

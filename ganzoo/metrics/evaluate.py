@@ -27,17 +27,17 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .. import datasets
-from ..version import __version__
-from ..plugins.build import load_dataset
 from ..data import ItemData, data_scale
+from ..errors import ConfigError, writing
 from ..kinds import kind_of
-from ..errors import ConfigError
+from ..plugins.build import load_dataset, resolve
+from ..version import __version__
 from ..plugins.manager import get_plugin_manager
 from ..plugins.registry import Registry
 from ..outputs.sampling import load
-from ..settings import cache_dir
+from ..settings import cache_dir, writable_cache_dir
 from ..specs import resolve_ref
-from .scores import class_histogram, inception_score, mixture_modes, triple_modes
+from .scores import class_histogram, inception_score, min_samples, mixture_modes, triple_modes
 
 
 @dataclass
@@ -75,6 +75,26 @@ def default_extractor(registry: Registry, dataset: str) -> str | None:
         if dataset in entry.spec.datasets:
             return entry.name
     return None
+
+
+def required_samples(entry) -> int:
+    """The fewest samples (real and generated, each) the registered metric ``entry`` needs:
+    :func:`~ganzoo.metrics.scores.min_samples` of its ``compute``."""
+    return min_samples(resolve(entry.spec.compute, f"metric {entry.qualified_name!r}"))
+
+
+def check_sample_counts(metrics, n: int, real: int | None = None, split: str = "") -> None:
+    """Refuse ``n`` generated samples (and ``real`` ones of ``split``) fewer than a metric needs.
+
+    Raises:
+        ConfigError: naming the metric and its minimum.
+    """
+    for entry in metrics:
+        need = required_samples(entry)
+        if n < need:
+            raise ConfigError(f"metric {entry.name!r} needs at least {need} samples, got {n}")
+        if real is not None and real < need:
+            raise ConfigError(f"metric {entry.name!r} needs at least {need} real samples; {split} has {real}")
 
 
 def reference_features(extractor, dataset: str, split: str, real: torch.Tensor, cache: Path | None,
@@ -126,6 +146,7 @@ class Evaluator:
         self.real_data = load_dataset(registry, dataset, data_dir, split=split, image_size=image_size)
         self.points = self.real_data.kinds[self.real_data.primary] == "points"
         self.real = real_samples(self.real_data, n, image_size)
+        check_sample_counts(self.metrics, n, len(self.real), f"the {split} split of {self.dataset}")
         self.extractor = None
         feature_metrics = [m for m in self.metrics if m.spec.inputs == "features"]
         if not self.points:
@@ -135,6 +156,7 @@ class Evaluator:
                                   "pass --extractor (see `ganzoo list extractors`)")
             if name is not None:  # text metrics (BLEU, oracle NLL) need none
                 entry = registry.get("extractor", name)
+                writable_cache_dir()  # extractors and real features are cached: refuse a bad cache before training one
                 self.extractor = resolve_ref(entry.spec.load)(torch.device(device), data_dir)
         elif extractor:
             raise ConfigError(f"{self.dataset} is point data: metrics use the points, not an extractor")
@@ -251,7 +273,11 @@ EVALS_FILE = "evals.jsonl"
 def save_evaluation(result: dict[str, Any]) -> Path | None:
     """Append an :func:`evaluate` result to ``RUN/evals.jsonl`` of the run its checkpoint belongs to
     (rewritten through a temporary file, so a crash leaves the old file); None for a checkpoint
-    outside a run directory."""
+    outside a run directory.
+
+    Raises:
+        WriteError: ``evals.jsonl`` cannot be read or rewritten (a read-only run, a full disk).
+    """
     from ..files import atomic_write_text
 
     checkpoint = Path(result["provenance"]["checkpoint"])
@@ -259,9 +285,10 @@ def save_evaluation(result: dict[str, Any]) -> Path | None:
     if run_dir is None or not (run_dir / "config.json").is_file():
         return None
     path = run_dir / EVALS_FILE
-    old = path.read_text(encoding="utf-8") if path.is_file() else ""
-    if old and not old.endswith("\n"):
-        old += "\n"
     record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **result}
-    atomic_write_text(path, old + json.dumps(record) + "\n")
+    with writing(path):
+        old = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if old and not old.endswith("\n"):
+            old += "\n"
+        atomic_write_text(path, old + json.dumps(record) + "\n")
     return path

@@ -20,8 +20,9 @@ Inputs may be tensors or anything ``torch.as_tensor`` accepts; results are Pytho
 
 from __future__ import annotations
 
+import inspect
 import math
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
@@ -338,6 +339,15 @@ def density_coverage(real, fake, k: int = 5) -> dict[str, float]:
         nearest[rows] = _sq_dists(x[rows], y, y_sq).min(1).values
     coverage = (nearest <= radii).double().mean()
     return {"density": float(density), "coverage": float(coverage)}
+
+
+def min_samples(score: Callable[..., dict]) -> int:
+    """The fewest samples of each set (real and generated) ``score`` accepts with its default
+    arguments: more than ``k`` for the k-nearest-neighbour scores (a sample's k-th neighbour
+    is another sample), 2 for the others (FID's covariance, KID's subsets of at least 2 rows)."""
+    if score in (precision_recall, density_coverage):
+        return inspect.signature(score).parameters["k"].default + 1
+    return 2
 
 
 # --------------------------------------------------------------------------- mode counts

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import io
 import json
 import math
 import os
@@ -53,7 +54,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, WriteError, writing
 from ..networks import Encoder, Generator, Translator
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -400,7 +401,10 @@ def _write_onnx(module: nn.Module, example: tuple, entry: Entry, tmp: Path, meta
 def _write_torchscript(module: nn.Module, example: tuple, tmp: Path, metadata: dict) -> None:
     with _quiet(), torch.no_grad():  # torch.jit is deprecated in torch >= 2.10 (a FutureWarning), not gone
         traced = torch.jit.trace(module, example, check_trace=False)
-        torch.jit.save(traced, str(tmp), _extra_files={EXTRA_FILE: json.dumps(metadata)})
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer, _extra_files={EXTRA_FILE: json.dumps(metadata)})
+    # written by Python, not by torch.jit.save: on a full disk, its C++ writer aborts the process
+    tmp.write_bytes(buffer.getvalue())
 
 
 def _run_file(fmt: str, path: Path, inputs: tuple) -> tuple[torch.Tensor | None, str | None]:
@@ -436,8 +440,8 @@ def _compare(out: torch.Tensor, ref: torch.Tensor) -> tuple[float | None, float 
 
 
 def check_out(fmt: str, out: str | Path) -> Path:
-    """Refuse (one line) an unknown format, an ``out`` whose suffix does not match it, or a
-    missing folder."""
+    """Refuse (one line) an unknown format, an ``out`` whose suffix does not match it, a
+    missing folder, or an ``out`` that is a folder."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}: use {' or '.join(FORMATS)}")
     out = Path(out)
@@ -445,11 +449,13 @@ def check_out(fmt: str, out: str | Path) -> Path:
     if out.suffix.lower() != suffix:
         raise ConfigError(f"{fmt} files end in {suffix}, not {out.name!r}")
     try:
-        folder_ok = out.parent.is_dir()
+        folder_ok, out_is_folder = out.parent.is_dir(), out.is_dir()
     except OSError as exc:
         raise ConfigError(f"cannot use folder {out.parent}: {exc.strerror or exc}") from None
     if not folder_ok:
         raise ConfigError(f"folder {out.parent} does not exist")
+    if out_is_folder:
+        raise ConfigError(f"--out {out} is a folder; name the file to write")
     return out
 
 
@@ -515,6 +521,8 @@ def export(run_or_checkpoint: str | Path, format: str, out: str | Path, *, net: 
                 _write_torchscript(module, example, tmp, metadata)
         except ConfigError:
             raise
+        except OSError as exc:  # a full disk is no refusal: say which file, exit 1
+            raise WriteError(out, exc) from exc
         except Exception as exc:  # noqa: BLE001 - an exporter's failure is a refusal with its reason
             raise ConfigError(f"cannot export {model} {entry.net} as {format}: {_first_line(exc)}") from None
         if check:
@@ -531,7 +539,8 @@ def export(run_or_checkpoint: str | Path, format: str, out: str | Path, *, net: 
                 if problem:
                     raise ConfigError(f"cannot export {model} {entry.net} as {format}: {problem}")
                 result.max_abs_diff, result.mismatched, result.checked_with = diff, mismatched, runtime
-        os.replace(tmp, out)
+        with writing(out):
+            os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     return result

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .curves import RunLogs, read_logs, render_curves, save_curves
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError, writing
 
 REPORT_FILE = "report.html"
 CARD_FILE = "MODEL_CARD.md"
@@ -121,6 +121,10 @@ class RunInfo:
 
 
 def _read_json(path: Path) -> Any:
+    """A JSON file's content; ``None`` if it is unreadable, not JSON or not a regular file
+    (a FIFO would block the read for ever)."""
+    if not path.is_file():
+        return None
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -133,16 +137,24 @@ def _latest_checkpoint(run_dir: Path) -> Path | None:
 
 
 def read_run(run_dir: str | Path, registry=None) -> RunInfo:
-    """Read what the report shows from a run directory (``config.json`` must be there)."""
+    """Read what the report shows from a run directory (``config.json`` must be there).
+
+    Raises:
+        CheckpointError: no run directory there (exit 5, as sample, eval and export say it).
+    """
     run_dir = Path(run_dir)
-    if not run_dir.exists():
-        raise ConfigError(f"no run directory {run_dir}")
-    if not run_dir.is_dir():
-        raise ConfigError(f"{run_dir} is a file; pass the run directory that holds it")
+    try:
+        exists, is_dir = run_dir.exists(), run_dir.is_dir()
+    except OSError as exc:  # a name too long, a loop of links...
+        raise CheckpointError(f"cannot use run directory {run_dir}: {exc.strerror or exc}") from None
+    if not exists:
+        raise CheckpointError(f"no run directory {run_dir}")
+    if not is_dir:
+        raise CheckpointError(f"{run_dir} is a file; pass the run directory that holds it")
     config = _read_json(run_dir / "config.json")
     if not isinstance(config, dict):
-        raise ConfigError(f"{run_dir} is not a run directory (no readable config.json); "
-                          f"pass a folder under runs/ that `ganzoo train` wrote")
+        raise CheckpointError(f"{run_dir} is not a run directory (no readable config.json); "
+                              f"pass a folder under runs/ that `ganzoo train` wrote")
     info = RunInfo(run_dir, config, read_logs(run_dir))
     environment = _read_json(run_dir / "environment.json")
     if isinstance(environment, dict):
@@ -159,7 +171,7 @@ def read_run(run_dir: str | Path, registry=None) -> RunInfo:
     _read_spec(info, registry)
     for path in sorted((run_dir / "samples").glob("step-*")) if (run_dir / "samples").is_dir() else []:
         match = SAMPLE_NAME.match(path.name)
-        if match:
+        if match and path.is_file():  # only regular files: a FIFO would block the report
             info.samples.setdefault(int(match.group(1)), {}).setdefault(match.group(2), []).append(path)
     evaluations = [{"metrics": r["eval"], "provenance": r.get("provenance") or {"step": r["step"]},
                     "source": "training (--eval-every)"} for r in info.logs.evals]
@@ -593,11 +605,14 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, registry=No
     curves = None
     if curves_png is not None:
         curves = info.run_dir / "curves.png"
-        write_atomically(curves, lambda tmp: tmp.write_bytes(curves_png))
+        with writing(curves):
+            write_atomically(curves, lambda tmp: tmp.write_bytes(curves_png))
     page = render_html(info, curves_png)
-    atomic_write_text(out, page)
+    with writing(out):
+        atomic_write_text(out, page)
     card = info.run_dir / CARD_FILE
-    atomic_write_text(card, render_card(info))
+    with writing(card):
+        atomic_write_text(card, render_card(info))
     return ReportPaths(out, card, curves)
 
 

@@ -22,7 +22,8 @@ from ..config import RunConfig
 from ..data import DataShape
 from ..kinds.image import to_model_range
 from ..datasets import load_image_folder
-from ..errors import CheckpointError, ComponentUnavailableError, ConfigError, GanzooError, UnknownComponentError
+from ..errors import (CheckpointError, ComponentUnavailableError, ConfigError, GanzooError, UnknownComponentError,
+                      writing)
 from ..networks import Encoder, Generator, Translator, apply_in_chunks, generate
 from ..plugins.manager import get_plugin_manager
 from ..kinds.image import TRANSLATIONS_PER_ROW, grid_labels, save_grid, stack_rows
@@ -129,6 +130,26 @@ class ModelHandle:
         """Samples (audio) or frames (video) per second of the primary field, if known."""
         field = self.field
         return field.rate if field is not None else None
+
+    def with_net(self, net: str) -> "ModelHandle":
+        """The same model with the exported module ``net`` first, so that what it does uses
+        that module: ``with_net("g_b")`` samples from generator ``g_b``, ``with_net("g_ba")``
+        translates with ``g_ba`` (``ganzoo sample --net``). The handle itself is unchanged.
+
+        Raises:
+            ConfigError: ``net`` is no generator, translator or encoder that the model exports
+                (the message lists those it exports).
+        """
+        usable = {name: m for name, m in self.modules.items() if isinstance(m, (Generator, Translator, Encoder))}
+        if net not in usable:
+            roles = {role for role, kind in (("generator", Generator), ("translator", Translator),
+                                             ("encoder", Encoder)) if any(isinstance(m, kind) for m in usable.values())}
+            what = roles.pop() if len(roles) == 1 else "generator, translator or encoder"
+            raise ConfigError(f"no {what} {net!r}; this model has {', '.join(usable) or 'none'}")
+        chosen = ModelHandle({net: self.modules[net], **{k: m for k, m in self.modules.items() if k != net}},
+                             self.config, self.step, self.checkpoint, self.shape)
+        chosen.averaged = list(self.averaged)
+        return chosen
 
     def _need(self, what: str) -> None:
         can = {"sample": self.can_sample, "translate": self.can_translate, "encode": self.can_encode}[what]
@@ -239,10 +260,11 @@ class ModelHandle:
             class_labels, per_row = grid_labels(self.num_classes, n)
             labels, n, nrow = class_labels, len(class_labels), nrow or per_row
         samples = self.sample(n, labels=labels, seed=seed)
-        if self.is_points:
-            save_points(samples, path)
-        else:
-            save_grid(samples, path, nrow=nrow)
+        with writing(path):
+            if self.is_points:
+                save_points(samples, path)
+            else:
+                save_grid(samples, path, nrow=nrow)
         return path
 
     def save_outputs(self, path: str | Path | None, n: int = 16, seed: int | None = 0, labels=None,
@@ -278,18 +300,24 @@ class ModelHandle:
             field = self.field
             lines = decode_tokens(samples, field.vocabulary if field is not None else None)
             if path is not None:
-                written.append(save_text(lines, path))
+                with writing(path):
+                    written.append(save_text(lines, path))
             return written, lines
         stem = path.with_suffix("")
         if kind == "audio":
             rate = self.rate or 16000
-            written.append(save_spectrograms(samples, stem.with_suffix(".png"), rate, nrow=nrow))
+            with writing(stem.with_suffix(".png")):
+                written.append(save_spectrograms(samples, stem.with_suffix(".png"), rate, nrow=nrow))
             width = max(3, len(str(n - 1)))
             for i, clip in enumerate(samples):
-                written.append(write_wav(stem.parent / f"{stem.name}-{i:0{width}d}.wav", clip, rate))
+                wav = stem.parent / f"{stem.name}-{i:0{width}d}.wav"
+                with writing(wav):
+                    written.append(write_wav(wav, clip, rate))
         else:
-            written.append(save_gif(samples, stem.with_suffix(".gif"), fps=self.rate, nrow=nrow))
-            written.append(save_video_strip(samples, stem.with_suffix(".png")))
+            with writing(stem.with_suffix(".gif")):
+                written.append(save_gif(samples, stem.with_suffix(".gif"), fps=self.rate, nrow=nrow))
+            with writing(stem.with_suffix(".png")):
+                written.append(save_video_strip(samples, stem.with_suffix(".png")))
         return written, []
 
     # image to image --------------------------------------------------------------
@@ -399,13 +427,18 @@ def to_uint8(images: torch.Tensor) -> "object":
 
 
 def write_npz(path: Path, arrays: dict) -> Path:
-    """``np.savez`` through a temporary file and a rename."""
+    """``np.savez`` through a temporary file and a rename.
+
+    Raises:
+        WriteError: ``path`` cannot be written (named, not the temporary file).
+    """
     import numpy as np
 
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npz")
     try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
+        with writing(path):
+            np.savez(tmp, **arrays)
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
@@ -476,7 +509,8 @@ def save_images(handle: ModelHandle, path: Path, inputs: torch.Tensor, targets: 
             if targets is not None:
                 rows.append(handle._as_input(targets, translator.out_shape))
             images, per_row = stack_rows(*rows, per_row=TRANSLATIONS_PER_ROW)
-            save_grid(images, path, nrow=per_row)
+            with writing(path):
+                save_grid(images, path, nrow=per_row)
         return f"{len(inputs)} translations by {name}"
     if handle.can_encode and handle.can_sample:
         if path.suffix.lower() == ".npz":
@@ -486,7 +520,8 @@ def save_images(handle: ModelHandle, path: Path, inputs: torch.Tensor, targets: 
         else:
             x = handle._as_input(inputs, handle.encoder.in_shape)
             images, per_row = stack_rows(x, handle.reconstruct(x), per_row=TRANSLATIONS_PER_ROW)
-            save_grid(images, path, nrow=per_row)
+            with writing(path):
+                save_grid(images, path, nrow=per_row)
         return f"{len(inputs)} reconstructions G(E(x))"
     model = handle.config.model.split(":")[-1]
     raise ConfigError(f"model {model!r} samples from latents and takes no input images; drop --input")

@@ -107,20 +107,36 @@ def build_networks(registry: Registry, cfg: RunConfig, shape: DataShape, device:
         rng = contextlib.nullcontext()
     else:
         rng = _private_rng(cfg.seed, device)
-    with rng:
-        nets = build(arch, shape)
-        if not isinstance(nets, Networks):
-            raise ComponentUnavailableError(f"model {entry.name!r}: build() returned {type(nets).__name__}, "
-                                            "not ganzoo.networks.Networks")
-        nets.to(device)
-        check_networks(nets, shape, entry.name)
-        if cfg.pack > 1:
-            _check_packable(nets, cfg.pack, entry.name)
-            wide_shape = packed_shape(shape, cfg.pack)
-            wide = build(arch, wide_shape).to(device)
-            check_networks(wide, wide_shape, entry.name)
-            nets.discriminator = PackedDiscriminator(wide.discriminator, cfg.pack, nets.discriminator.in_shape)
+    try:
+        with rng:
+            nets = build(arch, shape)
+            if not isinstance(nets, Networks):
+                raise ComponentUnavailableError(f"model {entry.name!r}: build() returned {type(nets).__name__}, "
+                                                "not ganzoo.networks.Networks")
+            nets.to(device)
+            check_networks(nets, shape, entry.name)
+            if cfg.pack > 1:
+                _check_packable(nets, cfg.pack, entry.name)
+                wide_shape = packed_shape(shape, cfg.pack)
+                wide = build(arch, wide_shape).to(device)
+                check_networks(wide, wide_shape, entry.name)
+                nets.discriminator = PackedDiscriminator(wide.discriminator, cfg.pack, nets.discriminator.in_shape)
+    except (MemoryError, RuntimeError) as exc:
+        if not _allocation_failure(exc):
+            raise
+        raise ConfigError(f"model {entry.name!r} is too large for this machine's memory: its networks cannot be "
+                          f"allocated on {device.type} with these arch.* settings; choose smaller ones "
+                          f"(see `ganzoo info {entry.name}`)") from None
     return nets
+
+
+def _allocation_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is an allocator refusing the memory asked for: a MemoryError, CUDA's
+    ``torch.OutOfMemoryError``, or the RuntimeError of torch's CPU and MPS allocators."""
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)
 
 
 def packed_shape(shape: DataShape, pack: int) -> DataShape:
