@@ -164,7 +164,7 @@ def save_pictures(model, test_images: torch.Tensor, folder: Path, tag: str) -> l
     """A grid of 64 samples and one of 32 test digits (rows of 8) over their reconstructions."""
     folder.mkdir(parents=True, exist_ok=True)
     samples = folder / f"{tag}-samples.png"
-    model.save_grid(samples, n=64, seed=0)
+    model.save_samples(samples, n=64, seed=0)
     pairs = folder / f"{tag}-reconstructions.png"
     real = to_model_range(test_images[:32])
     images, per_row = stack_rows(real, model.reconstruct(test_images[:32]))

@@ -8,8 +8,10 @@ Usage (from the repository root; nothing is imported or run, the files are parse
 Measured:
 
 - the lines of the training loop (``Trainer.fit``);
-- comparisons with a kind's name (``kind == "audio"``, ``x in ("audio", "video")``) outside the
-  kinds' own modules (``ganzoo/kinds/``): code that should ask the kind instead;
+- comparisons of a kind with a kind's name (``kind == "audio"``, ``shape.kind in ("audio",
+  "video")``, ``"image" in spec.data_kinds``) outside the kinds' own modules (``ganzoo/kinds/``):
+  code that should ask the kind instead. A field's *name* (``"label" in data.fields``) is not a
+  kind; the core (``ganzoo/``) is counted, and the families (``plugins/``) apart;
 - hand-kept lists of the built-in families: Python literals naming three or more of the
   families that ``pyproject.toml`` registers (outside ``pyproject.toml`` itself, whose entry
   points are the one list);
@@ -60,8 +62,9 @@ def _strings(node: ast.AST) -> list[str]:
     return []
 
 
-def kind_checks(folders: tuple[str, ...] = ("ganzoo", "plugins")) -> list[str]:
-    """``file:line`` of every comparison with a kind's name outside ``ganzoo/kinds/``."""
+def kind_checks(*folders: str) -> list[str]:
+    """``file:line`` of every comparison of a kind with a kind's name outside ``ganzoo/kinds/``:
+    one side names a kind, another is an expression about kinds (its text says ``kind``)."""
     kinds, found = kind_names(), []
     for path in python_files(*folders):
         if KINDS in path.parents:
@@ -71,7 +74,10 @@ def kind_checks(folders: tuple[str, ...] = ("ganzoo", "plugins")) -> list[str]:
                 continue
             if not all(isinstance(op, (ast.Eq, ast.NotEq, ast.In, ast.NotIn)) for op in node.ops):
                 continue
-            if any(s in kinds for side in (node.left, *node.comparators) for s in _strings(side)):
+            sides = (node.left, *node.comparators)
+            named = [side for side in sides if any(s in kinds for s in _strings(side))]
+            about_kinds = [side for side in sides if side not in named and "kind" in ast.unparse(side).lower()]
+            if named and about_kinds:
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     return found
 
@@ -182,7 +188,8 @@ def largest_modules(n: int = 5) -> list[tuple[str, int]]:
 def measure() -> dict:
     methods, lines = trainer_size()
     return {"loop_lines": loop_lines(), "trainer_public_members": methods, "trainer_lines": lines,
-            "kind_checks": kind_checks(), "hand_kept_lists": hand_kept_lists(),
+            "kind_checks": kind_checks("ganzoo"), "kind_checks_in_families": kind_checks("plugins"),
+            "hand_kept_lists": hand_kept_lists(),
             "import_circles": import_circles(), "largest_modules": largest_modules()}
 
 
@@ -201,7 +208,9 @@ def main() -> None:
         return
     print(f"lines of the loop (Trainer.fit):          {figures['loop_lines']}")
     print(f"Trainer: public members, lines:           {figures['trainer_public_members']}, {figures['trainer_lines']}")
-    print(f"kind-name checks outside ganzoo/kinds/:   {len(figures['kind_checks'])}  {' '.join(figures['kind_checks'])}")
+    print(f"kind checks in the core, not its kinds:   {len(figures['kind_checks'])}  {' '.join(figures['kind_checks'])}")
+    print(f"kind checks in the families:              {len(figures['kind_checks_in_families'])}  "
+          f"{' '.join(figures['kind_checks_in_families'])}")
     print(f"hand-kept lists of built-in families:     {len(figures['hand_kept_lists'])}  "
           f"{' '.join(figures['hand_kept_lists'])}")
     print(f"import circles in the core:               {len(figures['import_circles'])}  "

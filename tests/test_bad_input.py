@@ -272,8 +272,8 @@ def test_full_disk_while_sampling(cli, run, tmp_path, monkeypatch):
         raise _disk_full(fp)
 
     def full_disk_savez(file, **arrays):
-        Path(file).write_bytes(b"PK\x03\x04")
-        raise _disk_full(file)
+        file.write(b"PK\x03\x04")  # half-written, into the file object it is given
+        raise _disk_full(file.name)
 
     monkeypatch.setattr(previews, "save_image", full_disk_save_image)
     monkeypatch.setattr(np, "savez", full_disk_savez)
@@ -715,7 +715,7 @@ def test_full_disk_names_the_file_in_every_writer(cli, run, tmp_path, monkeypatc
         raise _disk_full(path)
 
     monkeypatch.setattr(grids, "save_image", lambda tensor, fp, **kwargs: half_written(fp))
-    monkeypatch.setattr(np, "savez", lambda file, **arrays: half_written(file))
+    monkeypatch.setattr(np, "savez", lambda file, **arrays: half_written(getattr(file, "name", file)))
     _fail_fsync_of(".report.html.tmp-", monkeypatch)
     out = tmp_path / "out"
     out.mkdir()

@@ -74,9 +74,9 @@ def test_info_shows_options_defaults_and_losses(cli):
 
 def test_info_on_a_dataset_shows_its_shape(cli):
     text = cli("info", "fashion-mnist").stdout
-    assert "1x28x28" in text and "classes: 10" in text
+    assert "shape: image 1x28x28," in text and "classes: 10" in text
     points = cli("info", "toy-ring").stdout
-    assert "2-D points" in points and "classes: 8" in points
+    assert "shape: points 2," in points and "classes: 8" in points
 
 
 def test_no_arguments_prints_help_once(cli):

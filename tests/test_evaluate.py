@@ -77,7 +77,7 @@ def test_eval_of_point_data_and_refusals(cli, manager, tmp_path):
     out = json.loads(result.stdout)
     assert set(out["metrics"]) >= {"modes", "high_quality", "reverse_kl"} and out["provenance"]["extractor"] is None
     fid = cli("eval", run, "--metrics", "fid")
-    assert fid.exit_code == 2 and "toy-ring is point data" in fid.stderr
+    assert fid.exit_code == 2 and "none is registered for dataset 'toy-ring' (points data)" in fid.stderr
     unknown = cli("eval", run, "--metrics", "fdi")
     assert unknown.exit_code == 2 and "did you mean 'fid'" in unknown.stderr
 

@@ -89,4 +89,4 @@ def test_an_encoder_model_reconstructs_input_images(cli, data_dir, tmp_path):
     with np.load(tmp_path / "r.npz") as archive:
         assert archive["images"].shape == (2, 28, 28, 1) and archive["codes"].shape[0] == 2
     plain = cli("sample", str(tmp_path / "runs" / "b"), "-n", "4", "--out", str(tmp_path / "s.png"))
-    assert plain.exit_code == 0 and "wrote 4 samples" in plain.stderr  # it is a generator too
+    assert plain.exit_code == 0 and "wrote 4 images" in plain.stderr  # it is a generator too

@@ -99,7 +99,7 @@ def run(options: qc.Options, trainer: qc.Trainer, jobs: list[dict[str, Any]]) ->
                 row["n_samples"] = int(len(digits))
                 if png_text.startswith("not written"):
                     png.parent.mkdir(parents=True, exist_ok=True)
-                    handle.save_grid(png, n=64, seed=0)
+                    handle.save_samples(png, n=64, seed=0)
                     png_text = f"{qc.display_path(png)} ({config['label']}, seed {seed})"
             except Exception as exc:  # noqa: BLE001 - a broken run is an error row
                 row["error"] = f"scoring failed: {type(exc).__name__}: {exc}"

@@ -53,8 +53,8 @@ def describe(entry: Entry, registry) -> dict[str, Any]:
     elif spec.kind == "dataset":
         data.update(channels=spec.channels, image_size=spec.image_size, point_dim=spec.point_dim,
                     num_classes=spec.num_classes, size=spec.size, files=list(spec.files),
-                    fields=list(spec.fields), data_kind="points" if spec.point_dim else spec.data_kind,
-                    item_shape=list(spec.item_shape) if spec.item_shape else None, rate=spec.rate)
+                    fields=list(spec.fields), data_kind=spec.data_kind,
+                    item_shape=list(spec.shape) if spec.shape else None, rate=spec.rate)
     elif spec.kind == "algorithm":
         data.update(step=_ref_name(spec.step), config_fields=_options(spec.config_class, "algo"),
                     modules=list(spec.modules), fields=list(spec.fields))
@@ -78,6 +78,11 @@ def _no_kind_or_name(word: str, registry) -> str:
             else f"the kinds are {', '.join(PLURAL.values())}")
     return (f"{word!r} is no kind of component and nothing is called {word!r}; {hint} "
             f"(a pattern such as '*gan' lists what matches)")
+
+
+def spec_limits_images(spec: ModelSpec) -> bool:
+    """Whether a model says which images it takes (channels, sizes)."""
+    return bool(spec.channels or spec.min_image_size or spec.max_image_size)
 
 
 def _ref_name(ref: Any) -> str:
@@ -171,26 +176,23 @@ def register(app: typer.Typer, ctx) -> None:
                           f"{data['default_dataset']}", highlight=False)
             console.print(f"default loss: {data['default_loss']}; compatible losses: "
                           f"{', '.join(data['compatible_losses']) or 'none installed'}")
-            images = (f"; channels {data['channels']}, image size "
-                      f"{data['image_sizes']['min'] or 'any'}..{data['image_sizes']['max'] or 'any'}"
-                      if "image" in data["data_kinds"] else "")
+            sizes = data["image_sizes"]
+            images = (f"; channels {data['channels']}, image size {sizes['min'] or 'any'}..{sizes['max'] or 'any'}"
+                      if spec_limits_images(entry.spec) else "")
             console.print(f"data: {' or '.join(data['data_kinds'])}{images}"
                           + (f"; needs the fields {', '.join(data['fields'])}" if data["fields"] else ""),
                           highlight=False)
         if entry.kind == "dataset":
-            if data["data_kind"] in ("audio", "video", "tokens"):
-                unit = {"audio": "Hz", "video": "frames/s"}.get(data["data_kind"], "")
-                shape = (f"{data['data_kind']} " + ("x".join(map(str, data["item_shape"])) if data["item_shape"]
-                                                    else "(size set by the data)")
-                         + (f" at {data['rate']} {unit}" if data["rate"] else ""))
-            else:
-                shape = (f"{data['point_dim']}-D points" if data["point_dim"]
-                         else f"{data['channels']}x{data['image_size']}x{data['image_size']}")
+            from ..kinds import kind_of
+
+            shape = (f"{data['data_kind']} " + ("x".join(map(str, data["item_shape"])) if data["item_shape"]
+                                                else "(size set by the data)")
+                     + (f" at {data['rate']} {kind_of(data['data_kind']).rate_unit}" if data["rate"] else ""))
             console.print(f"shape: {shape}, "
                           f"classes: {data['num_classes'] or 'none'}, samples: {data['size'] or 'unknown'}")
             if data["fields"]:
-                console.print(f"fields besides the {'image' if data['data_kind'] == 'image' else 'primary one'} "
-                              f"and label: {', '.join(data['fields'])}", highlight=False)
+                console.print(f"fields besides the {data['data_kind']} and label: {', '.join(data['fields'])}",
+                              highlight=False)
             if data["files"]:
                 console.print(f"files (in --data-dir): {', '.join(data['files'])}", highlight=False)
         if entry.kind == "logger":

@@ -179,8 +179,8 @@ def register(app: typer.Typer, ctx) -> None:
           ganzoo sample runs/stargan-mnist-domains-20261202-120000 --input my_digits/ --domain 1 --out inverted.png
         """
         from ..config import MAX_SEED
-        from ..errors import ConfigError, writing
-        from ..kinds.image import save_grid
+        from ..errors import ConfigError
+        from ..kinds import all_kinds, kind_of
         from ..outputs.sampling import dataset_examples, load, read_images, save_images
 
         if n < 1 or (nrow is not None and nrow < 1):
@@ -194,8 +194,9 @@ def register(app: typer.Typer, ctx) -> None:
             out = Path("samples.npz") if fmt == "npz" else Path("grid.png")
         if fmt == "npz" and out.suffix.lower() != ".npz":
             raise ConfigError(f"--out must name a .npz file, got {out}")
-        if fmt == "png" and out.suffix.lower() not in (".png", ".wav", ".gif", ".txt"):
-            raise ConfigError(f"--out must name a .png file (.wav for audio, .gif for video, .txt for text), "
+        suffixes = sorted({suffix for kind in all_kinds() if kind.generated for suffix in kind.sample_suffixes})
+        if fmt == "png" and out.suffix.lower() not in suffixes:
+            raise ConfigError(f"--out must name a {', '.join(suffixes)} file (what the model makes decides which), "
                               f"got {out}")
         try:
             folder_ok, out_is_folder = out.parent.is_dir(), out.is_dir()
@@ -228,35 +229,33 @@ def register(app: typer.Typer, ctx) -> None:
                 inputs = read_images(input_, size=size)[:n]
             else:
                 inputs, targets = dataset_examples(handle, n, ctx.registry, data_dir=data_dir, net=net)
-            what = save_images(handle, out, inputs, targets, net=net, domain=domain)
-        elif handle.kind in ("audio", "video", "tokens") and fmt == "png":
-            if interpolate is not None:
-                raise ConfigError("--interpolate needs an image model")
-            target = given_out
-            if target is None and handle.kind != "tokens":
-                target = Path("samples.png" if handle.kind == "audio" else "samples.gif")
-            written, lines = handle.save_outputs(target, n=n, seed=seed, labels=label, nrow=nrow)
-            if handle.kind == "tokens" and target is None:
-                for line in lines:
-                    typer.echo(line)
-                typer.echo(f"sampled {n} sentences (step {handle.step})", err=True)
-                return
-            shown = ", ".join(str(p) for p in written[:3]) + (f" and {len(written) - 3} more" if len(written) > 3 else "")
-            typer.echo(f"wrote {n} {handle.kind} samples (step {handle.step}) to {shown}", err=True)
-            return
-        elif interpolate is not None:
-            if handle.is_points:
-                raise ConfigError("--interpolate needs an image model")
-            walk = handle.interpolate(steps=interpolate, rows=max(1, n // max(interpolate, 1)), seed=seed)
-            with writing(out):
-                save_grid(walk, out, nrow=interpolate)
-            what = f"{len(walk) // interpolate} latent walks of {interpolate} steps"
+            what, out = save_images(handle, out, inputs, targets, net=net, domain=domain), [out]
         elif fmt == "npz":
             handle.save_npz(out, n=n, seed=seed, labels=label)
-            what = f"{n} raw samples"
+            what, out = f"{n} raw samples", [out]
         else:
-            if out.suffix.lower() != ".png":
-                raise ConfigError(f"--out must name a .png file for {handle.kind} samples, got {out}")
-            handle.save_grid(out, n=n, seed=seed, labels=label, nrow=nrow)
-            what = f"{n} samples"
-        typer.echo(f"wrote {what} (step {handle.step}) to {out}", err=True)
+            kind = kind_of(handle.kind)
+            target = given_out or (Path(kind.sample_file) if kind.sample_file else None)
+            if interpolate is not None:
+                if label is not None:
+                    raise ConfigError("--interpolate keeps one class per row; drop --label")
+                samples = handle.interpolate(steps=interpolate, rows=max(1, n // max(interpolate, 1)), seed=seed)
+                what, nrow = f"{len(samples) // interpolate} latent walks of {interpolate} steps", interpolate
+            else:
+                samples, what = None, f"{n} {kind.noun}"
+            if target is None:  # samples that are read: printed
+                lines = (kind.as_text(samples, handle.field) if samples is not None
+                         else handle.as_text(n, seed=seed, labels=label))
+                for line in lines:
+                    typer.echo(line)
+                typer.echo(f"sampled {what} (step {handle.step})", err=True)
+                return
+            if samples is None:
+                out = handle.save_samples(target, n=n, seed=seed, labels=label, nrow=nrow)
+            elif target.suffix.lower() not in kind.sample_suffixes:
+                raise ConfigError(f"{handle.kind} samples are written to a {' or '.join(kind.sample_suffixes)} "
+                                  f"file, not {target.name!r}")
+            else:
+                out = kind.write_samples(samples, target.with_suffix(""), handle.field, nrow=nrow)
+        shown = ", ".join(str(p) for p in out[:3]) + (f" and {len(out) - 3} more" if len(out) > 3 else "")
+        typer.echo(f"wrote {what} (step {handle.step}) to {shown}", err=True)

@@ -109,9 +109,11 @@ class FieldKind:
         caption: what a run report says under the previews of a generator of this kind.
         pipeline_tags: the Hugging Face ``pipeline_tag`` of a model card, by model task.
         default_metrics: what ``--eval-every`` computes when no ``--eval-metrics`` are given.
-        sample_suffixes: the file suffixes ``ganzoo sample --out`` accepts (the first is the default).
+        sample_suffixes: the file suffixes ``ganzoo sample --out`` accepts.
+        sample_file: what ``ganzoo sample`` writes without ``--out`` (``None``: it prints the samples).
         takes_vocabulary: a field of this kind may carry a vocabulary (its ids' strings).
         counts_classes: a field of this kind holds class indices (it has a class count).
+        rate_unit: what a field's ``rate`` counts, as ``ganzoo info`` shows it.
         class_rows: a conditional generator's previews show one row per class (a grid);
             otherwise their labels cycle through the classes, one of each first.
         preview_limit: the most samples a training preview writes (default: all it draws).
@@ -129,8 +131,10 @@ class FieldKind:
     pipeline_tags: ClassVar[Mapping[str, str]] = {}
     default_metrics: ClassVar[tuple[str, ...]] = ("fid",)
     sample_suffixes: ClassVar[tuple[str, ...]] = (".png",)
+    sample_file: ClassVar[str | None] = "samples.png"
     takes_vocabulary: ClassVar[bool] = False
     counts_classes: ClassVar[bool] = False
+    rate_unit: ClassVar[str] = "per second"
     class_rows: ClassVar[bool] = False
     preview_limit: ClassVar[int | None] = None
     preview_one_by_one: ClassVar[int | None] = None
@@ -167,6 +171,11 @@ class FieldKind:
         """Tiny items of this kind in which each one's label can be read (the conformance kit's
         data), and their field's shape (rate, vocabulary)."""
         raise NotImplementedError(f"no example {self.name} data")
+
+    def check_batch(self, batch: "torch.Tensor") -> str | None:
+        """What a batch in the model's range must be when it is not (a network's input, such
+        as a feature extractor's): ``None`` when it fits."""
+        return None
 
     # -- generated samples -----------------------------------------------------------------
     def check_samples(self, samples: "torch.Tensor", field: FieldShape | None = None) -> str | None:
@@ -212,6 +221,10 @@ class FieldKind:
         clip, rate)`` and ``text(step, lines)``, for the methods ``wants`` accepts (nothing is
         drawn for a logger that takes no pictures)."""
         return []
+
+    def as_text(self, samples: "torch.Tensor", field: FieldShape | None = None) -> list[str]:
+        """Generated samples as lines of text, for kinds whose samples are read (sentences)."""
+        raise NotImplementedError(f"{self.name} samples are not text")
 
     def npz_arrays(self, samples: "torch.Tensor", field: FieldShape | None = None) -> dict[str, Any]:
         """Raw samples as numpy arrays for ``ganzoo sample --format npz`` (outside tools)."""

@@ -148,6 +148,7 @@ class AudioKind(FieldKind):
     sample_suffixes = (".png", ".wav")
     preview_limit = 16
     preview_one_by_one = 4
+    rate_unit = "Hz"
 
     def validate(self, name: str, tensor: torch.Tensor) -> None:
         if tensor.dim() != 3 or not (tensor.is_floating_point() or tensor.dtype == torch.int16):

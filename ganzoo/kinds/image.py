@@ -155,6 +155,7 @@ class ImageKind(FieldKind):
     sized = True
     channels_last = True
     class_rows = True
+    sample_file = "grid.png"
     noun = "images"
     pipeline_tags = {"unconditional": "unconditional-image-generation",
                      "conditional": "unconditional-image-generation",
@@ -193,6 +194,13 @@ class ImageKind(FieldKind):
             top, left = row * size // 2, col * size // 5
             images[i, :, top:top + max(1, size // 2), left:left + max(1, size // 5)] = 255
         return images, FieldShape(self.name, (channels, size, size))
+
+    def check_batch(self, batch: torch.Tensor) -> str | None:
+        if not batch.is_floating_point() or batch.dim() != 4:
+            return f"float images [N, C, H, W] in [-1, 1], got {batch.dtype} {tuple(batch.shape)}"
+        if batch.shape[1] not in (1, 3):
+            return f"1- or 3-channel images (gray or RGB), got {batch.shape[1]} channels"
+        return None
 
     def check_samples(self, samples: torch.Tensor, field: FieldShape | None = None) -> str | None:
         if not samples.is_floating_point():

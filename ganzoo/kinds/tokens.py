@@ -76,6 +76,7 @@ class TokensKind(FieldKind):
     caption = "Sentences decoded from the fixed latents, one per line."
     pipeline_tags = {"unconditional": "text-generation", "conditional": "text-generation"}
     sample_suffixes = (".txt",)
+    sample_file = None  # sentences are printed
     takes_vocabulary = True
 
     def validate(self, name: str, tensor: torch.Tensor) -> None:
@@ -120,6 +121,9 @@ class TokensKind(FieldKind):
                wants: Callable[[str], bool] = lambda method: True, nrow: int | None = None,
                reference: torch.Tensor | None = None, one_by_one: int | None = None) -> list[tuple[str, tuple]]:
         return [("text", (decode_tokens(samples, _vocabulary(field))[:LOGGED_SENTENCES],))] if wants("text") else []
+
+    def as_text(self, samples: torch.Tensor, field: FieldShape | None = None) -> list[str]:
+        return decode_tokens(samples, _vocabulary(field))
 
     def npz_arrays(self, samples: torch.Tensor, field: FieldShape | None = None) -> dict[str, Any]:
         return {"tokens": samples.numpy().astype("int64")}

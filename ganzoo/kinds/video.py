@@ -81,8 +81,10 @@ class VideoKind(FieldKind):
     noun = "clips"
     caption = "Each clip animated, and a row of frames per clip underneath."
     sample_suffixes = (".gif", ".png")
+    sample_file = "samples.gif"
     preview_limit = 16
     preview_one_by_one = 8
+    rate_unit = "frames/s"
 
     def validate(self, name: str, tensor: torch.Tensor) -> None:
         if tensor.dtype != torch.uint8 or tensor.dim() != 5:

@@ -144,29 +144,24 @@ class Evaluator:
         dataset_entry = registry.get("dataset", dataset)
         self.dataset = dataset_entry.name
         self.real_data = load_dataset(registry, dataset, data_dir, split=split, image_size=image_size)
-        self.points = self.real_data.kinds[self.real_data.primary] == "points"
         self.real = real_samples(self.real_data, n, image_size)
         check_sample_counts(self.metrics, n, len(self.real), f"the {split} split of {self.dataset}")
         self.extractor = None
         feature_metrics = [m for m in self.metrics if m.spec.inputs == "features"]
-        if not self.points:
-            name = extractor or default_extractor(registry, self.dataset)
-            if name is None and (feature_metrics or self.real_data.kinds[self.real_data.primary] == "image"):
-                raise ConfigError(f"no feature extractor is registered for dataset {self.dataset!r}; "
-                                  "pass --extractor (see `ganzoo list extractors`)")
-            if name is not None:  # text metrics (BLEU, oracle NLL) need none
-                entry = registry.get("extractor", name)
-                writable_cache_dir()  # extractors and real features are cached: refuse a bad cache before training one
-                self.extractor = resolve_ref(entry.spec.load)(torch.device(device), data_dir)
-        elif extractor:
-            raise ConfigError(f"{self.dataset} is point data: metrics use the points, not an extractor")
-        if feature_metrics and self.points:
-            names = ", ".join(m.name for m in feature_metrics)
-            raise ConfigError(f"{names} compare image features; {self.dataset} is point data (use modes)")
         kind = self.real_data.kinds[self.real_data.primary]
-        if self.extractor is not None and getattr(self.extractor, "kind", "image") != kind:
-            raise ConfigError(f"extractor {self.extractor.name} reads {getattr(self.extractor, 'kind', 'image')} "
-                              f"data; {self.dataset} is {kind} data")
+        name = extractor or default_extractor(registry, self.dataset)
+        if name is None and feature_metrics:
+            names = ", ".join(m.name for m in feature_metrics)
+            raise ConfigError(f"{names} compare features of an extractor, and none is registered for dataset "
+                              f"{self.dataset!r} ({kind} data); pass --extractor (see `ganzoo list extractors`) "
+                              f"or use metrics of the samples themselves, such as modes")
+        if name is not None:  # metrics of the samples alone (modes of a mixture, BLEU, oracle NLL) need none
+            entry = registry.get("extractor", name)
+            writable_cache_dir()  # extractors and real features are cached: refuse a bad cache before training one
+            self.extractor = resolve_ref(entry.spec.load)(torch.device(device), data_dir)
+        reads = getattr(self.extractor, "kind", "image")  # an extractor that says nothing reads images
+        if self.extractor is not None and reads != kind:
+            raise ConfigError(f"extractor {self.extractor.name} reads {reads} data; {self.dataset} is {kind} data")
         self.real_features = None
         if feature_metrics:
             self.real_features = reference_features(self.extractor, self.dataset, split, self.real,

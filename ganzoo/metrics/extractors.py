@@ -30,6 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..datasets.common import default_data_dir
+from ..kinds import kind_of
 from ..kinds.image import to_model_range
 from ..errors import CheckpointError, ComponentUnavailableError, ConfigError, GanzooError
 from ..settings import CACHE_DIR_ENV
@@ -137,12 +138,9 @@ class Extractor:
     def _run(self, images: torch.Tensor, batch_size: int, logits: bool) -> torch.Tensor:
         if not isinstance(images, torch.Tensor):
             raise ConfigError(f"extractor {self.name} takes a tensor, got {type(images).__name__}")
-        if self.kind == "image":
-            if not images.is_floating_point() or images.dim() != 4:
-                raise ConfigError(f"extractor {self.name} takes float images [N, C, H, W] in [-1, 1], got "
-                                  f"{images.dtype} {tuple(images.shape)}")
-            if images.shape[1] not in (1, 3):
-                raise ConfigError(f"extractor {self.name} takes 1- or 3-channel images, got {images.shape[1]}")
+        problem = kind_of(self.kind).check_batch(images)
+        if problem:
+            raise ConfigError(f"extractor {self.name} takes {problem}")
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         width = self.num_classes if logits else self.feature_dim

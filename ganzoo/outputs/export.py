@@ -55,6 +55,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, WriteError, writing
+from ..kinds import kind_of
 from ..networks import Encoder, Generator, Translator
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -169,19 +170,6 @@ def latent_prior(generator: Generator) -> str:
     return f"see {type(generator).__name__}.sample_latent"
 
 
-def _output_of(kind: str, shape: tuple[int, ...], vocabulary: int | None) -> dict:
-    """The description of a generator's output of data ``kind``."""
-    if kind == "tokens":
-        return _tensor("tokens", "int64", list(shape), f"token ids in 0..{(vocabulary or 0) - 1}",
-                       range=[0, (vocabulary or 1) - 1])
-    if kind == "points":
-        return _tensor("points", "float32", list(shape), "points (unbounded coordinates)", range=None)
-    layouts = {"audio": "[N, channels, samples]", "video": "[N, channels, frames, height, width]",
-               "image": "[N, channels, height, width]"}
-    return _tensor(kind if kind in layouts else "samples", "float32", list(shape),
-                   f"{kind} {layouts.get(kind, '')} in [-1, 1]".replace("  ", " "), range=[-1, 1])
-
-
 def _image_in(shape: tuple[int, ...], name: str = "image") -> dict:
     return _tensor(name, "float32", list(shape), "images [N, channels, height, width] in [-1, 1] "
                    "(uint8 pixels p: p / 127.5 - 1)", range=[-1, 1])
@@ -192,27 +180,21 @@ def _rand_images(shape: tuple[int, ...]):
 
 
 def _generator_entry(name: str, g: Generator, handle) -> Entry:
-    kind = handle.kind if name == "generator" else ("points" if len(g.out_shape) == 1 else "image")
-    field_ = handle.field if name == "generator" else None
-    vocabulary = field_.classes if field_ is not None and kind == "tokens" else None
+    kind = kind_of(handle.kind)  # what the data is made of, and so what its generators make
+    field_ = handle.field if tuple(g.out_shape) == tuple(handle.shape.sample_shape) else None
     inputs = [_tensor("z", "float32", [g.latent_dim], f"latent vectors drawn from {latent_prior(g)}")]
     if g.num_classes:
         inputs.append(_tensor("labels", "int64", [], f"class indices in 0..{g.num_classes - 1}",
                               range=[0, g.num_classes - 1]))
-    info: dict = {"latent_dim": g.latent_dim, "latent_prior": latent_prior(g), "num_classes": g.num_classes}
-    if field_ is not None and field_.rate:
-        info["rate"] = field_.rate
-        info["rate_unit"] = "samples per second" if kind == "audio" else "frames per second"
-    if kind == "tokens":
-        info["vocabulary_size"] = vocabulary
-        info["vocabulary"] = list(field_.vocabulary) if field_ is not None and field_.vocabulary else None
+    info: dict = {"latent_dim": g.latent_dim, "latent_prior": latent_prior(g), "num_classes": g.num_classes,
+                  **kind.export_info(field_)}
 
     def example(n: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
         z = g.sample_latent(n, generator=gen, device="cpu")
         return (z, torch.arange(n) % g.num_classes) if g.num_classes else (z,)
 
     function = (lambda z, labels: g(z, labels)) if g.num_classes else (lambda z: g(z))
-    return Entry(name, "sample", _Call(g, function), inputs, [_output_of(kind, tuple(g.out_shape), vocabulary)],
+    return Entry(name, "sample", _Call(g, function), inputs, [kind.describe_output(tuple(g.out_shape), field_)],
                  example, info)
 
 
@@ -371,7 +353,7 @@ def _metadata(handle, entry: Entry, fmt: str, opset: int | None) -> dict:
         "dataset": cfg.dataset,
         "net": entry.net,
         "task": entry.task,
-        "data_kind": handle.kind if entry.task == "sample" else "image",
+        "data_kind": handle.kind,
         "checkpoint": str(handle.checkpoint),
         "step": handle.step,
         "weights": "moving average (ema)" if module_name in handle.averaged else "raw",

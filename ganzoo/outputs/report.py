@@ -28,6 +28,7 @@ from typing import Any
 
 from .curves import RunLogs, read_logs, render_curves, save_curves
 from ..errors import CheckpointError, ConfigError, writing
+from ..kinds import FieldKind, kind_of
 
 REPORT_FILE = "report.html"
 CARD_FILE = "MODEL_CARD.md"
@@ -47,19 +48,6 @@ TASK_CAPTIONS = {
     "encoder": "Samples, then rows of real images and their reconstructions G(E(x)).",
     "autoencoder": "Rows of 8 examples: the input, then its reconstruction.",
 }
-KIND_CAPTIONS = {
-    "points": "Generated points (colour) over real ones (grey).",
-    "audio": "A spectrogram per clip (time across, frequency up, silence is black) and the first clips to play.",
-    "video": "Each clip animated, and a row of frames per clip underneath.",
-    "tokens": "Sentences decoded from the fixed latents, one per line.",
-}
-PIPELINE_TAGS = {"image": {"unconditional": "unconditional-image-generation",
-                           "conditional": "unconditional-image-generation",
-                           "image-to-image": "image-to-image", "super-resolution": "image-to-image",
-                           "inpainting": "image-to-image", "multi-domain": "image-to-image",
-                           "autoencoder": "image-to-image", "encoder": "unconditional-image-generation"},
-                 "tokens": {"unconditional": "text-generation", "conditional": "text-generation"}}
-"""The Hugging Face ``pipeline_tag`` of a kind and task, where one fits."""
 
 
 @dataclass
@@ -84,6 +72,14 @@ class RunInfo:
     @property
     def name(self) -> str:
         return self.run_dir.name
+
+    def kind_of(self) -> FieldKind:
+        """The data's kind (what a report says of its previews); a kind this ganzoo does not
+        know (a run of a newer one) reads as the plain base kind: no caption, no tags."""
+        try:
+            return kind_of(self.kind)
+        except ValueError:
+            return FieldKind()
 
     def short(self, key: str) -> str:
         """A component's bare name, e.g. ``dcgan`` for ``dcgan:dcgan``."""
@@ -164,10 +160,8 @@ def read_run(run_dir: str | Path, registry=None) -> RunInfo:
         info.checkpoint = checkpoint.name
         info.data_shape = _data_shape(checkpoint)
     primary = _primary_field(info.data_shape)
-    if info.data_shape.get("point_dim"):
-        info.kind = "points"
-    elif primary:
-        info.kind = primary.get("kind", "image")
+    if primary and primary.get("kind"):
+        info.kind = primary["kind"]
     _read_spec(info, registry)
     for path in sorted((run_dir / "samples").glob("step-*")) if (run_dir / "samples").is_dir() else []:
         match = SAMPLE_NAME.match(path.name)
@@ -224,7 +218,7 @@ def _read_spec(info: RunInfo, registry) -> None:
         info.summary, info.paper = spec.summary, spec.paper
         if not info.data_shape:
             data = registry.get("dataset", info.config["dataset"]).spec
-            info.kind = "points" if data.point_dim else data.data_kind
+            info.kind = data.data_kind
     except Exception:  # noqa: BLE001 - a run of a plugin not installed here still gets its page
         return
 
@@ -306,7 +300,7 @@ def _samples_section(info: RunInfo) -> str:
     if not info.samples:
         return "<p>No samples yet: the trainer writes them every <code>sample_every</code> steps.</p>"
     chosen = snapshot_steps(list(info.samples))
-    caption = KIND_CAPTIONS.get(info.kind) or TASK_CAPTIONS.get(info.task, "")
+    caption = info.kind_of().caption or TASK_CAPTIONS.get(info.task, "")
     frames = "".join(f'<div class="frame" data-step="{step}"{"" if step == chosen[-1] else " hidden"}>'
                      f'{_snapshot(info, step, info.samples[step])}</div>' for step in chosen)
     left_out = len(info.samples) - len(chosen)
@@ -507,7 +501,7 @@ def card_metadata(info: RunInfo) -> dict[str, Any]:
             if info.task in ("unconditional", "conditional") else info.kind, f"loss-{info.short('loss')}"]
     meta: dict[str, Any] = {"library_name": "ganzoo", "tags": list(dict.fromkeys(t for t in tags if t)),
                             "datasets": [dataset]}
-    pipeline = PIPELINE_TAGS.get(info.kind, {}).get(info.task)
+    pipeline = info.kind_of().pipeline_tags.get(info.task)
     if pipeline:
         meta["pipeline_tag"] = pipeline
     if info.evaluation:
@@ -545,7 +539,7 @@ def render_card(info: RunInfo) -> str:
             lines += ["Sentences at step {:,}:".format(latest), ""] + [
                 f"    {line}" for line in files["txt"][0].read_text(encoding="utf-8").splitlines()[:8]] + [""]
     lines += ["## How to use", "", "With ganzoo installed, from the folder that holds this one:", "", "```bash",
-              f"ganzoo sample {info.name} --out {'sentences.txt' if info.kind == 'tokens' else 'samples.png'}"
+              f"ganzoo sample {info.name} --out samples{info.kind_of().sample_suffixes[0]}"
               "     # new samples from this folder",
               f"ganzoo export {info.name} --format onnx --out generator.onnx   # without ganzoo",
               "```", "", "```python", "import ganzoo", "", f'handle = ganzoo.load("{info.name}")',

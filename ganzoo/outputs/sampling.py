@@ -10,7 +10,6 @@ models with an :class:`~ganzoo.networks.Encoder`.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -20,14 +19,13 @@ from ..plugins.build import build_networks, load_dataset
 from ..training.hardware import resolve_device
 from ..config import RunConfig
 from ..data import DataShape
-from ..kinds.image import to_model_range
 from ..datasets import load_image_folder
-from ..errors import (CheckpointError, ComponentUnavailableError, ConfigError, GanzooError, UnknownComponentError,
-                      writing)
+from ..errors import CheckpointError, ComponentUnavailableError, ConfigError, GanzooError, UnknownComponentError
 from ..networks import Encoder, Generator, Translator, apply_in_chunks, generate
 from ..plugins.manager import get_plugin_manager
-from ..kinds.image import TRANSLATIONS_PER_ROW, grid_labels, save_grid, stack_rows
-from ..kinds.points import save_points
+from ..files import write_atomically
+from ..kinds import kind_of
+from ..kinds.image import TRANSLATIONS_PER_ROW, grid_labels, save_grid, stack_rows, to_model_range, to_uint8
 from ..plugins.registry import Registry
 from ..training import checkpoint as ckpt
 
@@ -39,7 +37,7 @@ class ModelHandle:
 
         g = ganzoo.load("runs/dcgan-mnist-20261128-120000")
         images = g.sample(16, seed=0)          # [16, C, H, W] in [-1, 1], on the CPU
-        g.save_grid("grid.png", n=64)
+        g.save_samples("grid.png", n=64)
 
         t = ganzoo.load("runs/pix2pix-mnist-edges-20261201-120000")
         digits = t.translate(edges)            # edges: [N, 1, 28, 28] uint8 or float in [-1, 1]
@@ -110,15 +108,9 @@ class ModelHandle:
 
     @property
     def kind(self) -> str:
-        """The kind of what the generator makes: ``"image"``, ``"points"``, ``"audio"``,
-        ``"video"`` or ``"tokens"`` (the primary field of the data it was trained on)."""
-        if self.shape is not None and self.shape.fields:
-            return self.shape.kind
-        return "points" if self.generator is not None and len(self.generator.out_shape) == 1 else "image"
-
-    @property
-    def is_points(self) -> bool:
-        return self.generator is not None and self.kind == "points"
+        """The kind of what the generator makes (the primary field of the data it was trained
+        on): ``"image"``, ``"points"``, ``"audio"``, ``"video"``, ``"tokens"``..."""
+        return self.shape.kind
 
     @property
     def field(self):
@@ -211,114 +203,60 @@ class ModelHandle:
         return generate(self.generator, z.reshape(rows * steps, -1), labels)
 
     def save_npz(self, path: str | Path, n: int, seed: int | None = 0, labels=None) -> Path:
-        """Write ``n`` raw samples to a ``.npz`` file for outside tools.
-
-        Images are stored as ``images``: uint8 ``[N, H, W, C]`` (0..255, the layout FID tools
-        expect); points as ``points``: float32 ``[N, D]``; audio as ``audio``: float32
-        ``[N, C, T]`` in [-1, 1] (with ``rate``); video as ``video``: uint8 ``[N, T, H, W, C]``;
-        token ids as ``tokens``: int64 ``[N, L]``; conditional models add ``labels``.
+        """Write ``n`` raw samples to a ``.npz`` file for outside tools, as the data's kind
+        stores them (:meth:`ganzoo.kinds.FieldKind.npz_arrays`): images as ``images``, uint8
+        ``[N, H, W, C]`` (0..255, the layout FID tools expect); points as ``points``, float32
+        ``[N, D]``; audio as ``audio``, float32 ``[N, C, T]`` in [-1, 1] (with ``rate``); video as
+        ``video``, uint8 ``[N, T, H, W, C]``; token ids as ``tokens``, int64 ``[N, L]``;
+        conditional models add ``labels``.
         """
-        import numpy as np
-
         path = Path(path)
         if path.suffix.lower() != ".npz":
             raise ConfigError(f"raw samples go to a .npz file, not {path.name!r}")
         if labels is None and self.num_classes:
             labels = torch.arange(n) % self.num_classes
         samples = self.sample(n, labels=labels, seed=seed)
-        kind = self.kind
-        if kind == "points":
-            arrays = {"points": samples.numpy().astype("float32")}
-        elif kind == "audio":
-            arrays = {"audio": samples.clamp(-1, 1).numpy().astype("float32")}
-            if self.rate:
-                arrays["rate"] = np.asarray(self.rate, dtype="int64")
-        elif kind == "video":
-            arrays = {"video": to_uint8(samples.transpose(1, 2).flatten(0, 1)).reshape(
-                n, samples.shape[2], *samples.shape[-2:], samples.shape[1])}
-        elif kind == "tokens":
-            arrays = {"tokens": samples.numpy().astype("int64")}
-        else:
-            arrays = {"images": to_uint8(samples)}
+        arrays = kind_of(self.kind).npz_arrays(samples, self.field)
         if labels is not None:
             arrays["labels"] = torch.as_tensor(labels).expand(n).numpy().astype("int64")
         return write_npz(path, arrays)
 
-    def save_grid(self, path: str | Path, n: int = 64, seed: int | None = 0,
-                  labels=None, nrow: int | None = None) -> Path:
-        """Sample ``n`` images and write them as one PNG grid.
+    def save_samples(self, path: str | Path, n: int = 64, seed: int | None = 0, labels=None,
+                     nrow: int | None = None) -> list[Path]:
+        """Sample ``n`` and write what a person looks at, listens to or reads of them, as the
+        training previews do (:meth:`ganzoo.kinds.FieldKind.write_samples`): an image grid, a
+        scatter plot of points, spectrograms and a WAV file per clip (``STEM-000.wav`` ...),
+        an animated GIF of clips and a PNG of their frames, or sentences.
 
-        Conditional models without ``labels`` get one row per class (``n // classes``
-        images each); point models get a scatter plot of ``n`` points.
+        Conditional models without ``labels`` get one row per class where the kind shows a
+        grid of images (``n // classes`` each), else classes in turn.
+
+        Args:
+            path: the file to write; its suffix must be one the kind writes (``.png`` for
+                images and points; ``.png`` or ``.wav`` for audio; ``.gif`` or ``.png`` for video;
+                ``.txt`` for sentences); the other files take its name.
+
+        Returns:
+            The files written, the main one first.
         """
         path = Path(path)
-        if self.kind in ("audio", "video", "tokens"):
-            raise ConfigError(f"this model makes {self.kind}, not images: use save_outputs")
-        if path.suffix.lower() != ".png":
-            raise ConfigError(f"sample grids are PNG files; use a .png name, not {path.name!r}")
-        if labels is None and self.num_classes and not self.is_points:
+        kind = kind_of(self.kind)
+        if path.suffix.lower() not in kind.sample_suffixes:
+            raise ConfigError(f"{self.kind} samples are written to a {' or '.join(kind.sample_suffixes)} file, "
+                              f"not {path.name!r}")
+        if labels is None and self.num_classes and kind.class_rows:
             class_labels, per_row = grid_labels(self.num_classes, n)
             labels, n, nrow = class_labels, len(class_labels), nrow or per_row
         samples = self.sample(n, labels=labels, seed=seed)
-        with writing(path):
-            if self.is_points:
-                save_points(samples, path)
-            else:
-                save_grid(samples, path, nrow=nrow)
-        return path
+        return kind.write_samples(samples, path.with_suffix(""), self.field, nrow=nrow)
 
-    def save_outputs(self, path: str | Path | None, n: int = 16, seed: int | None = 0, labels=None,
-                     nrow: int | None = None) -> tuple[list[Path], list[str]]:
-        """Sample ``n`` clips or sentences and write what a person listens to, watches or reads.
-
-        - audio: ``STEM.png`` (one spectrogram per clip) and ``STEM-000.wav``, ``STEM-001.wav``, ...
-          (``path`` ends in ``.png`` or ``.wav``);
-        - video: ``STEM.gif`` (every clip playing in one grid) and ``STEM.png`` (one row of
-          frames per clip) (``path`` ends in ``.gif`` or ``.png``);
-        - tokens: the sentences, one per line, in ``path`` (``.txt``), or only returned when
-          ``path`` is ``None``.
-
-        Conditional models without ``labels`` cycle through the classes.
-
-        Returns:
-            ``(files written, sentences)``; ``sentences`` is empty for audio and video.
-        """
-        from ..kinds.tokens import decode_tokens, save_text
-        from ..kinds.video import save_gif, save_video_strip
-        from ..kinds.audio import save_spectrograms, write_wav
-
-        kind = self.kind
-        suffixes = {"audio": (".png", ".wav"), "video": (".gif", ".png"), "tokens": (".txt",)}.get(kind)
-        if suffixes is None:
-            raise ConfigError(f"this model makes {kind} samples: use save_grid")
-        path = Path(path) if path is not None else None
-        if path is not None and path.suffix.lower() not in suffixes:
-            raise ConfigError(f"{kind} samples are written to a {' or '.join(suffixes)} file, not {path.name!r}")
-        samples = self.sample(n, labels=labels, seed=seed)
-        written: list[Path] = []
-        if kind == "tokens":
-            field = self.field
-            lines = decode_tokens(samples, field.vocabulary if field is not None else None)
-            if path is not None:
-                with writing(path):
-                    written.append(save_text(lines, path))
-            return written, lines
-        stem = path.with_suffix("")
-        if kind == "audio":
-            rate = self.rate or 16000
-            with writing(stem.with_suffix(".png")):
-                written.append(save_spectrograms(samples, stem.with_suffix(".png"), rate, nrow=nrow))
-            width = max(3, len(str(n - 1)))
-            for i, clip in enumerate(samples):
-                wav = stem.parent / f"{stem.name}-{i:0{width}d}.wav"
-                with writing(wav):
-                    written.append(write_wav(wav, clip, rate))
-        else:
-            with writing(stem.with_suffix(".gif")):
-                written.append(save_gif(samples, stem.with_suffix(".gif"), fps=self.rate, nrow=nrow))
-            with writing(stem.with_suffix(".png")):
-                written.append(save_video_strip(samples, stem.with_suffix(".png")))
-        return written, []
+    def as_text(self, n: int, seed: int | None = 0, labels=None) -> list[str]:
+        """``n`` samples as lines of text, for models whose samples are read (sentences)."""
+        kind = kind_of(self.kind)
+        try:
+            return kind.as_text(self.sample(n, labels=labels, seed=seed), self.field)
+        except NotImplementedError:
+            raise ConfigError(f"this model makes {self.kind}, not text: use save_samples") from None
 
     # image to image --------------------------------------------------------------
     def _translator(self, net: str | None) -> tuple[str, Translator]:
@@ -421,27 +359,16 @@ class ModelHandle:
 
 
 
-def to_uint8(images: torch.Tensor) -> "object":
-    """Images in [-1, 1] ``[N, C, H, W]`` as a uint8 numpy array ``[N, H, W, C]``."""
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
 def write_npz(path: Path, arrays: dict) -> Path:
-    """``np.savez`` through a temporary file and a rename.
-
-    Raises:
-        WriteError: ``path`` cannot be written (named, not the temporary file).
-    """
+    """``np.savez`` through a temporary file and a rename (see :func:`ganzoo.files.write_atomically`)."""
     import numpy as np
 
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.npz")
-    try:
-        with writing(path):
-            np.savez(tmp, **arrays)
-            os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # a file object: numpy adds no suffix to it
+            np.savez(handle, **arrays)
+
+    write_atomically(Path(path), save)
+    return Path(path)
 
 
 def read_images(path: str | Path, size: int | None = None) -> torch.Tensor:
@@ -509,8 +436,7 @@ def save_images(handle: ModelHandle, path: Path, inputs: torch.Tensor, targets: 
             if targets is not None:
                 rows.append(handle._as_input(targets, translator.out_shape))
             images, per_row = stack_rows(*rows, per_row=TRANSLATIONS_PER_ROW)
-            with writing(path):
-                save_grid(images, path, nrow=per_row)
+            save_grid(images, path, nrow=per_row)
         return f"{len(inputs)} translations by {name}"
     if handle.can_encode and handle.can_sample:
         if path.suffix.lower() == ".npz":
@@ -520,8 +446,7 @@ def save_images(handle: ModelHandle, path: Path, inputs: torch.Tensor, targets: 
         else:
             x = handle._as_input(inputs, handle.encoder.in_shape)
             images, per_row = stack_rows(x, handle.reconstruct(x), per_row=TRANSLATIONS_PER_ROW)
-            with writing(path):
-                save_grid(images, path, nrow=per_row)
+            save_grid(images, path, nrow=per_row)
         return f"{len(inputs)} reconstructions G(E(x))"
     model = handle.config.model.split(":")[-1]
     raise ConfigError(f"model {model!r} samples from latents and takes no input images; drop --input")
