@@ -101,7 +101,7 @@ def _plain(value: Any) -> Any:
 
 
 def register(app: typer.Typer, ctx) -> None:
-    from . import handle_errors, plain_console
+    from .exits import handle_errors, plain_console
 
     @app.command("list")
     @handle_errors
@@ -234,7 +234,7 @@ def register(app: typer.Typer, ctx) -> None:
 
         Examples: ganzoo plugins | ganzoo plugins --errors | GANZOO_DISABLE_PLUGINS=dcgan ganzoo list
         """
-        from . import BUILTIN_COMMANDS
+        from .exits import BUILTIN_COMMANDS
 
         manager = ctx.manager
         manager.registry  # noqa: B018 - build it so components and hook errors are recorded

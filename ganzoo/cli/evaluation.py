@@ -11,7 +11,7 @@ import typer
 
 
 def register(app: typer.Typer, ctx) -> None:
-    from . import handle_errors
+    from .exits import handle_errors
 
     @app.command("eval")
     @handle_errors
@@ -88,7 +88,7 @@ def register(app: typer.Typer, ctx) -> None:
 
 def register_bench(app: typer.Typer, ctx) -> None:
 
-    from . import handle_errors
+    from .exits import handle_errors
 
     @app.command("bench")
     @handle_errors
@@ -124,9 +124,9 @@ def register_bench(app: typer.Typer, ctx) -> None:
         """
         from rich.table import Table
 
-        from . import plain_console
-        from ..training.bench import bench
         from ..errors import ConfigError
+        from ..training.bench import bench
+        from .exits import plain_console
 
         if steps < 1 or warmup < 0:
             raise ConfigError("--steps must be at least 1 and --warmup at least 0")
@@ -182,7 +182,7 @@ def register_bench(app: typer.Typer, ctx) -> None:
         else:
             _bench_table(rows)
         if failed:
-            from . import fail
+            from .exits import fail
 
             fail(f"{len(failed)} of {len(names)} models could not be benchmarked: {', '.join(failed)}", 1)
 
@@ -190,7 +190,7 @@ def register_bench(app: typer.Typer, ctx) -> None:
 def _bench_table(rows: list[dict]) -> None:
     from rich.table import Table
 
-    from . import plain_console
+    from .exits import plain_console
 
     table = Table(box=None)
     for column in ("model", "loss", "shape", "batch", "precision", "img/s", "ms/step (p10-p90)",

@@ -9,7 +9,7 @@ import typer
 
 
 def register(app: typer.Typer, ctx) -> None:
-    from . import handle_errors
+    from .exits import handle_errors
 
     @app.command("export")
     @handle_errors

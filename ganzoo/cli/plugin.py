@@ -20,7 +20,7 @@ class ConformanceError(GanzooError):
 
 
 def register(app: typer.Typer, ctx) -> None:
-    from . import handle_errors
+    from .exits import handle_errors
 
     group = typer.Typer(
         name="plugin",
@@ -109,7 +109,7 @@ def _print_reports(reports) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from . import plain_console
+    from .exits import plain_console
 
     console = plain_console()
     for report in reports:

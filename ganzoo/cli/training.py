@@ -9,7 +9,7 @@ import typer
 
 
 def register(app: typer.Typer, ctx) -> None:
-    from . import handle_errors, plain_console
+    from .exits import handle_errors, plain_console
 
     @app.command("train")
     @handle_errors
@@ -72,9 +72,9 @@ def register(app: typer.Typer, ctx) -> None:
         """
         from ..config import resolve_config
         from ..errors import ConfigError
+        from ..training.progress import make_reporter
         from ..training.run import resume as resume_run
         from ..training.run import train
-        from ..training.progress import make_reporter
 
         flags = {"steps": steps, "epochs": epochs, "batch_size": batch_size, "image_size": image_size,
                  "device": device, "seed": seed, "run_name": run_name,
