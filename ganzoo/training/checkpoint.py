@@ -266,15 +266,18 @@ def _latest(root: Path) -> Path | None:
     if not latest.is_file():
         return None
     name = latest.read_text(encoding="utf-8").strip()
-    if not name or Path(name).name != name or name in (".", ".."):
+    folder = root / name
+    # a bare name, and no link out of the run either
+    if not name or Path(name).name != name or name in (".", "..") or folder.resolve().parent != root.resolve():
         raise CheckpointError(f"{latest} names {name!r}, which is not a checkpoint folder of this run; "
                               f"write the name of one of the folders in {root} there")
-    return root / name
+    return folder
 
 
 def complete_checkpoints(root: Path, for_resume: bool = True) -> list[Path]:
     """The checkpoints in ``root`` that lack nothing (see :func:`missing_files`), newest first."""
-    folders = sorted((p for p in root.glob("step-*") if p.is_dir()), key=lambda p: p.name, reverse=True)
+    folders = sorted((p for p in root.glob("step-*") if p.is_dir() and not p.is_symlink()),
+                     key=lambda p: p.name, reverse=True)
     return [folder for folder in folders if not missing_files(folder, for_resume)]
 
 
