@@ -41,3 +41,10 @@ def atomic_write_text(path: Path, text: str) -> None:
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
+
+
+def suffixed(stem: Path, suffix: str) -> Path:
+    """``stem`` with ``suffix`` appended: a sample file's name from its stem (``with_suffix``
+    would replace the ``.run`` of a stem ``my.run``)."""
+    stem = Path(stem)
+    return stem.parent / f"{stem.name}{suffix}"

@@ -1,8 +1,9 @@
-"""Environment variables that change ganzoo's behaviour (documented in the README)."""
+"""Environment variables that change ganzoo's behaviour (documented in docs/training.md)."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from .errors import ConfigError
 
@@ -48,21 +49,19 @@ NO_CURVES_ENV = "GANZOO_NO_CURVES"
 """Set: the trainer does not draw ``curves.png`` (sweeps of many short runs; ``ganzoo report`` still draws them)."""
 
 
-def cache_dir() -> "Path":
+def cache_dir() -> Path:
     """ganzoo's cache: ``$GANZOO_CACHE_DIR``, else ``$XDG_CACHE_HOME/ganzoo`` (``~/.cache/ganzoo``).
 
     Trained extractors and cached reference statistics live here, never beside the data
     (which may be read-only).
     """
-    from pathlib import Path
-
     if os.environ.get(CACHE_DIR_ENV):
         return Path(os.environ[CACHE_DIR_ENV]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "ganzoo"
 
 
-def writable_cache_dir() -> "Path":
+def writable_cache_dir() -> Path:
     """:func:`cache_dir`, created if missing, after checking that a file can be written in it.
 
     Called before work whose results are cached (training a feature extractor takes

@@ -305,6 +305,20 @@ def test_an_audio_run_previews_spectrograms_wav_and_tensorboard_audio(media, cli
         assert npz["audio"].shape == (3, 1, T) and int(npz["rate"]) == RATE and list(npz["labels"]) == [0, 1, 2]
     result = cli("sample", str(run.path), "--out", str(tmp_path / "x.gif"))
     assert result.exit_code == 2 and "audio samples are written to a .png or .wav file" in result.output
+    # a name with dots keeps them: digits.v2.png and digits.v2-000.wav, not digits.png
+    result = cli("sample", str(run.path), "-n", "1", "--out", str(tmp_path / "digits.v2.png"))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.glob("digits.v2*")) == ["digits.v2-000.wav", "digits.v2.png"]
+
+    # --preview writes the training preview again: the same spectrograms and clips
+    out = tmp_path / "preview"
+    out.mkdir()
+    result = cli("sample", str(run.path), "--preview", "--out", str(out / "step.png"))
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in sorted(out.iterdir())] == ["step-000.wav", "step-001.wav", "step-002.wav",
+                                                       "step-003.wav", "step.png"]
+    assert (out / "step.png").read_bytes() == png.read_bytes()
+    assert (out / "step-003.wav").read_bytes() == clips[3].read_bytes()
 
 
 def test_the_inception_score_and_modes_of_an_audio_run_use_its_classifier(media, tmp_path):

@@ -75,6 +75,12 @@ class Twins(Algorithm):
             t.update(g_loss, "g_optim")
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach()}
 
+    def preview(self, t):
+        """The pairs: g_a's samples over g_b's for the same latents (a row of each)."""
+        z = torch.randn(4, LATENT, generator=torch.Generator().manual_seed(0))
+        with t.evaluating("g_a", "g_b"):
+            return torch.cat([t.sampling_modules["g_a"](z), t.sampling_modules["g_b"](z)]), 4
+
 
 def blobs(data_dir, split="train", image_size=None):
     return ImageData(torch.randint(0, 256, (32 if split == "train" else 8, 1, SIZE, SIZE), dtype=torch.uint8))
@@ -144,6 +150,27 @@ def test_an_unknown_net_is_refused_naming_the_exported_modules(cli, twins, tmp_p
     assert not (tmp_path / "x.png").exists()
 
 
+def test_preview_writes_the_algorithms_own_picture_as_training_did(cli, twins, tmp_path):
+    result = cli("sample", str(twins), "--preview", "--out", str(tmp_path / "pairs.png"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"wrote the training preview of step 2: {tmp_path / 'pairs.png'}"
+    assert (tmp_path / "pairs.png").read_bytes() == (twins / "samples" / "step-0000002.png").read_bytes()
+    from PIL import Image
+
+    with Image.open(tmp_path / "pairs.png") as image:
+        pixels = np.asarray(image.convert("L"))
+    first, second = pixels[2:2 + SIZE, 2:2 + SIZE], pixels[4 + SIZE:4 + 2 * SIZE, 2:2 + SIZE]
+    assert (first == 0).all() and (second == 255).all()  # g_a's black row over g_b's white one
+
+
+def test_preview_refuses_the_options_of_sampling(cli, twins, tmp_path):
+    result = cli("sample", str(twins), "--preview", "-n", "8", "--net", "g_b", "--out", str(tmp_path / "p.png"))
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert result.stderr.splitlines() == ["error: --preview writes the run's own preview (its fixed latents and "
+                                          "examples); drop -n, --net"]
+    assert not (tmp_path / "p.png").exists()
+
+
 def test_net_in_python(manager, twins):
     import ganzoo
 
@@ -206,3 +233,109 @@ def test_training_output_prints_text_literally(cli, manager, tmp_path, wide):
                  "--set", "log_every=1")
     assert result.exit_code == 0, result.output
     assert f"run directory: {Path('runs') / '[x]'}" in result.stderr.splitlines()  # the progress line
+
+
+# --------------------------------------------------------------------------- layers shared between modules
+
+class Head(Generator):
+    """One domain's generator of a CoGAN: a trunk it may share with another, then its own layer."""
+
+    def __init__(self, trunk: nn.Module) -> None:
+        super().__init__(LATENT, (1, SIZE, SIZE))
+        self.trunk, self.out = trunk, nn.Linear(16, SIZE * SIZE)
+
+    def forward(self, z, labels=None):
+        return torch.tanh(self.out(torch.relu(self.trunk(z)))).view(-1, *self.out_shape)
+
+
+def cogan(groups):
+    """Two generators sharing their first layer; ``groups`` places them in optimizer groups."""
+
+    def build(arch, data):
+        trunk = nn.Linear(LATENT, 16)
+        return Networks(modules={"g_a": Head(trunk), "g_b": Head(trunk), "discriminator": Critic()},
+                        optimizers={**groups, "d_optim": ("discriminator",)})
+
+    return build
+
+
+class CoGANPlugin:
+    @hookimpl
+    def ganzoo_models(self):
+        common = dict(algorithm="twins:twins", default_dataset="twins:blobs", default_loss="bce")
+        yield ModelSpec(name="cogan", summary="shared trunk, one group", build=cogan({"g_optim": ("g_a", "g_b")}),
+                        **common)
+        yield ModelSpec(name="split-cogan", summary="shared trunk, two groups",
+                        build=cogan({"g_optim": ("g_a",), "h_optim": ("g_b",)}),
+                        defaults={"h_optim": {"lr": 2e-4}}, **common)
+
+
+def test_parameters_shared_by_two_modules_of_a_group_are_stepped_once_per_update(manager, twins):
+    """Listing both generators in one group (the plain PyTorch way) stepped the shared trunk twice
+    per update: Adam's step counter reached 6 after 3 steps."""
+    from ganzoo.config import resolve_config
+    from ganzoo.training.assemble import assemble
+
+    manager.register(CoGANPlugin(), name="cogan")
+    cfg = resolve_config(manager.registry, "cogan", flags={"steps": 3, "batch_size": 4, "device": "cpu"})
+    t = assemble(cfg, manager.registry, device="cpu", run_dir=twins.parent / "cogan")
+    trunk = t.nets.modules["g_a"].trunk
+    assert t.nets.modules["g_b"].trunk is trunk
+    before = trunk.weight.detach().clone()
+    for _ in range(3):
+        t.train_step()
+    optimizer = t.optimizers["g_optim"]
+    counters = {int(state["step"]) for state in optimizer.state.values()}
+    assert counters == {3}, counters
+    assert len(optimizer.param_groups[0]["params"]) == 2 + 2 + 2  # the trunk's weight and bias once, two heads
+    assert not torch.equal(trunk.weight, before)
+
+
+def test_parameters_shared_by_two_optimizer_groups_are_refused_in_one_line(cli, manager, tmp_path):
+    manager.register(TwinsPlugin(), name="twins")
+    manager.register(CoGANPlugin(), name="cogan")
+    result = cli("train", "split-cogan", "--steps", "2", "--batch-size", "4", "--device", "cpu", "-q",
+                 "--run-name", "s")
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert result.stderr.splitlines() == [
+        "error: model 'split-cogan': module g_b shares parameters with a module of optimizer group g_optim, so "
+        "h_optim and g_optim would both step them; put the modules that share layers in one group, or give "
+        "the shared layers a group of their own"]
+    assert not (tmp_path / "runs" / "s").exists()
+
+
+# --------------------------------------------------------------------------- latent() with any generator's name
+
+class Prior(Algorithm):
+    """Steps nothing; records what ``t.latent`` gives for the names it is asked about."""
+
+    seen: dict = {}
+
+    def step(self, t):
+        for net in ("g_b", "discriminator", "nosuch"):
+            try:
+                Prior.seen[net] = tuple(t.latent(net=net).shape)
+            except ValueError as exc:
+                Prior.seen[net] = str(exc)
+        Prior.seen[None] = tuple(t.latent().shape)  # the first exported generator: g_a
+        Prior.seen[7] = tuple(t.latent(7).shape)
+        return {}
+
+
+def test_latent_works_for_any_generator_name_or_says_what_it_needs(manager, twins):
+    from ganzoo.config import resolve_config
+    from ganzoo.training.assemble import assemble
+
+    class PriorPlugin:
+        @hookimpl
+        def ganzoo_algorithms(self):
+            yield AlgorithmSpec(name="prior", summary="records latents", step=Prior, modules=("g_a", "g_b"))
+
+    manager.register(PriorPlugin(), name="prior")
+    cfg = resolve_config(manager.registry, "twins", sets=["algorithm=prior:prior"],
+                         flags={"steps": 1, "batch_size": 4, "device": "cpu"})
+    assemble(cfg, manager.registry, device="cpu", run_dir=twins.parent / "prior").train_step()
+    assert Prior.seen[None] == Prior.seen["g_b"] == (4, LATENT) and Prior.seen[7] == (4, 7)
+    assert Prior.seen["discriminator"] == ("latent() samples the prior of a ganzoo Generator; 'discriminator' "
+                                           "is not one; name one with net= (g_a, g_b)")
+    assert Prior.seen["nosuch"].startswith("latent() samples the prior of a ganzoo Generator; 'nosuch' is not one")

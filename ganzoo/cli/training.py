@@ -120,6 +120,7 @@ def register(app: typer.Typer, ctx) -> None:
     @app.command("sample")
     @handle_errors
     def sample_command(
+        context: typer.Context,
         run: Path = typer.Argument(..., help="a run directory, checkpoint folder or a .safetensors file in it"),
         n: int = typer.Option(64, "-n", "--num", help="number of images"),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="file to write (default grid.png; audio: "
@@ -144,9 +145,13 @@ def register(app: typer.Typer, ctx) -> None:
         device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N"),
         raw: bool = typer.Option(False, "--raw-weights", help="use the raw networks of a run trained with "
                                  "--set ema=... (default: their moving average)"),
+        preview: bool = typer.Option(False, "--preview", help="write the picture the run's training previews "
+                                     "show (an algorithm's own, e.g. CycleGAN's A -> B -> A rows), of this "
+                                     "checkpoint; needs the run's dataset"),
     ) -> None:
         """Write what a trained model makes: samples from a generator, translations from an
-        image-to-image model, reconstructions G(E(x)) from an encoder model.
+        image-to-image model, reconstructions G(E(x)) from an encoder model; or, with
+        --preview, what the run's training previews show.
 
         Conditional models give one row per class, or only class K with --label K; models of
         2-D points give a scatter plot. Image-to-image models translate the first -n images
@@ -177,6 +182,8 @@ def register(app: typer.Typer, ctx) -> None:
           ganzoo sample runs/cyclegan-mnist-inverted-20261201-120000 --input my_digits/ --net g_ab --out mine.png
 
           ganzoo sample runs/stargan-mnist-domains-20261202-120000 --input my_digits/ --domain 1 --out inverted.png
+
+          ganzoo sample runs/cyclegan-mnist-inverted-20261201-120000 --preview --out cycles.png
         """
         from ..config import MAX_SEED
         from ..errors import ConfigError
@@ -210,6 +217,23 @@ def register(app: typer.Typer, ctx) -> None:
             raise ConfigError("--interpolate writes a PNG grid; drop --format npz")
         if input_ is not None and not input_.exists():
             raise ConfigError(f"--input {input_} does not exist")
+        if preview:
+            sampling_options = {"n": "-n", "seed": "--seed", "label": "--label", "nrow": "--nrow",
+                                "interpolate": "--interpolate", "fmt": "--format", "input_": "--input",
+                                "net": "--net", "domain": "--domain"}
+            given = [flag for name, flag in sampling_options.items()
+                     if getattr(context.get_parameter_source(name), "name", None) == "COMMANDLINE"]
+            if given:
+                raise ConfigError(f"--preview writes the run's own preview (its fixed latents and examples); "
+                                  f"drop {', '.join(given)}")
+            from ..training.replay import write_preview
+
+            written, step, note = write_preview(run, given_out or Path("preview.png"), ctx.registry,
+                                                data_dir=data_dir, device=device, ema=not raw)
+            if note:
+                typer.echo(f"note: {note}", err=True)
+            typer.echo(f"wrote the training preview of step {step}: {', '.join(str(p) for p in written)}")
+            return
         handle = load(run, device=device, registry=ctx.registry, ema=not raw)
         if net is not None:
             handle = handle.with_net(net)  # its generator, translator or encoder comes first

@@ -24,11 +24,11 @@ from __future__ import annotations
 from ..data import ImageData, ItemData, PointData
 from ..errors import ConfigError, DataUnavailableError
 from .cifar import load_cifar10
-from .common import OFFLINE_ENV, _check_data_dir, _check_split, _existing, _remove_new
+from .common import OFFLINE_ENV
 from .derived import Transform, derive
-from .folders import (FOLDER_IMAGE_SIZE, GRAYSCALE_MODES, IMAGE_EXTENSIONS, IMAGE_GLOBS, _read_image,
-                      find_images, load_image_folder)
-from .idx import _torchvision_idx, load_fashion_mnist, load_mnist
+from .folders import (FOLDER_IMAGE_SIZE, GRAYSCALE_MODES, IMAGE_EXTENSIONS, IMAGE_GLOBS, find_images,
+                      load_image_folder)
+from .idx import load_fashion_mnist, load_mnist
 from .stacked import STACKED_MNIST_SEEDS, STACKED_MNIST_SIZES, load_stacked_mnist
 from .toy import (GRID_STD, GRID_VALUES, RING_MODES, RING_RADIUS, RING_STD, TOY_SEEDS, TOY_SIZES,
                   gaussian_mixture, grid_means, load_toy_grid, load_toy_ring, ring_means)

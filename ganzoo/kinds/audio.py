@@ -19,10 +19,9 @@ from typing import Any, Callable, Sequence
 import torch
 
 from ..errors import ConfigError
-from ..files import write_atomically
+from ..files import suffixed, write_atomically
 from . import FieldKind, FieldShape
 from .image import grid_image, save_grid
-
 
 SPECTROGRAM_DB = 80.0
 """The dynamic range shown by a spectrogram: a full-scale sine is white, 80 dB below it black."""
@@ -182,7 +181,7 @@ class AudioKind(FieldKind):
                       one_by_one: int | None = None) -> list[Path]:
         rate = _rate(field)
         stem = Path(stem)
-        written = [save_spectrograms(samples, stem.with_suffix(".png"), rate, nrow=nrow)]
+        written = [save_spectrograms(samples, suffixed(stem, ".png"), rate, nrow=nrow)]
         clips = samples[:one_by_one] if one_by_one is not None else samples
         for i, clip in enumerate(clips):
             written.append(write_wav(clip_file(stem, i, len(clips)), clip, rate))

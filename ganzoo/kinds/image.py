@@ -19,9 +19,8 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from ..files import write_atomically
+from ..files import suffixed, write_atomically
 from . import FieldKind, FieldShape, scaled
-
 
 TRANSLATIONS_PER_ROW = 8
 """Examples side by side in a translation preview (each block: input, output[, target] rows)."""
@@ -213,7 +212,7 @@ class ImageKind(FieldKind):
     def write_samples(self, samples: torch.Tensor, stem: Path, field: FieldShape | None = None, *,
                       nrow: int | None = None, reference: torch.Tensor | None = None,
                       one_by_one: int | None = None) -> list[Path]:
-        path = Path(stem).with_suffix(".png")
+        path = suffixed(stem, ".png")
         save_grid(samples, path, nrow=nrow)
         return [path]
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-
 import torch
 
 from . import FieldKind, FieldShape
-
 
 
 class LabelKind(FieldKind):

@@ -5,12 +5,10 @@ Batches are float 0/1, resized with the images (nearest neighbour, so a mask sta
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 
 from . import FieldKind, FieldShape, scaled
-
 
 
 class MaskKind(FieldKind):

@@ -12,10 +12,9 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from ..files import write_atomically
+from ..files import suffixed, write_atomically
 from . import FieldKind, FieldShape
 from .image import save_image
-
 
 SCATTER_POINTS = 1000
 """Generated points in a scatter-plot preview (at least)."""
@@ -94,7 +93,7 @@ class PointsKind(FieldKind):
     def write_samples(self, samples: torch.Tensor, stem: Path, field: FieldShape | None = None, *,
                       nrow: int | None = None, reference: torch.Tensor | None = None,
                       one_by_one: int | None = None) -> list[Path]:
-        path = Path(stem).with_suffix(".png")
+        path = suffixed(stem, ".png")
         save_points(samples, path, reference=reference)
         return [path]
 

@@ -13,9 +13,8 @@ from typing import Any, Callable, Sequence
 import torch
 
 from ..errors import ConfigError
-from ..files import write_atomically
+from ..files import suffixed, write_atomically
 from . import FieldKind, FieldShape
-
 
 EOS, PAD, UNK = "<eos>", "<pad>", "<unk>"
 """Special tokens: decoding stops at the first ``<eos>`` and drops ``<pad>``."""
@@ -115,7 +114,7 @@ class TokensKind(FieldKind):
     def write_samples(self, samples: torch.Tensor, stem: Path, field: FieldShape | None = None, *,
                       nrow: int | None = None, reference: torch.Tensor | None = None,
                       one_by_one: int | None = None) -> list[Path]:
-        return [save_text(decode_tokens(samples, _vocabulary(field)), Path(stem).with_suffix(".txt"))]
+        return [save_text(decode_tokens(samples, _vocabulary(field)), suffixed(stem, ".txt"))]
 
     def logged(self, samples: torch.Tensor, field: FieldShape | None = None, *,
                wants: Callable[[str], bool] = lambda method: True, nrow: int | None = None,

@@ -17,10 +17,9 @@ from typing import Any, Callable, Sequence
 import torch
 
 from ..errors import ConfigError
-from ..files import write_atomically
+from ..files import suffixed, write_atomically
 from . import FieldKind, FieldShape, scaled
 from .image import grid_image, make_grid, save_grid, square_nrow, to_model_range, to_uint8
-
 
 
 def _as_video(video: torch.Tensor) -> torch.Tensor:
@@ -128,8 +127,8 @@ class VideoKind(FieldKind):
         stem = Path(stem)
         fps = field.rate if field is not None else None
         strip = samples[:one_by_one] if one_by_one is not None else samples
-        return [save_gif(samples, stem.with_suffix(".gif"), fps=fps, nrow=nrow),
-                save_video_strip(strip, stem.with_suffix(".png"))]
+        return [save_gif(samples, suffixed(stem, ".gif"), fps=fps, nrow=nrow),
+                save_video_strip(strip, suffixed(stem, ".png"))]
 
     def logged(self, samples: torch.Tensor, field: FieldShape | None = None, *,
                wants: Callable[[str], bool] = lambda method: True, nrow: int | None = None,

@@ -214,7 +214,7 @@ class TrainingContext:
             generator = self.modules.get(name) if name else None
             if not isinstance(generator, Generator):
                 generators = exported(self.nets, Generator)
-                raise ValueError(f"latent() samples the prior of a ganzoo Generator; "
+                raise ValueError("latent() samples the prior of a ganzoo Generator; "
                                  + (f"{name!r} is not one; " if name else "")
                                  + (f"name one with net= ({', '.join(generators)})" if generators
                                     else "this model exports none: pass dim=N for N(0, I) latents"))

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..kinds.image import TRANSLATIONS_PER_ROW, grid_labels, grid_image, save_grid, stack_rows
+from ..files import suffixed
+from ..kinds.image import (
+    TRANSLATIONS_PER_ROW,
+    grid_image,
+    grid_labels,
+    save_grid,
+    stack_rows,
+)
 from ..networks import Encoder, Translator, exported
 from .log import RunLog
 
@@ -71,14 +78,19 @@ class Previews:
         self.diversity_peak, self.diversity_seen = counters["diversity_peak"], int(counters["diversity_seen"])
 
     def save(self) -> Path | None:
-        """Write this step's preview (rank 0 only); returns its main file."""
+        """Write this step's preview, ``samples/step-NNNNNNN.*`` (rank 0 only); returns its main file."""
         t = self.t
         if not t.is_main:
             return None
-        stem = t.run_dir / "samples" / f"step-{t.step:07d}"
+        return self.write(t.run_dir / "samples" / f"step-{t.step:07d}")[0]
+
+    def write(self, stem: Path) -> list[Path]:
+        """Write the preview of the networks as they are now to ``stem`` plus the suffixes the
+        data's kind writes; returns the files, the main one first."""
+        t = self.t
         own = t.algorithm.preview(t)
         if own is not None:
-            return self._write_grid(stem, *own)
+            return [self._write_grid(stem, *own)]
         samples = None
         if self.generator is not None:
             with t.evaluating():
@@ -86,17 +98,17 @@ class Previews:
             self._check_diversity(samples)
         blocks = self._translations(samples)
         if blocks is not None:
-            return self._write_grid(stem, blocks, TRANSLATIONS_PER_ROW)
+            return [self._write_grid(stem, blocks, TRANSLATIONS_PER_ROW)]
         shown = samples.detach().cpu()[:self.kind.preview_limit]
         options = dict(nrow=self.grid_nrow, reference=self.reference, one_by_one=self.kind.preview_one_by_one)
         written = self.kind.write_samples(shown, stem, self.field, **options)
         logger = self.log.logger
         for method, arguments in self.kind.logged(shown, self.field, wants=logger.wants, **options):
             getattr(logger, method)(t.step, *arguments)
-        return written[0]
+        return written
 
     def _write_grid(self, stem: Path, images: torch.Tensor, nrow: int | None) -> Path:
-        path = stem.with_suffix(".png")
+        path = suffixed(stem, ".png")
         save_grid(images, path, nrow=nrow)
         if self.log.logger.wants("image"):
             self.log.logger.image(self.t.step, grid_image(images, nrow))
