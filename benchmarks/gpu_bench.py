@@ -56,7 +56,7 @@ RESULTS = HERE / "results"
 
 ARCH_64 = ["arch.ngf=64", "arch.ndf=64", "arch.latent_dim=100"]  # the classic example's nets
 
-# name, model, loss, dataset, precision, compile, --set values
+# chosen: the GPU table's rows. name, model, loss, dataset, precision, compile, --set values
 ROWS: list[tuple[str, str, str | None, str | None, str, bool, list[str]]] = [
     ("dcgan-fp32", "dcgan", None, None, "fp32", False, ARCH_64),
     ("dcgan-bf16", "dcgan", None, None, "bf16", False, ARCH_64),

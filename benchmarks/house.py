@@ -14,7 +14,9 @@ Measured:
   kind; the core (``ganzoo/``) is counted, and the families (``plugins/``) apart;
 - hand-kept lists of the built-in families: Python literals naming three or more of the
   families that ``pyproject.toml`` registers (outside ``pyproject.toml`` itself, whose entry
-  points are the one list);
+  points are the one list). A literal marked ``# chosen: why`` (on its line or the line above)
+  is a deliberate selection or a table of per-family settings, not a list of the built-ins:
+  those are counted apart, so that each can be read with its reason;
 - import circles between the core's modules, counting every import (inside functions and
   under ``TYPE_CHECKING`` too): strongly connected groups of modules;
 - the largest modules of the core, by lines.
@@ -82,11 +84,14 @@ def kind_checks(*folders: str) -> list[str]:
     return found
 
 
-def hand_kept_lists() -> list[str]:
-    """``file:line`` of every Python literal naming three or more built-in families."""
-    families, found = builtin_families(), []
+def hand_kept_lists() -> tuple[list[str], list[str]]:
+    """``file:line`` of every Python literal naming three or more built-in families: those not
+    marked ``# chosen``, and those marked."""
+    families, found, chosen = builtin_families(), [], []
     for path in python_files(*SOURCES):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        text = path.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        for node in ast.walk(ast.parse(text)):
             if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
                 names = {s for s in _strings(node) if s in families}
             elif isinstance(node, ast.Dict):
@@ -94,8 +99,10 @@ def hand_kept_lists() -> list[str]:
             else:
                 continue
             if len(names) >= 3:
-                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
-    return found
+                where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                marked = any("# chosen" in line for line in lines[max(0, node.lineno - 2):node.lineno])
+                (chosen if marked else found).append(where)
+    return found, sorted(set(chosen))
 
 
 def _module_name(path: Path) -> str:
@@ -189,7 +196,8 @@ def measure() -> dict:
     methods, lines = trainer_size()
     return {"loop_lines": loop_lines(), "trainer_public_members": methods, "trainer_lines": lines,
             "kind_checks": kind_checks("ganzoo"), "kind_checks_in_families": kind_checks("plugins"),
-            "hand_kept_lists": hand_kept_lists(),
+            "hand_kept_lists": hand_kept_lists()[0],
+            "chosen_selections": hand_kept_lists()[1],
             "import_circles": import_circles(), "largest_modules": largest_modules()}
 
 
@@ -213,6 +221,8 @@ def main() -> None:
           f"{' '.join(figures['kind_checks_in_families'])}")
     print(f"hand-kept lists of built-in families:     {len(figures['hand_kept_lists'])}  "
           f"{' '.join(figures['hand_kept_lists'])}")
+    print(f"  chosen selections, each with its reason: {len(figures['chosen_selections'])}  "
+          f"{' '.join(figures['chosen_selections'])}")
     print(f"import circles in the core:               {len(figures['import_circles'])}  "
           + "; ".join(" <-> ".join(c) for c in figures["import_circles"]))
     print("largest core modules:                     "

@@ -148,18 +148,59 @@ TINY = ["--steps", "3", "--batch-size", "8", "--set", "arch.ngf=8", "--set", "ar
 
 # --- tiny networks of the fully connected and DCGAN-backbone models --------------------
 
-TINY_ARCH = {"gan": {"hidden": 32, "depth": 2, "latent_dim": 16},
-             **{model: {"ngf": 8, "ndf": 8, "latent_dim": 16} for model in ("dcgan", "cgan", "acgan", "wgan", "sngan")}}
-"""Widths small enough to build these models fast."""
+TINY_WIDTHS = {"hidden": 32, "depth": 2, "ngf": 8, "ndf": 8, "latent_dim": 16}
+"""Widths small enough to build the fully connected and DCGAN-backbone models fast."""
+
+
+def tiny_arch(registry, model: str) -> dict:
+    """:data:`TINY_WIDTHS` for the options ``model``'s architecture has."""
+    fields = registry.get("model", model).spec.config_class.model_fields
+    return {key: value for key, value in TINY_WIDTHS.items() if key in fields}
 
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+# --- every family small enough for a few seconds of training ------------------------------
+
+BUILTINS = register_builtins(PluginManager(entry_points=False, warn=lambda line: None)).registry
+"""The built-in plugins' registry (for parametrizing over every family)."""
+
+SMALL_WIDTHS = {"ngf": 8, "ndf": 8, "latent_dim": 16, "hidden": 32, "n_blocks": 1}
+"""Widths a family gets for the options its architecture has (``--set arch.KEY=VALUE``)."""
+
+FAMILY_FLAGS = {  # chosen: the families that need more than their small widths, and why
+    "vqgan": ["--set", "algo.disc_start=20"],  # the GAN phase starts mid-run
+    "wavegan": ["--dataset", "fsdd-8k", "--set", "n_critic=2"],
+    "vgan": ["--image-size", "16"],  # 16 px clips of 16 frames
+    # the MLE phase ends mid-run; a text folder of its own (the oracle costs seconds per process)
+    "relgan": ["--dataset", "text-folder", "--set", "arch.hidden=16", "--set", "arch.d_fc=16",
+               "--set", "n_critic=2", "--set", "algo.pretrain_steps=110"],
+}
+"""Flags some families need besides their small widths (later flags win): their own data, or
+settings that bring their own state within 150 steps (ProGAN's phases of 21 steps, fades
+included, come from the step count alone)."""
+
+SENTENCES = [f"the {a} {b} sat on the {c} ." for a in ("red", "big", "old", "wet") for b in ("cat", "dog", "fox")
+             for c in ("mat", "log", "rug", "hat")]
+"""The text families' corpus: 48 sentences of 7 tokens (``DATA/sentences.txt``)."""
+
+
+def family_flags(model: str, data_dir: Path) -> list[str]:
+    """Flags that train built-in ``model`` small and fast on the :func:`data_dir` fixture's data
+    (writing the text corpus there when the model reads one)."""
+    fields = BUILTINS.get("model", model).spec.config_class.model_fields
+    widths = [flag for key, value in SMALL_WIDTHS.items() if key in fields for flag in ("--set", f"arch.{key}={value}")]
+    extra = FAMILY_FLAGS.get(model, [])
+    if "text-folder" in extra:
+        (data_dir / "sentences.txt").write_text("\n".join(SENTENCES * 3) + "\n")
+    return [*widths, *extra]
 
 
 def build_tiny(manager: PluginManager, model: str, shape: DataShape, **arch) -> Networks:
     """``model``'s networks for ``shape`` through its registered spec (``resolve_config`` +
-    ``build_networks``, which also runs the core's contract check), at :data:`TINY_ARCH`'s widths
+    ``build_networks``, which also runs the core's contract check), at :data:`TINY_WIDTHS`
     unless ``arch`` says otherwise."""
-    cfg = resolve_config(manager.registry, model, flags={"arch": {**TINY_ARCH[model], **arch}, "device": "cpu"})
+    arch = {**tiny_arch(manager.registry, model), **arch}
+    cfg = resolve_config(manager.registry, model, flags={"arch": arch, "device": "cpu"})
     return build_networks(manager.registry, cfg, shape, torch.device("cpu"))
 
 

@@ -1,4 +1,4 @@
-"""Exact resume, crash safety, checkpoint integrity and training health (issue 6)."""
+"""Exact resume, crash safety, checkpoint integrity and training health."""
 
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ from safetensors.torch import load_file
 import ganzoo
 from ganzoo.config import resolve_config
 from ganzoo.errors import CheckpointError
-from ganzoo.training.run import train
 from ganzoo.training import checkpoint as ckpt
 from ganzoo.training.health import TrainingDiverged
 from ganzoo.training.previews import Previews
 from ganzoo.training.progress import Reporter
+from ganzoo.training.run import train
 
-from .conftest import TINY
+from .conftest import BUILTINS, TINY, family_flags
 
 FILES = (ckpt.module_file("generator"), ckpt.module_file("discriminator"), ckpt.STATE_FILE)
 
@@ -237,30 +237,13 @@ def test_signals_at_random_moments_then_resume_is_bitwise_exact(data_dir, tmp_pa
     assert [r["step"] for r in lines] == list(range(1, steps + 1))  # no step lost or logged twice
 
 
-SMALL = ["--set", "arch.ngf=8", "--set", "arch.ndf=8"]
-FAMILY_FLAGS = {
-    "stargan": [*SMALL, "--set", "arch.n_blocks=1"],
-    "srgan": [*SMALL, "--set", "arch.n_blocks=1"],
-    "context-encoder": [*SMALL, "--set", "arch.latent_dim=16"],
-    "progan": [*SMALL, "--set", "arch.latent_dim=16"],  # 150 steps: phases of 21, the fades included
-    "vqgan": [*SMALL, "--set", "arch.n_blocks=1", "--set", "algo.disc_start=20"],  # the GAN phase starts mid-run
-    "wavegan": [*SMALL, "--set", "arch.latent_dim=16", "--dataset", "fsdd-8k", "--set", "n_critic=2"],
-    "vgan": [*SMALL, "--set", "arch.latent_dim=16", "--image-size", "16"],  # 16 px clips of 16 frames
-    # the MLE phase ends mid-run; a text folder of its own (the oracle costs seconds per process)
-    "relgan": ["--dataset", "text-folder", "--set", "arch.ndf=8", "--set", "arch.hidden=16",
-               "--set", "arch.d_fc=16", "--set", "n_critic=2", "--set", "algo.pretrain_steps=110"],
-}
-"""The image families of issue 15 and the audio, video and text families of issue 16, each small
-enough for a few seconds of training."""
-
-SENTENCES = [f"the {a} {b} sat on the {c} ." for a in ("red", "big", "old", "wet") for b in ("cat", "dog", "fox")
-             for c in ("mat", "log", "rug", "hat")]
-"""relgan's corpus in the resume test: 48 sentences of 7 tokens."""
+RESUMED_MODELS = sorted(entry.spec.name for entry in BUILTINS.list("model"))
+"""Every built-in model."""
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
-@pytest.mark.parametrize("model", sorted(FAMILY_FLAGS))
+@pytest.mark.parametrize("model", RESUMED_MODELS)
 def test_a_family_stopped_mid_run_resumes_bitwise(data_dir, tmp_path, model, sig):
     """Each family's own state (growth stage and fade, EMA codebooks, rng-drawn domains,
     masks) survives a stop at a random moment of training: SIGTERM (a checkpoint at the step it
@@ -268,9 +251,7 @@ def test_a_family_stopped_mid_run_resumes_bitwise(data_dir, tmp_path, model, sig
     to an uninterrupted one bit for bit, every step logged once."""
     out, steps = tmp_path / "runs", 150
     every = 10 if sig == signal.SIGKILL else 1000
-    if model == "relgan":
-        (data_dir / "sentences.txt").write_text("\n".join(SENTENCES * 3) + "\n")
-    flags = ["--batch-size", "8", *FAMILY_FLAGS[model],
+    flags = ["--batch-size", "8", *family_flags(model, data_dir),
              "--device", "cpu", "--data-dir", str(data_dir), "--out", str(out), "--quiet",
              "--set", "log_every=1", "--set", f"checkpoint_every={every}", "--steps", str(steps)]
     result = ganzoo_cli("train", model, *flags, "--run-name", "reference")

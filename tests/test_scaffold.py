@@ -48,6 +48,7 @@ def test_plugin_new_writes_the_package(cli, tmp_path):
     assert oct(path.stat().st_mode & 0o777) != oct(0o700)  # not the private mode of a temporary folder
 
 
+# chosen: each way a name is refused (every built-in name: test_every_builtin_name_is_refused)
 @pytest.mark.parametrize("name, reason", [
     ("My_Plugin", "use lowercase letters, digits and single hyphens"),
     ("9lives", "use lowercase letters"),

@@ -16,7 +16,7 @@ from ganzoo.networks import Discriminator, MinibatchStd, PackedDiscriminator
 from ganzoo.training import checkpoint as ckpt
 from ganzoo.training.ema import EMA, ema_beta
 
-from .conftest import TINY
+from .conftest import BUILTINS, TINY, family_flags
 
 
 def tiny(data_dir: Path, out: Path, steps: int, *extra: str) -> list[str]:
@@ -251,13 +251,9 @@ def test_kind_defaults_apply_only_to_data_of_that_kind():
         ModelSpec(name="x", summary="x", build="a:b", kind_defaults={"audio": {}}).validate()
 
 
-@pytest.mark.parametrize("model, flags", [
-    ("pix2pix", ["--set", "arch.ngf=4", "--set", "arch.ndf=4"]),
-    ("cyclegan", ["--set", "arch.ngf=4", "--set", "arch.ndf=4", "--set", "arch.n_blocks=1"]),
-    ("bigan", ["--set", "arch.hidden=16", "--set", "arch.latent_dim=4"]),
-])
-def test_ema_of_every_family_resumes_bitwise(cli, data_dir, tmp_path, model, flags):
-    out = tmp_path / "runs"
+@pytest.mark.parametrize("model", sorted(entry.spec.name for entry in BUILTINS.list("model")))
+def test_ema_of_every_family_resumes_bitwise(cli, data_dir, tmp_path, model):
+    out, flags = tmp_path / "runs", family_flags(model, data_dir)
 
     def args(steps, name=None):
         return ["--data-dir", str(data_dir), "--out", str(out), "--quiet", "--device", "cpu", "--steps", str(steps),
