@@ -1,4 +1,4 @@
-"""How easy the code is to live in: the figures issue 25 asked for, read from the source alone.
+"""How easy the code is to live in: figures read from the source alone.
 
 Usage (from the repository root; nothing is imported or run, the files are parsed)::
 

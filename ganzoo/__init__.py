@@ -4,7 +4,7 @@ The Python API mirrors the CLI::
 
     import ganzoo
 
-    ganzoo.list("models", "*gan")                 # names registered by installed plugins
+    ganzoo.list("models", "?cgan")                # ['acgan', 'dcgan']: installed plugins' names
     run = ganzoo.train("dcgan", loss="bce", dataset="mnist", steps=2000,
                        data_dir="../shared/data")
     g = ganzoo.load(run.path)                     # or a checkpoint folder
@@ -50,8 +50,8 @@ def list(kind: str | None = None, pattern: str | None = None) -> "list[str]":  #
         component (a built-in of the same name) or is ambiguous.
 
     Example:
-        >>> ganzoo.list("models", "*gan")
-        ['dcgan']
+        >>> ganzoo.list("models", "?cgan")
+        ['acgan', 'dcgan']
     """
     from .specs import SPEC_TYPES
 

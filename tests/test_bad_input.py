@@ -1,4 +1,4 @@
-"""Bad paths, a full disk and an interrupted download (issue 6): one ``error:`` line, a
+"""Bad paths, a full disk and an interrupted download: one ``error:`` line, a
 documented exit code, no traceback, and no half-written files.
 
 The generated (hypothesis) cases are in test_fuzz.py.
@@ -503,7 +503,7 @@ def test_too_long_names_are_refused_before_anything_runs(cli, data_dir, run, tmp
     assert "cannot use data folder" in one_error_line(result)
 
 
-# --------------------------------------------------------------------------- issue 25's probe
+# --------------------------------------------------------------------------- what a hostile user tried
 
 def _write_pngs(folder: Path, n: int = 4) -> list[Path]:
     from PIL import Image

@@ -1,4 +1,4 @@
-"""Checkpoint format 3 (one file per module) and the format-2 checkpoints of earlier versions.
+"""Checkpoint format 3 (one file per module) and format 2 (a generator and a discriminator file), still read.
 
 ``tests/fixtures/format2-dcgan`` was written by ganzoo before the core carried named modules
 (see its README): it must still sample, evaluate and resume.

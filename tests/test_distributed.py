@@ -1,4 +1,4 @@
-"""Multi-process training with torch.distributed: gloo on the CPU, 2 processes (issue 8).
+"""Multi-process training with torch.distributed: gloo on the CPU, 2 processes.
 
 Each test starts real processes through torch's launcher (``torch.distributed.run``),
 exactly as ``torchrun`` does.

@@ -1,4 +1,4 @@
-"""Generated bad input (issue 6): junk thrown at the config and at every CLI command must end
+"""Generated bad input: junk thrown at the config and at every CLI command must end
 in a clean refusal: one ``error: ...`` line, a documented exit code, no traceback, no files.
 
 Config: every RunConfig key, every optimizer key and every built-in model's ``arch.*`` key
@@ -729,7 +729,7 @@ def test_list_refuses_unknown_kinds(cli, tmp_path, kind, pattern):
 @given(pattern=texts)
 def test_list_takes_any_pattern(cli, pattern):
     """A lone argument that is no kind is a pattern: any text lists what matches, exit 0; but a
-    plain word (no *, ? or [) that matches nothing is refused in one line, exit 2 (issue 25)."""
+    plain word (no *, ? or [) that matches nothing is refused in one line, exit 2."""
     import fnmatch
 
     result = cli("list", "--json", "--", pattern)

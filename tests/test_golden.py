@@ -46,7 +46,7 @@ RUNS = {
                 "--set", "arch.latent_dim=16"],
     "acgan": ["acgan", "--set", "arch.ngf=8", "--set", "arch.ndf=8", "--set", "arch.latent_dim=16"],
     "sngan": ["sngan", "--set", "arch.ngf=8", "--set", "arch.ndf=8", "--set", "arch.latent_dim=16"],
-    # the classic path without the point-data recipe (pack, EMA, R1) gan got in issue 13
+    # the classic path without the point-data recipe (pack, EMA, R1) of gan's kind_defaults
     "gan-points": ["gan", "--dataset", "toy-ring", "--set", "arch.hidden=16", "--set", "arch.latent_dim=4",
                    "--set", "pack=1", "--set", "ema=null", "--set", "r1=0"],
 }

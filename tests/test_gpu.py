@@ -1,5 +1,5 @@
 """CUDA training (tests marked ``gpu``: skipped without a CUDA device; benchmarks/gpu.sh runs
-them on a GPU machine) and a dry run of benchmarks/gpu.sh on the CPU (issue 14)."""
+them on a GPU machine) and a dry run of benchmarks/gpu.sh on the CPU."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""What a third-party plugin author found (issue 25): ``ganzoo sample --net`` ignored for
-generators, and brackets vanishing from the text a plugin supplies.
+"""What a third-party plugin author of a CoGAN hit: ``ganzoo sample --net`` ignored for
+generators, no way to see an algorithm's own picture outside training (``--preview``), layers
+shared by two generators stepped twice, ``t.latent()`` tied to the name ``generator``, and
+brackets vanishing from the text a plugin supplies.
 
 ``twins`` is a small plugin of the kind the author wrote: two generators (``g_a`` makes black
 images, ``g_b`` white ones, whatever the latent), one discriminator, its own algorithm and
@@ -339,3 +341,20 @@ def test_latent_works_for_any_generator_name_or_says_what_it_needs(manager, twin
     assert Prior.seen["discriminator"] == ("latent() samples the prior of a ganzoo Generator; 'discriminator' "
                                            "is not one; name one with net= (g_a, g_b)")
     assert Prior.seen["nosuch"].startswith("latent() samples the prior of a ganzoo Generator; 'nosuch' is not one")
+
+
+def test_the_live_progress_bar_prints_text_literally():
+    """The bar's title (the run's name) and its stats (a plugin's metric keys) held markup."""
+    import io
+
+    from ganzoo.training.progress import RichReporter, plain_stderr
+
+    console = plain_stderr()
+    console.file, console._force_terminal = io.StringIO(), True
+    reporter = RichReporter(console)
+    reporter.start(4, 0, "twins [x] on blobs")
+    reporter.log({"step": 2, "d_loss": 1.5, "g_loss": 0.5})
+    reporter.log({"step": 2, "score[b]": 0.25})
+    reporter.close()
+    shown = console.file.getvalue()
+    assert "twins [x] on blobs" in shown and "score=0.25" in shown

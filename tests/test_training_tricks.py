@@ -1,5 +1,5 @@
 """The components that fight mode collapse, usable with any model: PacGAN packing, minibatch
-standard deviation, a moving average of the generator (EMA) and lazy R1 (issue 13)."""
+standard deviation, a moving average of the generator (EMA) and lazy R1."""
 
 from __future__ import annotations
 

@@ -41,7 +41,8 @@ def register(app: typer.Typer, ctx) -> None:
         """Write a ready plugin package ganzoo-NAME: pyproject.toml with the entry point, one
         example model (networks, options, defaults), a README and tests using the conformance kit.
 
-        Refuses a bad name or an existing folder (exit 2). Prints the new folder on stdout.
+        Refuses a bad name, the name of an installed plugin or of a model one registers, and an
+        existing folder (exit 2). Prints the new folder on stdout.
 
         Examples: ganzoo plugin new mygan | ganzoo plugin new style-gan --dir ~/src
         """

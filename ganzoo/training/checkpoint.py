@@ -9,7 +9,7 @@ Layout of one checkpoint (a folder)::
     checkpoints/latest              the name of the newest complete checkpoint
 
 Format 3 names its modules, their optimizer groups and exports in the metadata; format 2
-(the generator/discriminator pair of earlier versions) is still read.
+(a ``generator`` and a ``discriminator`` file, no module list) is read as that pair.
 
 Every file carries string metadata: format and version, ganzoo version, the model,
 loss and dataset names, the step, the fully resolved run config as JSON, and a

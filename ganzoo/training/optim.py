@@ -15,7 +15,7 @@ def without_dynamo_import(cls: type[torch.optim.Optimizer]) -> type[torch.optim.
     torch.optim wraps ``add_param_group``, ``zero_grad``, ``state_dict`` and
     ``load_state_dict`` in ``torch._disable_dynamo`` and ``step`` in a graph-break helper, and
     both import ``torch._dynamo`` on first use: 1.4-2 s of a training process's start-up on
-    the CPUs measured (issue 14), for a compiler an eager optimizer never runs under. The
+    the CPUs measured, for a compiler an eager optimizer never runs under. The
     subclass calls the same methods unwrapped (``__wrapped__``; ``step`` under ``no_grad``,
     as the wrapper does for a non-differentiable optimizer), so updates, state dicts and
     checkpoints are those of ``cls``, bit for bit. Where torch's methods are not wrapped as

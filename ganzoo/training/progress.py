@@ -9,6 +9,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 
+def plain_stderr() -> Console:
+    """A console on stderr that prints text as it is: run paths, plugin names and metric keys
+    (``fid[mnist-classifier]``) hold brackets that rich would take for markup."""
+    return Console(stderr=True, markup=False, emoji=False)
+
 
 def format_stats(stats: dict[str, Any]) -> str:
     """``d_loss=1.234 g_loss=0.567 D(x)=0.61 ...`` from a metrics record."""
@@ -27,7 +32,7 @@ class Reporter:
     """Shows training progress. ``update`` is called every step, ``log`` at log steps."""
 
     def __init__(self, console: Console | None = None, enabled: bool = True) -> None:
-        self.console = console or Console(stderr=True)
+        self.console = console or plain_stderr()
         self.enabled = enabled
         self.total = 0
 
@@ -62,8 +67,8 @@ class RichReporter(Reporter):
         self.latest_losses: dict[str, Any] = {}
         self.latest_eval: dict[str, Any] = {}
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
+            TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
+            TimeRemainingColumn(), TextColumn("{task.fields[stats]}", markup=False),
             console=self.console, transient=False,
         )
         self.task = self.progress.add_task(title, total=total, completed=start_step, stats="")
@@ -92,6 +97,6 @@ class RichReporter(Reporter):
 
 def make_reporter(enabled: bool = True, console: Console | None = None) -> Reporter:
     """A progress bar when stderr is an interactive terminal (or a notebook), else plain lines."""
-    console = console or Console(stderr=True)
+    console = console or plain_stderr()
     interactive = enabled and (console.is_terminal or console.is_jupyter) and sys.stderr is not None
     return RichReporter(console) if interactive else Reporter(console, enabled)

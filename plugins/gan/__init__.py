@@ -49,7 +49,7 @@ def ganzoo_models():
         default_loss="bce",
         data_kinds=("image", "points"),
         defaults={"g_optim": ADAM_DCGAN, "d_optim": ADAM_DCGAN},
-        # the quality suite's recipe for the 2-D mixtures (benchmarks/quality/, issue 13): with the
+        # the quality suite's recipe for the 2-D mixtures (benchmarks/quality/): with the
         # image defaults (2000 steps, batch 64, 3x512, no tricks) toy-ring ends in one cluster off the ring
         kind_defaults={"points": POINTS_RECIPE},
     )

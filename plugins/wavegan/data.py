@@ -217,7 +217,8 @@ def fsdd_files(data_dir: Path, split: str) -> list[tuple[Path, int]]:
         raise DataUnavailableError(f"FSDD not found: {folder} does not exist; {hint}")
     found = []
     for path in folder.iterdir():
-        if path.name.startswith(".") or not path.name.lower().endswith(".wav"):
+        # a FIFO or device named *.wav would block its reader for ever: regular files only
+        if path.name.startswith(".") or not path.name.lower().endswith(".wav") or not path.is_file():
             continue
         match = FSDD_NAME.match(path.name)
         if match is None:

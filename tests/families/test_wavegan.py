@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from pathlib import Path
 
@@ -145,6 +146,13 @@ def test_fsdd_refuses_a_missing_folder_and_a_misnamed_file(tmp_path, fsdd_dir):
         load_fsdd(fsdd_dir, "train")
     with pytest.raises(ConfigError, match="has the splits train and test, not 'valid'"):
         load_fsdd(fsdd_dir, "valid")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_fsdd_reads_only_regular_files(fsdd_dir):
+    """A FIFO named like a recording would block its reader for ever."""
+    os.mkfifo(fsdd_dir / "FSDD/recordings/0_zed_5.wav")
+    assert len(load_fsdd_8k(fsdd_dir, "train")) == 10 * 2 * 2
 
 
 def test_a_broken_wav_stops_training_with_one_line_naming_it(cli, fsdd_dir, tmp_path):
