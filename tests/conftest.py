@@ -13,12 +13,15 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
+from safetensors.torch import load_file
+
 from ganzoo.cli import create_app
 from ganzoo.config import resolve_config
 from ganzoo.data import DataShape
 from ganzoo.networks import Networks
 from ganzoo.plugins.manager import ENTRY_POINT_GROUP, PluginManager, set_plugin_manager
 from ganzoo.plugins.build import build_networks
+from ganzoo.training import checkpoint as ckpt
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -215,3 +218,22 @@ def batch_independent(d: nn.Module, shape: tuple[int, ...]) -> bool:
     x = torch.randn(6, *shape)
     with torch.no_grad():
         return torch.allclose(d(x)[:2], d(x[:2]), atol=1e-5)
+
+
+# --- comparing runs ---------------------------------------------------------------------
+
+def final_state(run_dir: Path) -> dict[str, dict[str, torch.Tensor]]:
+    """Every tensor file of the run's latest checkpoint: ``{file name: {key: tensor}}``."""
+    folder = ckpt.resolve_checkpoint(run_dir)
+    names = sorted(p.name for p in folder.glob("*.safetensors"))
+    assert ckpt.STATE_FILE in names, names
+    return {name: load_file(str(folder / name)) for name in names}
+
+
+def assert_bitwise_equal(a: dict, b: dict) -> None:
+    """Two :func:`final_state` results hold the same files, keys and tensors, bit for bit."""
+    assert a.keys() == b.keys()
+    for name in a:
+        assert a[name].keys() == b[name].keys(), name
+        different = [k for k in a[name] if not torch.equal(a[name][k], b[name][k])]
+        assert not different, f"{name}: {different[:5]}"

@@ -16,7 +16,8 @@ import torch
 
 from ganzoo.training import checkpoint as ckpt
 
-from .test_resume import assert_bitwise_equal, final_state, tiny
+from .conftest import assert_bitwise_equal, final_state
+from .test_resume import tiny
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,6 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
 import ganzoo
 from ganzoo.config import resolve_config
@@ -26,7 +25,7 @@ from ganzoo.training.previews import Previews
 from ganzoo.training.progress import Reporter
 from ganzoo.training.run import train
 
-from .conftest import BUILTINS, TINY, family_flags
+from .conftest import BUILTINS, TINY, assert_bitwise_equal, family_flags, final_state
 
 FILES = (ckpt.module_file("generator"), ckpt.module_file("discriminator"), ckpt.STATE_FILE)
 
@@ -34,22 +33,6 @@ FILES = (ckpt.module_file("generator"), ckpt.module_file("discriminator"), ckpt.
 def tiny(data_dir: Path, out: Path, steps: int, *extra: str) -> list[str]:
     flags = [f if f != "3" else str(steps) for f in TINY]  # TINY's "--steps 3"
     return [*flags, "--data-dir", str(data_dir), "--out", str(out), "--quiet", *extra]
-
-
-def final_state(run_dir: Path) -> dict[str, dict[str, torch.Tensor]]:
-    """Every tensor file of the run's latest checkpoint (the pair's, or a family's modules)."""
-    folder = ckpt.resolve_checkpoint(run_dir)
-    names = sorted(p.name for p in folder.glob("*.safetensors"))
-    assert set(FILES) <= set(names) or "train_state.safetensors" in names, names
-    return {name: load_file(str(folder / name)) for name in names}
-
-
-def assert_bitwise_equal(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for name in a:
-        assert a[name].keys() == b[name].keys(), name
-        different = [k for k in a[name] if not torch.equal(a[name][k], b[name][k])]
-        assert not different, f"{name}: {different[:5]}"
 
 
 def ganzoo_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:

@@ -12,7 +12,8 @@ import pytest
 from ganzoo.training import checkpoint as ckpt
 from ganzoo.training.run import LOCK_FILE, run_lock
 
-from .test_resume import assert_bitwise_equal, final_state, tiny
+from .conftest import assert_bitwise_equal, final_state
+from .test_resume import tiny
 
 
 def _train(cli, data_dir: Path, out: Path, name: str, steps: int, *extra: str) -> Path:

@@ -48,10 +48,7 @@ class ContextEncoder(Algorithm):
     ``g_adv`` (before ``lambda_adv``), the loss's D scores, ``penalty`` when set, grad norms.
     """
 
-    def __init__(self, options, cfg) -> None:
-        if options is None:  # built without the registry (e.g. in a test): the defaults
-            options = ContextEncoderOptions()
-        super().__init__(options, cfg)
+    options: ContextEncoderOptions
 
     def setup(self, t: StepContext) -> None:
         if not isinstance(t.modules.get("generator"), ContextEncoderGenerator) or not isinstance(

@@ -42,10 +42,7 @@ class Pix2Pix(Algorithm):
     (without the discriminator's entries when ``lambda_gan=0``).
     """
 
-    def __init__(self, options, cfg) -> None:
-        if options is None:  # built without the registry (e.g. in a test): the defaults
-            options = Pix2PixOptions()
-        super().__init__(options, cfg)
+    options: Pix2PixOptions
 
     def setup(self, t: StepContext) -> None:
         generator = t.modules.get("generator")

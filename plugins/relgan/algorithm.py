@@ -100,10 +100,7 @@ class RelGANAlgorithm(Algorithm):
     and the gradient norms (before clipping).
     """
 
-    def __init__(self, options, cfg) -> None:
-        if options is None:  # built without the registry (a test): the defaults
-            options = RelGANOptions()
-        super().__init__(options, cfg)
+    options: RelGANOptions
 
     def setup(self, t) -> None:
         generator, critic = t.modules.get("generator"), t.modules.get(CRITIC)

@@ -84,9 +84,9 @@ class SRGAN(Algorithm):
     when set, ``d_grad_norm``, ``g_grad_norm``.
     """
 
+    options: SRGANOptions
+
     def __init__(self, options, cfg) -> None:
-        if options is None:  # built without the registry (e.g. in a test): the defaults
-            options = SRGANOptions()
         super().__init__(options, cfg)
         self.feature_loss: FeatureLoss | None = None
 

@@ -42,10 +42,7 @@ class StarGAN(Algorithm):
     scores and the gradient norms.
     """
 
-    def __init__(self, options, cfg) -> None:
-        if options is None:  # built without the registry (e.g. in a test): the defaults
-            options = StarGANOptions()
-        super().__init__(options, cfg)
+    options: StarGANOptions
 
     def setup(self, t: StepContext) -> None:
         generator, discriminator = t.modules.get("generator"), t.modules.get("discriminator")

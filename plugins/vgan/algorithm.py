@@ -32,10 +32,7 @@ class VGAN(Algorithm):
     loss's scores, ``penalty`` when set and the gradient norms.
     """
 
-    def __init__(self, options, cfg) -> None:
-        if options is None:  # built without the registry (e.g. in a test): the defaults
-            options = VGANOptions()
-        super().__init__(options, cfg)
+    options: VGANOptions
 
     def setup(self, t: StepContext) -> None:
         if not isinstance(t.modules.get("generator"), TwoStreamGenerator):

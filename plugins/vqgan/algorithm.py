@@ -83,9 +83,9 @@ class VQGAN(Algorithm):
     ``g_adv``, ``adaptive_weight``, ``d_loss``, the loss's D scores and the gradient norms.
     """
 
+    options: VQGANOptions
+
     def __init__(self, options, cfg) -> None:
-        if options is None:  # built without the registry (e.g. in a test): the defaults
-            options = VQGANOptions()
         super().__init__(options, cfg)
         self.perceptual = None
 

@@ -28,7 +28,7 @@ from ganzoo_plugins.progan.algorithm import ProGAN, default_phase_steps, fade_re
 from ganzoo_plugins.progan.nets import EqualizedConv2d, EqualizedLinear, build, pixel_norm, resolutions, upsample, width
 
 from ..test_cli import png_size
-from ..test_resume import assert_bitwise_equal
+from ..conftest import assert_bitwise_equal
 
 SMALL = ["--set", "arch.ngf=8", "--set", "arch.ndf=8", "--set", "arch.latent_dim=8"]
 

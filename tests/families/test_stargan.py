@@ -34,7 +34,7 @@ from ganzoo_plugins.stargan.nets import StarDiscriminator, StarGenerator, build
 from ganzoo_plugins.stargan import DOMAIN_NAMES, StarGANConfig, StarGANOptions
 
 from ..test_cli import png_size
-from ..test_resume import assert_bitwise_equal
+from ..conftest import assert_bitwise_equal
 
 SMALL = ["--set", "arch.ngf=4", "--set", "arch.ndf=4", "--set", "arch.n_blocks=1"]
 """Networks small enough that a step takes milliseconds (CLI runs also train at 16 px)."""

@@ -34,7 +34,7 @@ from ganzoo_plugins.vgan.nets import TwoStreamGenerator, VideoDiscriminator, bui
 from ganzoo_plugins.vgan import VGANConfig, VGANOptions
 
 from ..test_cli import png_size
-from ..test_resume import assert_bitwise_equal
+from ..conftest import assert_bitwise_equal
 
 SMALL = ["--set", "arch.ngf=4", "--set", "arch.ndf=4", "--set", "arch.latent_dim=8"]
 """Networks small enough that a step takes milliseconds."""
