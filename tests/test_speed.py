@@ -148,6 +148,25 @@ def test_train_with_precision_auto_says_and_records_what_it_picked(cli, data_dir
         assert "precision" in refused.output and "refusing to resume" in refused.output
 
 
+def test_matmul_peak_tries_no_larger_size_once_a_multiply_is_slow(monkeypatch):
+    """Emulated bf16 on an AVX2 CPU multiplies at about 1 GFLOP/s: a 2048-square peak there took
+    minutes. The sizes run smallest first, and stop after the first multiply over 0.1 s."""
+    from ganzoo.training import bench
+
+    tried = []
+
+    def rate(device, dtype, size, repeats):
+        tried.append(size)
+        return 1e9  # 2 * 1024**3 FLOP takes 2.1 s at this rate; 512 takes 0.27 s
+    monkeypatch.setattr(bench, "matmul_rate", rate)
+    assert bench.matmul_peak.__wrapped__(torch.device("cpu"), "bf16") == 1e9
+    assert tried == [512]
+    tried.clear()
+    monkeypatch.setattr(bench, "matmul_rate", lambda device, dtype, size, repeats: tried.append(size) or 1e12)
+    bench.matmul_peak.__wrapped__(torch.device("cpu"), "fp32")
+    assert tried == [512, 1024, 2048]  # 17 ms for the largest at 1 TFLOP/s: all three measured
+
+
 def test_auto_under_the_python_api_trains_like_the_precision_it_picks(manager, data_dir, tmp_path, monkeypatch):
     """A Trainer given ``precision: auto`` resolves it (bf16 here) instead of silently running fp32."""
     from ganzoo.training.bench import bench

@@ -39,18 +39,31 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+SLOW_MULTIPLY_S = 0.1
+"""Seconds one multiply of :func:`matmul_peak` may take before it tries no larger size."""
+
+
 @functools.lru_cache(maxsize=None)
 def matmul_peak(device: torch.device, precision: str = "fp32", sizes: tuple[int, ...] | None = None,
                 repeats: int = 4) -> float:
     """Measured FLOP/s of square matrix multiplies at ``precision`` on ``device``: the best
-    over ``sizes`` (default 1024 and 2048 on a CPU, 4096 and 8192 on a GPU) and ``repeats``,
-    measured once per process. It is a measured, not a datasheet, peak: well-blocked
-    convolutions can come out slightly above it (a fraction a little over 1)."""
+    over ``sizes`` (default 512, 1024 and 2048 on a CPU, 4096 and 8192 on a GPU) and
+    ``repeats``, measured once per process. Sizes are tried smallest first, and none larger once
+    one multiply takes :data:`SLOW_MULTIPLY_S`: a larger one runs no faster there, only longer
+    (bf16 emulated on an AVX2 CPU runs at about 1 GFLOP/s, minutes for a 2048-square multiply).
+    It is a measured, not a datasheet, peak: well-blocked convolutions can come out slightly
+    above it (a fraction a little over 1)."""
     dtype = DTYPES[precision]
     device = torch.device(device)
     if sizes is None:
-        sizes = (4096, 8192) if device.type == "cuda" else (1024, 2048)
-    return max(matmul_rate(device, dtype, size, repeats) for size in sizes)
+        sizes = (4096, 8192) if device.type == "cuda" else (512, 1024, 2048)
+    best = 0.0
+    for size in sorted(sizes):
+        rate = matmul_rate(device, dtype, size, repeats)
+        best = max(best, rate)
+        if 2 * size ** 3 / rate > SLOW_MULTIPLY_S:
+            break
+    return best
 
 
 def count_flops():
