@@ -288,7 +288,7 @@ class MetricSpec(ComponentSpec):
             ``"features"``: ``compute(real_features, fake_features, seed=0) -> dict``
             (float tensors ``[N, D]`` from a feature extractor);
             ``"samples"``: ``compute(fake_samples, context) -> dict`` where ``context`` is a
-            :class:`ganzoo.metrics.EvalContext` (the dataset, an extractor for class
+            :class:`ganzoo.metrics.evaluate.EvalContext` (the dataset, an extractor for class
             predictions, ...). Values are floats (or lists for histograms).
         inputs: ``"features"`` or ``"samples"``.
         keys: the names of the values it returns, e.g. ``("precision", "recall")``; the
@@ -317,7 +317,7 @@ class ExtractorSpec(ComponentSpec):
     """A feature extractor (a network whose features metrics compare).
 
     Attributes:
-        load: reference to ``load(device, data_dir) -> ganzoo.metrics.Extractor``; may
+        load: reference to ``load(device, data_dir) -> ganzoo.metrics.extractors.Extractor``; may
             train or download weights on first use and cache them (never beside the data).
         datasets: the datasets it is meant for (the default extractor of those datasets).
     """

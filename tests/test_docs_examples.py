@@ -372,7 +372,7 @@ def run_doctest(block: Block) -> str:
     parser, out = doctest.DocTestParser(), io.StringIO()
     test = parser.get_doctest(block.code, {"__name__": "__docs_example__"}, block.where, str(block.path),
                               block.line)
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    runner = doctest.DocTestRunner(verbose=False, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     runner.run(test, out=out.write)
     assert test.examples, f"{block.where}: a pycon block without >>> lines"
     return out.getvalue()

@@ -420,6 +420,15 @@ def test_plugin_commands_are_mounted_and_clashes_refused(cli, manager):
     assert cli("nope").exit_code == 2
 
 
+def test_plugin_check_names_the_commands_a_plugin_mounts(manager):
+    from ganzoo.testing import check_plugin
+
+    manager.register(plugin(ganzoo_commands=[("ping", lambda: None)]), name="pinger")
+    results = {r.check: (r.status, r.message) for r in check_plugin("pinger", manager=manager).results}
+    assert results["command ping"] == ("pass", "mounted as `ganzoo ping`")
+    assert "registers" not in results  # no "registers no components and no commands" warning
+
+
 def test_a_command_hook_that_raises_does_not_break_the_cli(cli, manager):
     manager.register(plugin(ganzoo_commands=RuntimeError("no commands today")), name="moody")
     manager.register(command_plugin(), name="cmds")

@@ -32,12 +32,16 @@ def derive(base: str, transform: Transform) -> Callable[..., ItemData]:
         ``load(data_dir, split="train", image_size=None) -> ItemData``, for a
         :class:`ganzoo.specs.DatasetSpec`'s ``load``.
 
-    Example (MNIST digits 0-4, in a plugin's ``ganzoo_datasets`` hook)::
+    Example (MNIST digits 0-4). The loader lives in a module of the plugin that its spec names
+    by reference, so that registering the plugin imports no torch::
 
-        yield DatasetSpec(
-            name="mnist-04", summary="MNIST digits 0-4", load=derive(
-                "mnist", lambda data, split: data.subset(data.labels < 5)),
-            channels=1, image_size=28, num_classes=10, files=("MNIST/raw/train-images-idx3-ubyte", ...))
+        # my_plugin/data.py
+        load_mnist04 = derive("mnist", lambda data, split: data.subset(data.labels < 5))
+
+        # my_plugin/__init__.py, in the ganzoo_datasets hook
+        yield DatasetSpec(name="mnist-04", summary="MNIST digits 0-4", load="my_plugin.data:load_mnist04",
+                          channels=1, image_size=28, num_classes=10,
+                          files=("MNIST/raw/train-images-idx3-ubyte", ...))
     """
     def load(data_dir: Path, split: str = "train", image_size: int | None = None) -> ItemData:
         from ..plugins.build import load_dataset

@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    from .config import RunConfig
-    from .plugins.registry import Entry, Registry
+    from ..config import RunConfig
+    from ..plugins.registry import Entry, Registry
 
 __all__ = ["Logger", "GuardedLogger", "build_logger", "check_logger", "missing_packages", "METHODS"]
 

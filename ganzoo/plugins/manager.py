@@ -245,7 +245,7 @@ class PluginManager:
                 compatible = api_contains(declared)
             except ValueError as exc:
                 return self._fail(info, ValueError(f"{API_ATTRIBUTE} = {declared!r} is not a version "
-                                                   f"range such as '>=1,<2' ({exc})"))
+                                                   f"range such as '>=2,<3' ({exc})"))
             if not compatible:
                 return self._incompatible(info, declared)
         try:

@@ -28,11 +28,11 @@ options classes, declared needs and recommended settings), then, per kind:
   the later checks are listed as skipped, with why;
 - losses: finite scalar losses with finite gradients on random and large logits (given
   what the loss declares it needs); ``scores`` returns scalars under keys of its own;
-- datasets: the loader resolves and takes ``(data_dir, split)``; with ``load_data=True``
+- datasets: the loader resolves and takes ``(data_dir, split, image_size=None)``; with ``load_data=True``
   it is called (offline, from ``data_dir`` if given) and its fields checked against the spec;
 - metrics: ``compute`` resolves; feature metrics run on random features;
 - extractors: ``load`` resolves and the datasets they name exist;
-- algorithms: ``step`` is an ``Algorithm`` subclass or ``step(trainer)``, and two training
+- algorithms: ``step`` is an ``Algorithm`` subclass, and two training
   steps run with it selected (on the kit's tiny pair, or on a model whose default it is);
 - loggers: ``build`` resolves; when the packages it ``requires`` are installed, it builds into
   a scratch run directory (the current directory meanwhile), takes one call of every method,
@@ -49,6 +49,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from ..cli.exits import BUILTIN_COMMANDS
 from ..errors import UnknownComponentError
 from ..plugins.manager import PluginManager, get_plugin_manager
 from ..plugins.registry import Entry, Registry
@@ -122,6 +123,7 @@ def check_plugin(plugin: Any, *, manager: PluginManager | None = None, compile: 
     module = manager.pm.get_plugin(plugin)
     _check_light_import(rec, getattr(module, "__name__", None) if inspect.ismodule(module) else None)
     entries = [e for e in registry if e.plugin == plugin]
+    manager.commands(reserved=BUILTIN_COMMANDS)  # collected once, when a CLI first needs them
     if not entries and not info.commands:
         rec.add("registers", "warn", "the plugin registers no components and no commands")
     for command in info.commands:
@@ -198,9 +200,9 @@ def check_extractor(entry: Entry | str, registry: Registry | None = None, **opti
 
 
 def check_algorithm(entry: Entry | str, registry: Registry | None = None, **options: Any) -> Report:
-    """Check one algorithm: spec, ``step`` resolves to an ``Algorithm`` subclass or
-    ``step(trainer)``, and two training steps run with it selected (the run-config key
-    ``algorithm``): on the kit's tiny model, or on a model whose default algorithm it is."""
+    """Check one algorithm: spec, ``step`` resolves to an ``Algorithm`` subclass, and two
+    training steps run with it selected (the run-config key ``algorithm``): on the kit's tiny
+    model, or on a model whose default algorithm it is."""
     return check_component(entry, registry, kind="algorithm", **options)
 
 
