@@ -182,21 +182,22 @@ def test_nproc_failure_is_one_line_per_rank_and_the_ranks_exit_code(data_dir, tm
 
 SLOW_EVALUATOR_WORKER = textwrap.dedent("""
     import json, sys, time
-    import ganzoo.training.assemble as run_module
+    import ganzoo.metrics.evaluate as evaluate_module
     from ganzoo.config import resolve_config
     from ganzoo.metrics.evaluate import Evaluator
     from ganzoo.plugins.manager import get_plugin_manager
     from ganzoo.training.progress import Reporter
+    from ganzoo.training.run import train
 
     class SlowEvaluator(Evaluator):
         def __init__(self, *args, **kwargs):
             time.sleep(8)  # as long as training a feature extractor on first use, here 2x the timeout
             super().__init__(*args, **kwargs)
 
-    run_module.Evaluator = SlowEvaluator
+    evaluate_module.Evaluator = SlowEvaluator  # what the run imports when it builds its evaluator
     registry = get_plugin_manager().registry
     cfg = resolve_config(registry, "gan", dataset="toy-ring", flags={**json.loads(sys.argv[2]), "out": sys.argv[1]})
-    run_module.train(cfg, registry, Reporter(enabled=False))
+    train(cfg, registry, Reporter(enabled=False))
 """)
 
 

@@ -287,8 +287,9 @@ def find_checkpoint(path: str | Path, for_resume: bool = False) -> tuple[Path | 
     ``path`` is a run directory or its ``checkpoints`` folder (the checkpoint ``latest`` names),
     a checkpoint folder, or a file inside one. A checkpoint that lacks files (see
     :func:`missing_files`) is not used: from a run directory the newest one that lacks nothing is
-    taken instead, and the note says so. A run directory with no complete checkpoint at all (a
-    run killed before its first one was written) gives ``(None, why)`` for a resume.
+    taken instead, and the note says so. A run directory with no checkpoint folder at all (a run
+    killed before its first one was written) gives ``(None, why)`` for a resume; one whose every
+    checkpoint lacks files is refused (that is damage, and starting again would write over it).
 
     Raises:
         CheckpointError: nothing usable is there; the message says what is missing and where.
@@ -323,7 +324,8 @@ def find_checkpoint(path: str | Path, for_resume: bool = False) -> tuple[Path | 
         problem = f"{root} has no {LATEST} file"
     if found:
         return found[0], f"{problem}; using {found[0].name}, the newest complete checkpoint"
-    if for_resume and root.parent.joinpath("config.json").is_file():
+    written = any(folder.is_dir() for folder in root.glob("step-*"))
+    if for_resume and not written and root.parent.joinpath("config.json").is_file():
         return None, f"{problem}, and no earlier checkpoint is complete"
     raise CheckpointError(f"no usable checkpoint in {p}: {problem}, and no earlier checkpoint is complete")
 
