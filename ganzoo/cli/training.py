@@ -123,9 +123,9 @@ def register(app: typer.Typer, ctx) -> None:
         context: typer.Context,
         run: Path = typer.Argument(..., help="a run directory, checkpoint folder or a .safetensors file in it"),
         n: int = typer.Option(64, "-n", "--num", help="number of images"),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="file to write (default grid.png for images, samples.png for points; audio: "
-                                           "samples.png + samples-NNN.wav; video: samples.gif + samples.png; "
-                                           "text: printed)"),
+        out: Optional[Path] = typer.Option(None, "--out", "-o", help="file to write (default grid.png for images, "
+                                           "samples.png for points; audio: samples.png + samples-NNN.wav; "
+                                           "video: samples.gif + samples.png; text: printed)"),
         seed: int = typer.Option(0, "--seed", help="latent seed (same seed, same images)"),
         label: Optional[int] = typer.Option(None, "--label", help="class label (conditional models)"),
         nrow: Optional[int] = typer.Option(None, "--nrow", help="images per row (default: square grid)"),

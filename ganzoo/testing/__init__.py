@@ -28,12 +28,13 @@ options classes, declared needs and recommended settings), then, per kind:
   the later checks are listed as skipped, with why;
 - losses: finite scalar losses with finite gradients on random and large logits (given
   what the loss declares it needs); ``scores`` returns scalars under keys of its own;
-- datasets: the loader resolves and takes ``(data_dir, split, image_size=None)``; with ``load_data=True``
-  it is called (offline, from ``data_dir`` if given) and its fields checked against the spec;
+- datasets: the loader resolves and takes ``(data_dir, split, image_size=None)``; with
+  ``load_data=True`` it is called (offline, from ``data_dir`` if given) and its fields
+  checked against the spec;
 - metrics: ``compute`` resolves; feature metrics run on random features;
 - extractors: ``load`` resolves and the datasets they name exist;
-- algorithms: ``step`` is an ``Algorithm`` subclass, and two training
-  steps run with it selected (on the kit's tiny pair, or on a model whose default it is);
+- algorithms: ``step`` is an ``Algorithm`` subclass, and two training steps run with it
+  selected (on the kit's tiny pair, or on a model whose default it is);
 - loggers: ``build`` resolves; when the packages it ``requires`` are installed, it builds into
   a scratch run directory (the current directory meanwhile), takes one call of every method,
   resumes and rewinds, and two training steps run with it selected.
